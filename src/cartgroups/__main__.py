@@ -1,0 +1,3 @@
+from cartgroups.cli import main
+
+main()

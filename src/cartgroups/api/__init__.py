@@ -1,0 +1,1 @@
+"""HTTP: the 3dcart wire format, authentication, and every response's shape."""

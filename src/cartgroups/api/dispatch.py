@@ -1,0 +1,130 @@
+"""From an ASGI request on a 3dcart route to a reply: method check, authentication (before the
+body is read), content type, size limit, JSON parsing, then the handler."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from cartgroups.api import routes, wire
+from cartgroups.api.customer_groups import Call
+from cartgroups.api.errors import MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType
+from cartgroups.service.credentials import Authenticator, Principal
+from cartgroups.service.customer_groups import CustomerGroups
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Headers = list[tuple[bytes, bytes]]
+
+JSON_TYPES = ("application/json", "text/json")
+CORS_ALLOW_HEADERS = b"Content-Type, Accept, SecureURL, PrivateKey, Token, Authorization"
+
+
+@dataclass(slots=True)
+class Services:
+    groups: CustomerGroups
+    auth: Authenticator
+    max_body_bytes: int
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int
+    body: bytes
+    headers: Headers
+    principal: Principal | None = None
+
+
+def request_headers(scope: Scope) -> dict[str, str]:
+    """Header names lower-cased (clients spell SecureURL four ways); the last of repeats wins."""
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+def _token(headers: dict[str, str]) -> str | None:
+    token = headers.get("token")
+    if token:
+        return token
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _preflight(route: routes.Route, headers: dict[str, str]) -> Reply:
+    requested = headers.get("access-control-request-headers")
+    return Reply(204, b"", [
+        (b"access-control-allow-methods", ", ".join(routes.ALLOWED[route]).encode()),
+        (b"access-control-allow-headers", requested.encode("latin-1") if requested else CORS_ALLOW_HEADERS),
+        (b"access-control-max-age", b"86400"),
+    ])
+
+
+def _charset(headers: dict[str, str]) -> str:
+    """The body's charset from Content-Type; no Content-Type is taken as JSON in UTF-8."""
+    raw = headers.get("content-type")
+    if raw is None:
+        return "utf-8"
+    media_type, *params = (part.strip() for part in raw.split(";"))
+    media_type = media_type.lower()
+    if media_type not in JSON_TYPES and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Content-Type must be application/json (got {media_type or 'nothing'})"
+        )
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = wire.known_charset(value.strip().strip('"'))
+            if charset is None:
+                raise UnsupportedMediaType(f"Unsupported charset {value.strip()!r}; send UTF-8")
+            return charset
+    return "utf-8"
+
+
+async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            raise PayloadTooLarge(limit) if size > limit else ConnectionAbortedError()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def handle(services: Services, scope: Scope, receive: Receive, found: routes.Match) -> Reply:
+    method = scope["method"]
+    headers = request_headers(scope)
+    op = routes.operation(found.route, method)
+    if op is None:
+        if method == "OPTIONS":
+            return _preflight(found.route, headers)
+        raise MethodNotAllowed(method, routes.ALLOWED[found.route])
+    principal = services.auth.verify(
+        secure_url=headers.get("secureurl"),
+        private_key=headers.get("privatekey"),
+        token=_token(headers),
+        write=op.writes,
+    )
+    call = Call(services.groups, principal, found.path_id, _query(scope))
+    if op.has_body:
+        charset = _charset(headers)
+        raw = await _read_body(receive, headers, services.max_body_bytes)
+        call.body = wire.decode_json(raw, charset)
+    status, body = op.handler(call)
+    return Reply(status, body, [], principal)
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    raw = scope.get("query_string", b"")
+    if not raw:
+        return {}
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    return {name.lower(): value for name, value in pairs}

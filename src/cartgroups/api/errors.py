@@ -1,0 +1,70 @@
+"""The one place where errors become HTTP statuses and ``[{Key,Value,Status,Message}]`` records."""
+
+from __future__ import annotations
+
+import logging
+
+from cartgroups.api import wire
+from cartgroups.errors import CartgroupsError, DatabaseUnavailable, Invalid, NotFound, Unauthorized
+
+log = logging.getLogger("cartgroups.error")
+
+
+class MethodNotAllowed(CartgroupsError):
+    def __init__(self, method: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(
+            f"The requested resource does not support http method '{method}'; "
+            f"allowed: {', '.join(allowed)}"
+        )
+        self.allowed = allowed
+
+
+class PayloadTooLarge(CartgroupsError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The request body is larger than the limit of {limit} bytes")
+
+
+class UnsupportedMediaType(CartgroupsError):
+    pass
+
+
+class RouteNotFound(CartgroupsError):
+    def __init__(self, path: str) -> None:
+        super().__init__(f"No resource matches the path {path}")
+
+
+_STATUS: dict[type[CartgroupsError], int] = {
+    Invalid: 400,
+    Unauthorized: 401,
+    NotFound: 404,
+    RouteNotFound: 404,
+    MethodNotAllowed: 405,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    DatabaseUnavailable: 503,
+}
+
+INTERNAL = "An internal error occurred; it has been logged"
+
+
+def status_of(exc: CartgroupsError) -> int:
+    return _STATUS[type(exc)]
+
+
+def error_body(status: int, message: str, value: str = "") -> bytes:
+    return wire.records_body([wire.record("Error", value, status, message)])
+
+
+def render(exc: BaseException) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """Status, body and extra headers for any exception raised while handling a request."""
+    if isinstance(exc, CartgroupsError) and type(exc) in _STATUS:
+        status = status_of(exc)
+        headers: list[tuple[bytes, bytes]] = []
+        if isinstance(exc, MethodNotAllowed):
+            headers.append((b"allow", ", ".join(exc.allowed).encode()))
+        if isinstance(exc, DatabaseUnavailable):
+            headers.append((b"retry-after", b"1"))
+            log.warning("database unavailable: %s", exc.__cause__)
+        return status, error_body(status, exc.message, exc.value), headers
+    log.error("unhandled error", exc_info=exc)
+    return 500, error_body(500, INTERNAL), []

@@ -1,0 +1,228 @@
+"""The OpenAPI document, derived from the route table and the field table, so it cannot drift
+from what the server does. A copy is committed as openapi.json and kept current by a test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cartgroups import __version__
+from cartgroups.api.routes import OPERATIONS, PREFIX, RESOURCE, VERSIONS, Operation
+from cartgroups.model import EDITABLE, FIELDS, ID, NAME, FieldSpec
+from cartgroups.service.customer_groups import LIMIT_DEFAULT, LIMIT_MAX
+
+_REF = "#/components/schemas/"
+_ERROR_STATUSES = {
+    400: "Bad request: the body, a parameter or the path breaks a rule; Message names it.",
+    401: "Authentication failure: the SecureURL/PrivateKey/Token combination is invalid, "
+    "or the token lacks the read or write scope.",
+    404: "Not found.",
+    405: "The route does not support this method.",
+    413: "The request body is larger than the server's limit.",
+    415: "The request body is not JSON.",
+    500: "Internal error.",
+    503: "The database is unavailable; retry shortly.",
+}
+
+
+def _field_schema(spec: FieldSpec, *, lenient: bool) -> dict[str, Any]:
+    """JSON Schema of one field; ``lenient`` for input, which also accepts numeric strings."""
+    schema: dict[str, Any] = {"description": spec.description}
+    if spec.kind == "string":
+        schema |= {"type": "string", "maxLength": spec.max_length}
+        if spec is NAME:
+            schema["minLength"] = 1
+    elif spec.kind == "boolean":
+        schema["type"] = "boolean"
+    elif spec.kind == "decimal":
+        schema |= {"type": "number", "minimum": spec.minimum}
+    else:
+        schema |= {"type": "integer", "minimum": spec.minimum, "maximum": spec.maximum}
+    if lenient and spec.kind in ("decimal", "integer", "id"):
+        number = {k: v for k, v in schema.items() if k != "description"}
+        schema = {"description": spec.description, "oneOf": [number, {"type": "string"}]}
+    schema["example"] = spec.example
+    return schema
+
+
+def _object(fields: tuple[FieldSpec, ...], *, lenient: bool, required: list[str]) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {f.wire: _field_schema(f, lenient=lenient) for f in fields},
+    }
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _record(description: str) -> dict[str, Any]:
+    text = {"type": "string"}
+    return {
+        "type": "object",
+        "description": description,
+        "required": ["Key", "Value", "Status", "Message"],
+        "properties": {"Key": text, "Value": text, "Status": text, "Message": text},
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    out = _object(FIELDS, lenient=False, required=[f.wire for f in FIELDS])
+    create = _object(EDITABLE, lenient=True, required=[NAME.wire])
+    create["description"] = (
+        "Property names match case-insensitively; unknown properties and CustomerGroupID are ignored."
+    )
+    patch = _object(EDITABLE, lenient=True, required=[])
+    patch["description"] = "Only the properties present are changed."
+    bulk = _object(FIELDS, lenient=True, required=[ID.wire])
+    bulk["description"] = "One item of a bulk update: CustomerGroupID names the group to change."
+    records = {"type": "array", "items": {"$ref": _REF + "ResultRecord"}}
+    return {
+        "CustomerGroup": out,
+        "CustomerGroupCreate": create,
+        "CustomerGroupPatch": patch,
+        "CustomerGroupBulkItem": bulk,
+        "CustomerGroupList": {"type": "array", "items": {"$ref": _REF + "CustomerGroup"}},
+        "TotalCount": {
+            "type": "object",
+            "required": ["TotalCount"],
+            "properties": {"TotalCount": {"type": "integer", "minimum": 0}},
+        },
+        "ResultRecord": _record("Outcome of a write: Key names the id, Value is the id as text."),
+        "ResultRecords": records,
+        "ErrorRecord": _record('An error: Key is "Error", Status is the HTTP status as text.'),
+        "ErrorRecords": {"type": "array", "minItems": 1, "maxItems": 1,
+                         "items": {"$ref": _REF + "ErrorRecord"}},
+    }
+
+
+def _json(ref: str, description: str, example: object = None) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": {"$ref": _REF + ref}}
+    if example is not None:
+        media["example"] = example
+    return {"description": description, "content": {"application/json; charset=utf-8": media}}
+
+
+_EXAMPLE_GROUP = {f.wire: f.example for f in FIELDS}
+_EXAMPLE_BODY = {f.wire: f.example for f in EDITABLE}
+
+
+def _success(op: Operation) -> dict[str, Any]:
+    def done(status: int, message: str) -> dict[str, Any]:
+        return _json("ResultRecords", message, [
+            {"Key": ID.wire, "Value": "1", "Status": str(status), "Message": message}
+        ])
+
+    if op.operation_id == "listCustomerGroups":
+        return {"200": {
+            "description": "A page of groups in ascending id order, or {\"TotalCount\":N} with countonly=1.",
+            "content": {"application/json; charset=utf-8": {"schema": {"oneOf": [
+                {"$ref": _REF + "CustomerGroupList"}, {"$ref": _REF + "TotalCount"}]}}},
+        }}
+    if op.operation_id == "getCustomerGroup":
+        return {"200": _json("CustomerGroupList", "A one-element array.", [_EXAMPLE_GROUP])}
+    if op.operation_id == "updateCustomerGroups":
+        return {
+            "200": done(200, "updated successfully"),
+            "206": _json("ResultRecords", "Some items failed; one record per item, in request order."),
+        }
+    message = {201: "Created successfully", 200: "updated successfully"}[op.success]
+    if op.method == "DELETE":
+        message = "Deleted successfully"
+    return {str(op.success): done(op.success, message)}
+
+
+def _request_body(op: Operation) -> dict[str, Any]:
+    if op.operation_id == "updateCustomerGroups":
+        schema: dict[str, Any] = {"type": "array", "items": {"$ref": _REF + "CustomerGroupBulkItem"}}
+        example: object = [{ID.wire: 1, **_EXAMPLE_BODY}]
+    else:
+        ref = "CustomerGroupCreate" if op.method == "POST" else "CustomerGroupPatch"
+        schema, example = {"$ref": _REF + ref}, _EXAMPLE_BODY
+    return {"required": True, "content": {"application/json": {"schema": schema, "example": example}}}
+
+
+def _parameters(op: Operation) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [{
+        "name": "version", "in": "path", "required": True,
+        "schema": {"type": "string", "enum": list(VERSIONS)},
+        "description": "API version; v1 and v2 behave identically for this resource.",
+    }]
+    if op.route == "item":
+        params.append({
+            "name": "id", "in": "path", "required": True,
+            "schema": {"type": "integer", "minimum": ID.minimum, "maximum": ID.maximum},
+            "description": "The CustomerGroupID.",
+        })
+    if op.operation_id == "listCustomerGroups":
+        params += [
+            {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": LIMIT_DEFAULT},
+             "description": "Page size. An empty value means the default."},
+            {"name": "offset", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 0, "default": 1},
+             "description": "1-based index of the first record (0 is taken as 1). "
+             "Past the end: 400 'Offset amount exceeds the total number of records'."},
+            {"name": "countonly", "in": "query", "required": False,
+             "schema": {"type": "integer", "enum": [0, 1], "default": 0},
+             "description": "1 returns {\"TotalCount\":N} and ignores limit and offset."},
+        ]
+    return params
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "tags": [RESOURCE],
+        "parameters": _parameters(op),
+        "responses": {
+            **_success(op),
+            **{str(s): _json("ErrorRecords", d) for s, d in _ERROR_STATUSES.items()
+               if s != 405},
+        },
+    }
+    if op.has_body:
+        doc["requestBody"] = _request_body(op)
+    return doc
+
+
+def build() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for op in OPERATIONS:
+        path = f"{PREFIX}/{{version}}/{RESOURCE}" + ("/{id}" if op.route == "item" else "")
+        paths.setdefault(path, {})[op.method.lower()] = _operation(op)
+    paths["/healthz"] = {"get": {
+        "operationId": "health", "summary": "Report whether the database is reachable",
+        "tags": ["Operations"], "security": [],
+        "responses": {
+            "200": {"description": "Up.", "content": {"application/json": {"schema": {"type": "object"}}}},
+            "503": {"description": "The database is unreachable.",
+                    "content": {"application/json": {"schema": {"type": "object"}}}},
+        },
+    }}
+    header = {"type": "apiKey", "in": "header"}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "cartgroups: 3dcart CustomerGroups API",
+            "version": __version__,
+            "description": "The 3dcart (Shift4Shop) REST API CustomerGroups resource, byte for byte. "
+            "Send SecureURL, PrivateKey and Token headers on every request "
+            "(Authorization: Bearer may replace Token).",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                "SecureURL": {**header, "name": "SecureURL", "description": "The store's address."},
+                "PrivateKey": {**header, "name": "PrivateKey", "description": "The application's key."},
+                "Token": {**header, "name": "Token",
+                          "description": "The store's authorization of the application."},
+                "Bearer": {"type": "http", "scheme": "bearer",
+                           "description": "The same token, OAuth style, in place of Token."},
+            },
+        },
+        "security": [
+            {"SecureURL": [], "PrivateKey": [], "Token": []},
+            {"SecureURL": [], "PrivateKey": [], "Bearer": []},
+        ],
+    }

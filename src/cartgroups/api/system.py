@@ -1,0 +1,79 @@
+"""Routes that are cartgroups' own, not 3dcart's: /healthz, /openapi.json and the /docs page
+(Swagger UI from the swagger-ui-bundle package, served locally: it works without internet)."""
+
+from __future__ import annotations
+
+import functools
+import mimetypes
+from pathlib import Path
+
+import orjson
+import swagger_ui_bundle
+
+from cartgroups.api import openapi
+from cartgroups.api.dispatch import Reply
+from cartgroups.storage.database import Database
+
+JSON = (b"content-type", b"application/json; charset=utf-8")
+ASSETS = Path(str(swagger_ui_bundle.swagger_ui_path))
+_ASSET_NAMES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")
+
+_DOCS_PAGE = b"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>cartgroups API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css">
+<link rel="icon" href="/docs/static/favicon-32x32.png">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script src="/docs/static/init.js"></script>
+</body>
+</html>
+"""
+_DOCS_INIT = b"""window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
+  deepLinking: true, tryItOutEnabled: false});
+"""
+_PAGE_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy",
+     b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"),
+]
+
+
+@functools.cache
+def openapi_bytes() -> bytes:
+    return orjson.dumps(openapi.build())
+
+
+@functools.cache
+def _asset(name: str) -> tuple[bytes, bytes]:
+    if name == "init.js":
+        return _DOCS_INIT, b"text/javascript; charset=utf-8"
+    kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if kind.startswith("text/") or kind.endswith("javascript"):
+        kind += "; charset=utf-8"
+    return (ASSETS / name).read_bytes(), kind.encode()
+
+
+def handle(db: Database, method: str, path: str) -> Reply | None:
+    """The reply for one of these routes, or None when the path is none of them."""
+    if method not in ("GET", "HEAD"):
+        return None
+    if path == "/healthz":
+        ok = db.ping()
+        body = {"status": "ok" if ok else "unavailable", "database": "ok" if ok else "unreachable"}
+        return Reply(200 if ok else 503, orjson.dumps(body), [JSON, (b"cache-control", b"no-store")])
+    if path == "/openapi.json":
+        return Reply(200, openapi_bytes(), [JSON])
+    if path in ("/docs", "/docs/"):
+        return Reply(200, _DOCS_PAGE, [(b"content-type", b"text/html; charset=utf-8"), *_PAGE_HEADERS])
+    name = path.removeprefix("/docs/static/")
+    if name != path and (name in _ASSET_NAMES or name == "init.js"):
+        body, kind = _asset(name)
+        return Reply(200, body, [(b"content-type", kind), (b"cache-control", b"max-age=86400"),
+                                 *_PAGE_HEADERS])
+    return None

@@ -1,0 +1,91 @@
+"""Bytes in and out, exactly as 3dcart's clients expect them.
+
+Responses are compact JSON (orjson keeps insertion order and writes no spaces); decimals are
+written with at least one fractional digit, the way Json.NET writes a .NET decimal.
+Requests are read with Python's json module so that numbers with a fraction become
+``Decimal`` and never pass through a binary float.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from cartgroups.errors import Invalid
+from cartgroups.model import FIELDS, CustomerGroup
+
+_NAMES = tuple(f.wire for f in FIELDS)
+_COLUMNS = tuple(f.column for f in FIELDS)
+
+
+def decimal_text(value: Decimal) -> str:
+    text = format(value, "f")
+    return text if "." in text else text + ".0"
+
+
+def group_object(group: CustomerGroup) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for name, column in zip(_NAMES, _COLUMNS, strict=True):
+        value = getattr(group, column)
+        obj[name] = orjson.Fragment(decimal_text(value)) if isinstance(value, Decimal) else value
+    return obj
+
+
+def groups_body(groups: Iterable[CustomerGroup]) -> bytes:
+    return orjson.dumps([group_object(g) for g in groups])
+
+
+def record(key: str, value: str, status: int, message: str) -> dict[str, str]:
+    return {"Key": key, "Value": value, "Status": str(status), "Message": message}
+
+
+def records_body(records: Sequence[dict[str, str]]) -> bytes:
+    return orjson.dumps(records)
+
+
+def json_body(obj: object) -> bytes:
+    return orjson.dumps(obj)
+
+
+class _NotANumber(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> object:
+    raise _NotANumber(name)
+
+
+def decode_json(body: bytes, charset: str = "utf-8") -> object:
+    """Parse a request body; every way it can be broken is an Invalid with a clear message."""
+    try:
+        text = body.decode(charset)
+    except UnicodeDecodeError:
+        raise Invalid(f"The request body is not valid {charset} text") from None
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        raise Invalid("The request body is empty; send a JSON document")
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise Invalid(
+            f"The request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except _NotANumber as exc:
+        raise Invalid(f"The request body is not valid JSON: {exc} is not a number") from None
+    except RecursionError:
+        raise Invalid("The request body is not valid JSON: it is nested too deeply") from None
+    except ValueError:  # an integer with more digits than Python will read
+        raise Invalid("The request body is not valid JSON: a number in it is too long") from None
+
+
+def known_charset(name: str) -> str | None:
+    """The codec for a Content-Type charset (e.g. windows-1252 from .NET's Encoding.Default)."""
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None

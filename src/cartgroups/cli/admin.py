@@ -1,0 +1,151 @@
+"""``cartgroups db|credentials|stores|apps``: look after the database and who may use it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cartgroups.cli.common import DATABASE_OPTION, JSON_OPTION, fail, open_database
+from cartgroups.service import credentials
+from cartgroups.storage import credentials as cred_sql
+from cartgroups.storage import migrate
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+credentials_app = typer.Typer(help="Issue, list and revoke tokens.", no_args_is_help=True)
+stores_app = typer.Typer(help="Stores (each is one SecureURL).", no_args_is_help=True)
+apps_app = typer.Typer(help="Applications (each has one PrivateKey).", no_args_is_help=True)
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else None
+
+
+def _print(rows: Sequence[dict[str, object]], as_json: bool, title: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(list(rows), indent=2))
+        return
+    if not rows:
+        typer.echo(f"No {title.lower()}.")
+        return
+    table = Table(title=title)
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    Console().print(table)
+
+
+@db_app.command("upgrade")
+def db_upgrade(database: str = DATABASE_OPTION) -> None:
+    """Bring the schema up to the newest version (serve also does this by itself)."""
+    with open_database(database, upgrade=False) as db:
+        before, after = migrate.upgrade(db)
+        if before == after:
+            typer.echo(f"{db.description}: schema already at revision {after}")
+        else:
+            typer.echo(f"{db.description}: schema upgraded from {before or 'empty'} to {after}")
+
+
+@db_app.command("status")
+def db_status(database: str = DATABASE_OPTION) -> None:
+    """Show the schema revision of the database and the newest one this version knows."""
+    with open_database(database, upgrade=False) as db:
+        current = migrate.current_revision(db)
+        head = migrate.head_revision()
+        state = "up to date" if current == head else "needs `cartgroups db upgrade`"
+        typer.echo(f"{db.description}: revision {current or 'none (empty)'}, newest {head}: {state}")
+
+
+@credentials_app.command("create")
+def credentials_create(
+    store: str = typer.Option(..., "--store", help="The store's SecureURL, e.g. shop.example.com."),
+    app: str = typer.Option(credentials.DEFAULT_APP, "--app", help="Application name."),
+    scope: str = typer.Option("read,write", "--scope", help="read, write or read,write."),
+    database: str = DATABASE_OPTION,
+    as_json: bool = typer.Option(
+        False, "--json", help='Print only {"SecureURL":…,"PrivateKey":…,"Token":…}.'
+    ),
+) -> None:
+    """Issue a token for an application on a store, creating either when it does not exist."""
+    with open_database(database) as db:
+        issued = credentials.issue(db, secure_url=store, application=app, scope=scope)
+    if as_json:
+        typer.echo(json.dumps(
+            {"SecureURL": issued.secure_url, "PrivateKey": issued.private_key, "Token": issued.token}
+        ))
+        return
+    scopes = ",".join(s for s, on in (("read", issued.can_read), ("write", issued.can_write)) if on)
+    typer.echo(f"Token {issued.token_id} for application {issued.application!r} on {issued.secure_url} ({scopes}).")
+    typer.echo("Secrets are shown only now; cartgroups keeps only their hashes.")
+    typer.echo(f"  SecureURL:  {issued.secure_url}")
+    if issued.private_key is None:
+        typer.echo("  PrivateKey: (unchanged: it was shown when the application was created)")
+    else:
+        typer.echo(f"  PrivateKey: {issued.private_key}")
+    typer.echo(f"  Token:      {issued.token}")
+
+
+@credentials_app.command("list")
+def credentials_list(
+    store: str = typer.Option(None, "--store", help="Only this store's tokens."),
+    database: str = DATABASE_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List tokens (never their secrets: the first 8 characters tell them apart)."""
+    with open_database(database) as db:
+        secure_url = credentials.normalise_secure_url(store) if store else None
+        with db.read() as conn:
+            tokens = cred_sql.list_tokens(conn, secure_url=secure_url)
+    rows = [
+        {
+            "id": t.id, "store": t.secure_url, "application": t.application,
+            "token": t.token_prefix + "…",
+            "scope": ",".join(s for s, on in (("read", t.can_read), ("write", t.can_write)) if on),
+            "created": _when(t.created_at), "revoked": _when(t.revoked_at),
+        }
+        for t in tokens
+    ]
+    _print(rows, as_json, "Tokens")
+
+
+@credentials_app.command("revoke")
+def credentials_revoke(
+    token_id: int = typer.Argument(None, help="Id of the token (from `credentials list`)."),
+    token: str = typer.Option(None, "--token", help="Name the token by its secret value instead."),
+    database: str = DATABASE_OPTION,
+) -> None:
+    """Revoke a token. Every server process stops accepting it within 1 second."""
+    if (token_id is None) == (token is None):
+        fail("name exactly one token: its id, or --token VALUE")
+    with open_database(database) as db:
+        credentials.revoke(db, token_id=token_id, token=token)
+    typer.echo(f"Revoked token {token_id if token_id is not None else token[:8] + '…'}.")
+
+
+@stores_app.command("list")
+def stores_list(database: str = DATABASE_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """List stores with their number of customer groups."""
+    with open_database(database) as db, db.read() as conn:
+        stores = cred_sql.list_stores(conn)
+    rows = [
+        {"id": s.id, "store": s.secure_url, "groups": s.group_count, "created": _when(s.created_at)}
+        for s in stores
+    ]
+    _print(rows, as_json, "Stores")
+
+
+@apps_app.command("list")
+def apps_list(database: str = DATABASE_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """List applications with their number of live tokens."""
+    with open_database(database) as db, db.read() as conn:
+        apps = cred_sql.list_applications(conn)
+    rows = [
+        {"id": a.id, "application": a.name, "live tokens": a.token_count, "created": _when(a.created_at)}
+        for a in apps
+    ]
+    _print(rows, as_json, "Applications")

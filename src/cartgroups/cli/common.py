@@ -1,0 +1,74 @@
+"""What the subcommands share: settings, opening the database, and one-line errors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from cartgroups.config import Settings
+from cartgroups.errors import CartgroupsError, DatabaseUnavailable
+from cartgroups.storage import migrate
+from cartgroups.storage.database import Database
+
+DATABASE_OPTION = typer.Option(
+    None, "--database", help="Database URL (default: $CARTGROUPS_DATABASE_URL or sqlite:///./cartgroups.db)."
+)
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        fail(f"invalid setting {where} (CARTGROUPS_{where.upper()} or its flag): {first['msg']}")
+
+
+def explain(exc: CartgroupsError, *, detail_only: bool = False) -> str:
+    """The error's message, with the driver's own first line when there is one."""
+    cause = exc.__cause__
+    detail = getattr(cause, "orig", None) or cause
+    lines = str(detail).strip().splitlines() if detail is not None else []
+    if not lines:
+        return exc.message
+    return lines[0] if detail_only else f"{exc.message}: {lines[0]}"
+
+
+@contextmanager
+def one_line_errors(db: Database | None = None) -> Iterator[None]:
+    """Turn every expected failure into ``error: ...`` on stderr and exit status 1."""
+    try:
+        yield
+    except DatabaseUnavailable as exc:
+        fail(f"cannot use {db.description if db else 'the database'}: {explain(exc, detail_only=True)}")
+    except CartgroupsError as exc:
+        fail(explain(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+@contextmanager
+def open_database(database: str | None, *, upgrade: bool = True) -> Iterator[Database]:
+    """The configured database with its schema brought up to date."""
+    settings = load_settings(database_url=database)
+    with one_line_errors():
+        db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        with one_line_errors(db):
+            if upgrade:
+                migrate.upgrade(db)
+            yield db
+    finally:
+        db.dispose()

@@ -1,0 +1,92 @@
+"""``cartgroups serve``: prepare the database, print demo credentials on a new one, run uvicorn."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+
+import typer
+import uvicorn
+
+from cartgroups import __version__
+from cartgroups.cli.common import DATABASE_OPTION, fail, load_settings, open_database
+from cartgroups.config import Settings
+from cartgroups.logs import logging_config
+from cartgroups.service import credentials
+from cartgroups.service.credentials import Issued
+
+
+def _check_port(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fail(f"port {port} on {host} is already in use; choose another with --port")
+            fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+
+
+def curl_command(base_url: str, issued: Issued) -> str:
+    return (
+        f"curl -H 'SecureURL: {issued.secure_url}' -H 'PrivateKey: {issued.private_key}' "
+        f"-H 'Token: {issued.token}' {base_url}/3dCartWebAPI/v1/CustomerGroups"
+    )
+
+
+def _banner(settings: Settings, description: str, demo: Issued | None) -> None:
+    shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    if ":" in shown_host:
+        shown_host = f"[{shown_host}]"
+    base = f"http://{shown_host}:{settings.port}"
+    typer.echo(f"cartgroups {__version__} on {description}")
+    typer.echo(f"Serving {base} with {settings.workers} worker(s); API docs at {base}/docs")
+    if demo is None:
+        return
+    typer.echo("")
+    typer.echo("The database had no stores, so a demo store was created. Its credentials")
+    typer.echo("(shown only now; issue more with `cartgroups credentials create`):")
+    typer.echo(f"  SecureURL:  {demo.secure_url}")
+    typer.echo(f"  PrivateKey: {demo.private_key}")
+    typer.echo(f"  Token:      {demo.token}")
+    typer.echo("")
+    typer.echo("Try it:")
+    typer.echo(f"  {curl_command(base, demo)}")
+    typer.echo("")
+
+
+def serve(
+    host: str = typer.Option(None, "--host", help="Interface to bind (default 127.0.0.1)."),
+    port: int = typer.Option(None, "--port", help="TCP port (default 8000)."),
+    workers: int = typer.Option(None, "--workers", help="Server processes (default 1)."),
+    database: str = DATABASE_OPTION,
+    log_level: str = typer.Option(
+        None, "--log-level", help="debug, info (one access line per request), warning or error."
+    ),
+) -> None:
+    """Run the server. On an empty database, create a demo store and print its credentials."""
+    settings = load_settings(
+        host=host, port=port, workers=workers, database_url=database, log_level=log_level
+    )
+    with open_database(settings.database_url) as db:
+        demo = credentials.issue_demo_if_empty(db)
+        description = db.description
+    _check_port(settings.host, settings.port)
+    _banner(settings, description, demo)
+    # Worker processes build their own app from the environment (create_app reads Settings()).
+    for name, value in settings.model_dump().items():
+        os.environ[f"CARTGROUPS_{name.upper()}"] = str(value)
+    uvicorn.run(
+        "cartgroups.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=logging_config(settings.log_level),
+        log_level=settings.log_level,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=30,
+    )

@@ -1,0 +1,32 @@
+"""Domain errors. Raised anywhere below the API; turned into wire records in api/errors.py only."""
+
+from __future__ import annotations
+
+
+class CartgroupsError(Exception):
+    """Base of every error a client may see. ``value`` goes into the record's ``Value`` field."""
+
+    def __init__(self, message: str, *, value: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.value = value
+
+
+class Invalid(CartgroupsError):
+    """The request breaks a rule of the resource (400)."""
+
+
+class NotFound(CartgroupsError):
+    """The named thing does not exist in this store (404)."""
+
+
+class Unauthorized(CartgroupsError):
+    """Credentials are missing, wrong, revoked, or lack the scope (401)."""
+
+
+class DatabaseUnavailable(CartgroupsError):
+    """The database cannot be reached or is not writable right now (503)."""
+
+
+class ConfigurationError(CartgroupsError):
+    """A setting or command-line argument cannot be used (CLI only; never reaches a client)."""

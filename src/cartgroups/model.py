@@ -1,0 +1,94 @@
+"""The CustomerGroup resource: its fields in wire order, with the rules each one follows.
+
+This table is the single description of the object. The service validates input
+with it, the API writes JSON in its order, storage names its columns from it,
+and the OpenAPI document derives its schemas from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+Kind = Literal["id", "string", "decimal", "boolean", "integer"]
+
+# The live service is ASP.NET; MinimumOrder is a .NET decimal, so that is its range.
+DECIMAL_MAX = Decimal("79228162514264337593543950335")
+DECIMAL_MAX_PLACES = 28
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    wire: str  # name on the wire, e.g. "MinimumOrder"
+    column: str  # column and attribute name, e.g. "minimum_order"
+    kind: Kind
+    description: str
+    default: object = None
+    max_length: int | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    example: object = None
+
+    @property
+    def key(self) -> str:
+        """The case-folded property name used to match input (Json.NET matches case-insensitively)."""
+        return self.wire.lower()
+
+
+ID = FieldSpec(
+    "CustomerGroupID", "group_id", "id",
+    "Assigned by the server: per store, from 1, ascending, never reused. Ignored in a POST body.",
+    minimum=1, maximum=2_147_483_647, example=1,
+)
+NAME = FieldSpec(
+    "Name", "name", "string", "Name of the group. Required on create; 1 to 150 characters.",
+    max_length=150, example="Wholesale",
+)
+EDITABLE: tuple[FieldSpec, ...] = (
+    NAME,
+    FieldSpec(
+        "Description", "description", "string", "Free text; at most 65535 characters.",
+        default="", max_length=65535, example="Resellers with a tax id",
+    ),
+    FieldSpec(
+        "MinimumOrder", "minimum_order", "decimal",
+        "Smallest order total the group may place, as an exact decimal; at least 0.",
+        default=Decimal("0"), minimum=0, example=250.0,
+    ),
+    FieldSpec("NonTaxable", "non_taxable", "boolean", "Orders of the group are tax exempt.",
+              default=False, example=True),
+    FieldSpec("AllowRegistration", "allow_registration", "boolean",
+              "Shoppers may register themselves into the group.", default=False, example=True),
+    FieldSpec("DisableRewardPoints", "disable_reward_points", "boolean",
+              "Members earn no reward points.", default=False, example=False),
+    FieldSpec("AutoApprove", "auto_approve", "boolean",
+              "Self-registrations are approved without review.", default=False, example=False),
+    FieldSpec(
+        "RegistrationMessage", "registration_message", "string",
+        "Shown to shoppers who register; at most 65535 characters.",
+        default="", max_length=65535, example="Welcome! Your account will be reviewed.",
+    ),
+    FieldSpec(
+        "PriceLevel", "price_level", "integer",
+        "Price level the group buys at, 1 to 10 (1 is the store's retail price).",
+        default=1, minimum=1, maximum=10, example=2,
+    ),
+)
+FIELDS: tuple[FieldSpec, ...] = (ID, *EDITABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerGroup:
+    """One stored group, attributes in wire order."""
+
+    group_id: int
+    name: str
+    description: str
+    minimum_order: Decimal
+    non_taxable: bool
+    allow_registration: bool
+    disable_reward_points: bool
+    auto_approve: bool
+    registration_message: str
+    price_level: int

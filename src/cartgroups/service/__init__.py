@@ -1,0 +1,1 @@
+"""The rules of the resource, free of any web framework."""

@@ -1,0 +1,199 @@
+"""The 3dcart credential model: a store (SecureURL), an application (PrivateKey), and a token that
+authorizes the application on the store with read and/or write scope.
+
+Secrets are 128-bit random hex strings, shown once, stored as SHA-256 hashes. A fast hash is
+the right tool here: the secrets are random, not passwords, so there is nothing to guess at;
+a slow KDF would only add milliseconds to every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from cartgroups.errors import Invalid, NotFound, Unauthorized
+from cartgroups.storage import credentials as cred_sql
+from cartgroups.storage.database import Database
+
+DEMO_STORE = "demo.cartgroups.local"
+DEFAULT_APP = "default"
+SCOPES = ("read", "write")
+
+MISSING = "Missing required header(s): {}"
+REJECTED = "Invalid credentials: the SecureURL, PrivateKey and Token do not form a valid authorization"
+NO_SCOPE = "The application is not authorized to {} this store's data"
+
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_STORE = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9._~/-]*)?")
+_APP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}")
+
+
+def normalise_secure_url(raw: str) -> str:
+    """``https://www.Shop.com/`` names the store ``shop.com``."""
+    url = _SCHEME.sub("", raw.strip()).rstrip("/\\").lower()
+    return url.removeprefix("www.")
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_secret() -> str:
+    return secrets.token_hex(16)  # 128 bits, the shape of 3dcart's own keys and tokens
+
+
+def parse_scopes(raw: str) -> tuple[bool, bool]:
+    """``read,write`` -> (can_read, can_write)."""
+    names = {part.strip().lower() for part in raw.split(",") if part.strip()}
+    unknown = names - set(SCOPES)
+    if unknown or not names:
+        raise Invalid(f"scope must be read, write or read,write (got {raw!r})")
+    return "read" in names, "write" in names
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a verified token, its store and its scopes."""
+
+    store_id: int
+    secure_url: str
+    can_read: bool
+    can_write: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A newly issued token. ``private_key`` is None when the application already existed
+    (its key was shown when it was created and is not stored)."""
+
+    token_id: int
+    secure_url: str
+    application: str
+    private_key: str | None
+    token: str
+    can_read: bool
+    can_write: bool
+
+
+class Authenticator:
+    """Verifies the three headers. Verified grants may be reused for ``cache_seconds`` (<= 1 s),
+    so a revoked token stops working within that time in every process."""
+
+    def __init__(self, db: Database, *, cache_seconds: float) -> None:
+        self.db = db
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, cred_sql.TokenGrant]] = {}
+
+    def verify(
+        self, *, secure_url: str | None, private_key: str | None, token: str | None, write: bool
+    ) -> Principal:
+        missing = [
+            name
+            for name, value in (("SecureURL", secure_url), ("PrivateKey", private_key), ("Token", token))
+            if not value
+        ]
+        if missing:
+            raise Unauthorized(MISSING.format(", ".join(missing)))
+        assert secure_url and private_key and token
+        grant = self._grant(hash_secret(token))
+        store = normalise_secure_url(secure_url)
+        # Compare everything, always, in constant time, and say only that it failed.
+        key_ok = hmac.compare_digest(
+            hash_secret(private_key), grant.private_key_hash if grant else "0" * 64
+        )
+        store_ok = hmac.compare_digest(
+            store.encode("utf-8", "surrogatepass"),
+            grant.secure_url.encode() if grant else b"\x00",
+        )
+        if grant is None or not (key_ok and store_ok):
+            raise Unauthorized(REJECTED)
+        if not (grant.can_write if write else grant.can_read):
+            raise Unauthorized(NO_SCOPE.format("change" if write else "read"))
+        return Principal(grant.store_id, grant.secure_url, grant.can_read, grant.can_write)
+
+    def _grant(self, token_hash: str) -> cred_sql.TokenGrant | None:
+        now = time.monotonic()
+        cached = self._cache.get(token_hash)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        with self.db.read() as conn:
+            grant = cred_sql.find_grant(conn, token_hash=token_hash)
+        if grant is not None and self.cache_seconds > 0:
+            if len(self._cache) >= 10_000:
+                self._cache.clear()
+            self._cache[token_hash] = (now + self.cache_seconds, grant)
+        else:
+            self._cache.pop(token_hash, None)
+        return grant
+
+
+def issue(
+    db: Database, *, secure_url: str, application: str = DEFAULT_APP, scope: str = "read,write"
+) -> Issued:
+    """Create the store and the application when they do not exist, and issue a token."""
+    store = normalise_secure_url(secure_url)
+    if not _STORE.fullmatch(store):
+        raise Invalid(f"{secure_url!r} is not a store address such as shop.example.com")
+    if not _APP_NAME.fullmatch(application):
+        raise Invalid(
+            "an application name is 1 to 100 letters, digits, spaces, dots, dashes or underscores"
+        )
+    can_read, can_write = parse_scopes(scope)
+    with db.write() as conn:
+        return _issue(conn, store, application, can_read, can_write)
+
+
+def issue_demo_if_empty(db: Database) -> Issued | None:
+    """On a database without stores, create a demo store with read/write credentials."""
+    try:
+        with db.write() as conn:
+            if cred_sql.count_stores(conn):
+                return None
+            return _issue(conn, DEMO_STORE, "demo", True, True)
+    except sa.exc.IntegrityError:
+        return None  # another process starting at the same moment created it first
+
+
+def _issue(
+    conn: sa.Connection, store: str, application: str, can_read: bool, can_write: bool
+) -> Issued:
+    store_id = cred_sql.find_store_id(conn, secure_url=store)
+    if store_id is None:
+        store_id = cred_sql.insert_store(conn, secure_url=store)
+    private_key: str | None = None
+    app_id = cred_sql.find_application_id(conn, name=application)
+    if app_id is None:
+        private_key = new_secret()
+        app_id = cred_sql.insert_application(
+            conn, name=application, private_key_hash=hash_secret(private_key)
+        )
+    token = new_secret()
+    token_id = cred_sql.insert_token(
+        conn, store_id=store_id, application_id=app_id, token_hash=hash_secret(token),
+        token_prefix=token[:8], can_read=can_read, can_write=can_write,
+    )
+    return Issued(token_id, store, application, private_key, token, can_read, can_write)
+
+
+def revoke(db: Database, *, token_id: int | None = None, token: str | None = None) -> None:
+    with db.write() as conn:
+        done = cred_sql.revoke_token(
+            conn, token_id=token_id, token_hash=hash_secret(token) if token else None
+        )
+    if not done:
+        raise NotFound("no such live token" + (f" (id {token_id})" if token_id is not None else ""))
+
+
+def store_id_of(db: Database, secure_url: str) -> int:
+    store = normalise_secure_url(secure_url)
+    with db.read() as conn:
+        store_id = cred_sql.find_store_id(conn, secure_url=store)
+    if store_id is None:
+        raise NotFound(f"unknown store {store!r}")
+    return store_id

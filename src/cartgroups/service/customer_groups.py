@@ -1,0 +1,158 @@
+"""CustomerGroups: paging, create, partial update, bulk update and delete, per store."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from cartgroups.errors import Invalid, NotFound
+from cartgroups.model import ID, CustomerGroup
+from cartgroups.service import validation
+from cartgroups.storage import customer_groups as store_sql
+from cartgroups.storage.database import Database
+
+GROUP_NOT_FOUND = "The specified Customer Group does not exist."
+NO_GROUPS = "There are no Customer Groups."
+OFFSET_PAST_END = "Offset amount exceeds the total number of records"
+
+LIMIT_DEFAULT, LIMIT_MAX = 10, 500
+OFFSET_MAX = (ID.maximum or 0) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Query parameters of a list request, validated. ``offset`` is the 1-based record index."""
+
+    limit: int = LIMIT_DEFAULT
+    offset: int = 1
+    count_only: bool = False
+
+
+def parse_page(limit: str | None, offset: str | None, countonly: str | None) -> Page:
+    """Read ``limit``, ``offset`` and ``countonly`` as the live API does; absent or empty means default."""
+    count_only = False
+    if countonly:
+        flag = {"0": False, "1": True, "false": False, "true": True}.get(countonly.lower())
+        if flag is None:
+            raise Invalid("countonly must be 0 or 1")
+        count_only = flag
+    if count_only:
+        return Page(count_only=True)  # limit and offset are ignored, even when malformed
+    size = LIMIT_DEFAULT
+    if limit:
+        size = validation.as_integer(limit) or 0
+        if not 1 <= size <= LIMIT_MAX:
+            raise Invalid(f"limit must be an integer from 1 to {LIMIT_MAX}")
+    start = 1
+    if offset:
+        parsed = validation.as_integer(offset)
+        if parsed is None or parsed < 0:
+            raise Invalid("offset must be a whole number; the first record is 1")
+        # 0 is taken as 1; no store holds more rows than ids exist, so larger is just "past the end".
+        start = min(max(parsed, 1), OFFSET_MAX)
+    return Page(limit=size, offset=start)
+
+
+class Outcome(enum.Enum):
+    UPDATED = "updated"
+    NOT_FOUND = "not found"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """What happened to one item of a bulk update. ``value`` is the id as the client sent it."""
+
+    outcome: Outcome
+    value: str
+    message: str
+
+
+class CustomerGroups:
+    def __init__(self, db: Database, *, max_bulk_items: int) -> None:
+        self.db = db
+        self.max_bulk_items = max_bulk_items
+
+    def create(self, *, store_id: int, body: object) -> int:
+        values = validation.group_values(body, creating=True)
+        with self.db.write() as conn:
+            return store_sql.insert_group(conn, store_id=store_id, values=values)
+
+    def get(self, *, store_id: int, group_id: int) -> CustomerGroup:
+        with self.db.read() as conn:
+            group = store_sql.get_group(conn, store_id=store_id, group_id=group_id)
+        if group is None:
+            raise NotFound(GROUP_NOT_FOUND, value=str(group_id))
+        return group
+
+    def count(self, *, store_id: int) -> int:
+        with self.db.read() as conn:
+            return store_sql.count_groups(conn, store_id=store_id)
+
+    def list(self, *, store_id: int, page: Page) -> list[CustomerGroup]:
+        """One page in ascending id order. An empty store is NotFound; a page past the end is Invalid."""
+        with self.db.read() as conn:
+            groups = store_sql.list_groups(
+                conn, store_id=store_id, limit=page.limit, skip=page.offset - 1
+            )
+            if groups:
+                return groups
+            total = store_sql.count_groups(conn, store_id=store_id)
+        if total == 0:
+            raise NotFound(NO_GROUPS)
+        raise Invalid(OFFSET_PAST_END)
+
+    def update(self, *, store_id: int, group_id: int, body: object) -> None:
+        """Partial update: the properties present are changed; a CustomerGroupID in the body is ignored."""
+        values = validation.group_values(body, creating=False)
+        with self.db.write() as conn:
+            found = store_sql.update_group(conn, store_id=store_id, group_id=group_id, values=values)
+        if not found:
+            raise NotFound(GROUP_NOT_FOUND, value=str(group_id))
+
+    def bulk_update(self, *, store_id: int, body: object) -> list[ItemResult]:
+        """Update many groups; one result per item, in request order.
+
+        Invalid items are reported and skipped; the valid ones are written in one transaction,
+        in ascending id order (so two concurrent bulk updates cannot deadlock each other)."""
+        if not isinstance(body, list):
+            raise Invalid("The request body must be a JSON array of CustomerGroup objects")
+        if not body:
+            raise Invalid("The request body must contain at least one CustomerGroup")
+        if len(body) > self.max_bulk_items:
+            raise Invalid(
+                f"A bulk update takes at most {self.max_bulk_items} items (got {len(body)})"
+            )
+        results: list[ItemResult | None] = [None] * len(body)
+        planned: list[tuple[int, int, dict[str, object]]] = []  # (group id, position, values)
+        for position, item in enumerate(body):
+            raw_id = validation.fold(item).get(ID.key) if isinstance(item, dict) else None
+            shown = "" if raw_id is None or isinstance(raw_id, dict | list) else str(raw_id)
+            try:
+                if not isinstance(item, dict):
+                    raise Invalid("Each item must be a JSON object (a CustomerGroup)")
+                group_id = validation.bulk_item_id(validation.fold(item))
+                values = validation.group_values(item, creating=False)
+            except Invalid as exc:
+                results[position] = ItemResult(Outcome.INVALID, shown, exc.message)
+                continue
+            planned.append((group_id, position, values))
+        planned.sort(key=lambda plan: plan[0])
+        if planned:
+            with self.db.write() as conn:
+                for group_id, position, values in planned:
+                    found = store_sql.update_group(
+                        conn, store_id=store_id, group_id=group_id, values=values
+                    )
+                    results[position] = (
+                        ItemResult(Outcome.UPDATED, str(group_id), "updated successfully")
+                        if found
+                        else ItemResult(Outcome.NOT_FOUND, str(group_id), GROUP_NOT_FOUND)
+                    )
+        return [result for result in results if result is not None]
+
+    def delete(self, *, store_id: int, group_id: int) -> None:
+        with self.db.write() as conn:
+            found = store_sql.delete_group(conn, store_id=store_id, group_id=group_id)
+        if not found:
+            raise NotFound(GROUP_NOT_FOUND, value=str(group_id))

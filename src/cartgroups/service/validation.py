@@ -1,0 +1,159 @@
+"""Reading CustomerGroup input the way the live service (ASP.NET Web API + Json.NET) reads it.
+
+Property names match case-insensitively, unknown properties are ignored, ``null`` counts as
+absent, and a numeric string is accepted for a number. Everything else that breaks a rule is
+reported, all problems of one object in one message, each naming the field and the rule.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+
+from cartgroups.errors import Invalid
+from cartgroups.model import DECIMAL_MAX, DECIMAL_MAX_PLACES, EDITABLE, ID, NAME, FieldSpec
+
+_INT_TEXT = re.compile(r"[+-]?[0-9]{1,30}")
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]{1,40}(?:\.[0-9]{0,40})?|\.[0-9]{1,40})(?:[eE][+-]?[0-9]{1,4})?")
+_PATH_ID = re.compile(r"[0-9]{1,10}")
+
+
+def fold(obj: Mapping[str, object]) -> dict[str, object]:
+    """Property names case-folded; of two spellings of one name, the later wins (as in Json.NET)."""
+    return {key.lower(): value for key, value in obj.items()}
+
+
+def as_integer(value: object) -> int | None:
+    """An integer from a JSON integer, an integral number (3.0) or an integer string ("3")."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Decimal):
+        return int(value) if value.is_finite() and value == value.to_integral_value() else None
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value):
+        return int(value)
+    return None
+
+
+def _as_decimal(value: object) -> Decimal | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value):
+        return Decimal(value)
+    return None
+
+
+def _as_boolean(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
+def _is_clean_text(value: str) -> bool:
+    """Storable in both databases: valid Unicode (no lone surrogates) and no NUL character."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check(spec: FieldSpec, value: object) -> tuple[object, str | None]:
+    """The stored form of one field's value, or the message saying which rule it breaks."""
+    name = spec.wire
+    if spec.kind == "string":
+        if not isinstance(value, str):
+            return None, f"{name} must be a string"
+        if not _is_clean_text(value):
+            return None, f"{name} must be valid Unicode text without NUL characters"
+        if spec is NAME and not value.strip():
+            return None, f"{name} must not be empty"
+        if spec.max_length is not None and len(value) > spec.max_length:
+            return None, f"{name} must be at most {spec.max_length} characters (got {len(value)})"
+        return value, None
+    if spec.kind == "boolean":
+        flag = _as_boolean(value)
+        return (flag, None) if flag is not None else (None, f"{name} must be true or false")
+    if spec.kind == "integer":
+        number = as_integer(value)
+        if number is None or not (spec.minimum or 0) <= number <= (spec.maximum or 0):
+            return None, f"{name} must be an integer from {spec.minimum} to {spec.maximum}"
+        return number, None
+    amount = _as_decimal(value)
+    if amount is None:
+        return None, f"{name} must be a number"
+    if amount < 0:
+        return None, f"{name} must not be negative"
+    exponent = amount.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite, checked above
+    if amount > DECIMAL_MAX or -exponent > DECIMAL_MAX_PLACES:
+        return None, (
+            f"{name} must be at most {DECIMAL_MAX} with at most {DECIMAL_MAX_PLACES} decimal places"
+        )
+    return abs(amount), None  # abs() turns -0 into 0
+
+
+def group_values(obj: object, *, creating: bool) -> dict[str, object]:
+    """Column values from one CustomerGroup JSON object.
+
+    On create, absent fields take their defaults and Name is required; on update only the
+    fields present are returned (a partial update). Raises Invalid naming every problem."""
+    if not isinstance(obj, dict):
+        raise Invalid("The request body must be a JSON object (a CustomerGroup)")
+    given = fold(obj)
+    values: dict[str, object] = {}
+    problems: list[str] = []
+    for spec in EDITABLE:
+        raw = given.get(spec.key)
+        if raw is None:
+            if creating:
+                if spec is NAME:
+                    problems.append(f"{NAME.wire} is required")
+                values[spec.column] = spec.default
+            continue
+        value, problem = _check(spec, raw)
+        if problem:
+            problems.append(problem)
+        else:
+            values[spec.column] = value
+    if problems:
+        raise Invalid("; ".join(problems))
+    return values
+
+
+def bulk_item_id(item: Mapping[str, object]) -> int:
+    """The CustomerGroupID an item of a bulk update names (item already case-folded)."""
+    raw = item.get(ID.key)
+    if raw is None:
+        raise Invalid(f"{ID.wire} is required")
+    group_id = as_integer(raw)
+    if not _is_id(group_id):
+        raise Invalid(f"{ID.wire} must be {_ID_RULE}")
+    assert group_id is not None
+    return group_id
+
+
+def path_id(raw: str) -> int:
+    """The id in a URL such as /CustomerGroups/12."""
+    group_id = as_integer(raw) if _PATH_ID.fullmatch(raw) else None
+    if not _is_id(group_id):
+        raise Invalid(f"{ID.wire} in the URL must be {_ID_RULE}", value=raw)
+    assert group_id is not None
+    return group_id
+
+
+_ID_RULE = f"an integer from {ID.minimum} to {ID.maximum}"
+
+
+def _is_id(value: int | None) -> bool:
+    return value is not None and (ID.minimum or 1) <= value <= (ID.maximum or 0)

@@ -1,0 +1,1 @@
+"""SQL storage (SQLAlchemy Core). Every function takes the connection, then the store, keyword-only."""

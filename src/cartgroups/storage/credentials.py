@@ -1,0 +1,169 @@
+"""SQL for stores, applications and tokens. Only hashes of secrets are ever stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from cartgroups.storage.tables import applications, customer_groups, stores, tokens
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """What a token hash unlocks, as the database has it."""
+
+    token_id: int
+    store_id: int
+    secure_url: str
+    private_key_hash: str
+    can_read: bool
+    can_write: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRow:
+    id: int
+    secure_url: str
+    created_at: datetime
+    group_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationRow:
+    id: int
+    name: str
+    created_at: datetime
+    token_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    id: int
+    secure_url: str
+    application: str
+    token_prefix: str
+    can_read: bool
+    can_write: bool
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+_GRANT = (
+    sa.select(
+        tokens.c.id, tokens.c.store_id, stores.c.secure_url, applications.c.private_key_hash,
+        tokens.c.can_read, tokens.c.can_write,
+    )
+    .join(stores, stores.c.id == tokens.c.store_id)
+    .join(applications, applications.c.id == tokens.c.application_id)
+    .where(tokens.c.token_hash == sa.bindparam("token_hash"), tokens.c.revoked_at.is_(None))
+)
+
+
+def find_grant(conn: Connection, *, token_hash: str) -> TokenGrant | None:
+    """The live (not revoked) token with this hash, with its store and application."""
+    row = conn.execute(_GRANT, {"token_hash": token_hash}).first()
+    return TokenGrant(*row) if row is not None else None
+
+
+def find_store_id(conn: Connection, *, secure_url: str) -> int | None:
+    return conn.execute(
+        sa.select(stores.c.id).where(stores.c.secure_url == secure_url)
+    ).scalar_one_or_none()
+
+
+def insert_store(conn: Connection, *, secure_url: str) -> int:
+    return int(
+        conn.execute(
+            sa.insert(stores).values(secure_url=secure_url).returning(stores.c.id)
+        ).scalar_one()
+    )
+
+
+def count_stores(conn: Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(stores)).scalar_one())
+
+
+def list_stores(conn: Connection) -> list[StoreRow]:
+    groups = (
+        sa.select(sa.func.count())
+        .where(customer_groups.c.store_id == stores.c.id)
+        .scalar_subquery()
+    )
+    rows = conn.execute(
+        sa.select(stores.c.id, stores.c.secure_url, stores.c.created_at, groups).order_by(stores.c.id)
+    )
+    return [StoreRow(*row) for row in rows]
+
+
+def find_application_id(conn: Connection, *, name: str) -> int | None:
+    return conn.execute(
+        sa.select(applications.c.id).where(applications.c.name == name)
+    ).scalar_one_or_none()
+
+
+def insert_application(conn: Connection, *, name: str, private_key_hash: str) -> int:
+    return int(
+        conn.execute(
+            sa.insert(applications)
+            .values(name=name, private_key_hash=private_key_hash)
+            .returning(applications.c.id)
+        ).scalar_one()
+    )
+
+
+def list_applications(conn: Connection) -> list[ApplicationRow]:
+    live = (
+        sa.select(sa.func.count())
+        .where(tokens.c.application_id == applications.c.id, tokens.c.revoked_at.is_(None))
+        .scalar_subquery()
+    )
+    rows = conn.execute(
+        sa.select(applications.c.id, applications.c.name, applications.c.created_at, live)
+        .order_by(applications.c.id)
+    )
+    return [ApplicationRow(*row) for row in rows]
+
+
+def insert_token(
+    conn: Connection, *, store_id: int, application_id: int, token_hash: str, token_prefix: str,
+    can_read: bool, can_write: bool,
+) -> int:
+    return int(
+        conn.execute(
+            sa.insert(tokens)
+            .values(
+                store_id=store_id, application_id=application_id, token_hash=token_hash,
+                token_prefix=token_prefix, can_read=can_read, can_write=can_write,
+            )
+            .returning(tokens.c.id)
+        ).scalar_one()
+    )
+
+
+def list_tokens(conn: Connection, *, secure_url: str | None = None) -> list[TokenRow]:
+    stmt = (
+        sa.select(
+            tokens.c.id, stores.c.secure_url, applications.c.name, tokens.c.token_prefix,
+            tokens.c.can_read, tokens.c.can_write, tokens.c.created_at, tokens.c.revoked_at,
+        )
+        .join(stores, stores.c.id == tokens.c.store_id)
+        .join(applications, applications.c.id == tokens.c.application_id)
+        .order_by(tokens.c.id)
+    )
+    if secure_url is not None:
+        stmt = stmt.where(stores.c.secure_url == secure_url)
+    return [TokenRow(*row) for row in conn.execute(stmt)]
+
+
+def revoke_token(conn: Connection, *, token_id: int | None = None, token_hash: str | None = None) -> bool:
+    """Mark one live token revoked, named by id or by hash; False when there is no such live token."""
+    cond = tokens.c.id == token_id if token_id is not None else tokens.c.token_hash == token_hash
+    stmt = (
+        sa.update(tokens)
+        .where(cond, tokens.c.revoked_at.is_(None))
+        .values(revoked_at=sa.func.current_timestamp())
+    )
+    return conn.execute(stmt).rowcount == 1

@@ -1,0 +1,150 @@
+"""Everything that differs between SQLite and PostgreSQL lives here.
+
+- URL handling (a bare path means a SQLite file; ``postgresql://`` uses psycopg 3),
+- connection set-up (SQLite: WAL, busy timeout, and ``BEGIN IMMEDIATE`` for writes so two
+  processes never hit a busy error half-way through a read-then-write transaction),
+- the exact-decimal column type (PostgreSQL NUMERIC; SQLite TEXT, because SQLite's own
+  numbers are binary floats),
+- the lock that makes concurrent schema upgrades safe,
+- which driver errors mean "the database is unavailable".
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.types import TypeDecorator
+
+from cartgroups.errors import ConfigurationError
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+MIGRATION_LOCK_KEY = 0x63617274  # "cart": the PostgreSQL advisory lock taken while migrating
+
+
+def parse_url(raw: str) -> URL:
+    """Turn what a user typed into a SQLAlchemy URL, or raise ConfigurationError."""
+    text = raw.strip()
+    if not text:
+        raise ConfigurationError("the database URL is empty")
+    if "://" not in text:
+        text = "sqlite:///" + text
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ConfigurationError(f"cannot parse database URL {redact(raw)!r}") from None
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if url.drivername != "sqlite":
+            raise ConfigurationError("use sqlite:///path/to/file.db for SQLite")
+        if not url.database or url.database == ":memory:":
+            raise ConfigurationError(
+                "SQLite needs a file path (sqlite:///path/to/file.db); an in-memory database "
+                "would not be shared between server processes"
+            )
+        return url
+    if backend == "postgresql":
+        return url.set(drivername="postgresql+psycopg")
+    raise ConfigurationError(
+        f"unsupported database {backend!r}: use sqlite:///file.db or postgresql://host/dbname"
+    )
+
+
+def redact(raw: str) -> str:
+    """A database URL fit for messages and logs: the password is hidden."""
+    try:
+        return make_url(raw).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def describe(url: URL) -> str:
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite file {Path(url.database or '').resolve()}"
+    return f"PostgreSQL {url.render_as_string(hide_password=True)}"
+
+
+def create_engine(url: URL, *, sqlite_synchronous: str = "NORMAL") -> Engine:
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, sqlite_synchronous)
+    return sa.create_engine(
+        url,
+        pool_size=4,
+        max_overflow=8,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 5, "application_name": "cartgroups"},
+    )
+
+
+def _sqlite_engine(url: URL, synchronous: str) -> Engine:
+    engine = sa.create_engine(url, pool_size=4, max_overflow=8)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module so that we decide how
+        # each transaction begins (see _on_begin).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute(f"PRAGMA synchronous = {synchronous}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def writing(conn: Connection) -> Connection:
+    """Mark a connection so that its next transaction takes the write lock up front."""
+    return conn.execution_options(sqlite_begin="IMMEDIATE")
+
+
+def lock_for_migration(conn: Connection) -> Connection:
+    """Serialise schema upgrades between processes; call before beginning the transaction."""
+    if conn.dialect.name == "sqlite":
+        return conn.execution_options(sqlite_begin="EXCLUSIVE")
+    return conn
+
+
+def after_begin_migration(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True for driver errors that mean "cannot reach or write the database right now"."""
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, exc.OperationalError | exc.InterfaceError | exc.TimeoutError)
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """Money that never passes through a binary float, with the scale it was given (1.50 stays 1.50)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(sa.Numeric(asdecimal=True))
+        return dialect.type_descriptor(sa.Text())
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value
+        return format(value, "f")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None or isinstance(value, Decimal):
+            return value
+        return Decimal(value)

@@ -1,0 +1,81 @@
+"""The schema, one for both databases. Changes go through a migration in migrations/versions."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from cartgroups.model import EDITABLE, ID
+from cartgroups.storage.dialect import ExactDecimal
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+_now = sa.func.current_timestamp()
+
+stores = sa.Table(
+    "stores",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # Normalised SecureURL: no scheme, no leading www., no trailing slash, lower case.
+    sa.Column("secure_url", sa.String(255), nullable=False, unique=True),
+    # The last CustomerGroupID handed out in this store; ids are never reused.
+    sa.Column("last_group_id", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+applications = sa.Table(
+    "applications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("private_key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("store_id", sa.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column(
+        "application_id", sa.ForeignKey("applications.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    # The first characters of the token, so that people can tell their tokens apart.
+    sa.Column("token_prefix", sa.String(8), nullable=False),
+    sa.Column("can_read", sa.Boolean, nullable=False),
+    sa.Column("can_write", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+_KIND_TYPES: dict[str, sa.types.TypeEngine[object]] = {
+    "boolean": sa.Boolean(),
+    "integer": sa.SmallInteger(),
+    "decimal": ExactDecimal(),
+}
+
+
+def _column(spec_column: str, kind: str, max_length: int | None) -> sa.Column[object]:
+    if kind == "string":
+        type_: sa.types.TypeEngine[object] = sa.String(max_length) if max_length and max_length <= 255 else sa.Text()
+    else:
+        type_ = _KIND_TYPES[kind]
+    return sa.Column(spec_column, type_, nullable=False)
+
+
+customer_groups = sa.Table(
+    "customer_groups",
+    metadata,
+    sa.Column("store_id", sa.ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(ID.column, sa.Integer, primary_key=True),
+    *(_column(f.column, f.kind, f.max_length) for f in EDITABLE),
+)
