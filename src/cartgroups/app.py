@@ -104,16 +104,22 @@ class CartgroupsApp:
             status, body, extra = errors.render(exc)
             reply = dispatch.Reply(status, body, extra)
             headers = [_JSON, _CORS, *extra]
-        await send({
-            "type": "http.response.start",
-            "status": reply.status,
-            "headers": [*headers, (b"content-length", str(len(reply.body)).encode())],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": reply.status,
+                "headers": [*headers, (b"content-length", str(len(reply.body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else reply.body})
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(
                 "%s %s %d %.1fms store=%s",
-                method, path, reply.status, (time.perf_counter() - started) * 1000, store,
+                method,
+                path,
+                reply.status,
+                (time.perf_counter() - started) * 1000,
+                store,
             )
 
 

@@ -29,9 +29,13 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Interface to bind; 0.0.0.0 to accept remote clients.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port to listen on.")
     workers: int = Field(1, ge=1, le=64, description="Number of server processes.")
-    log_level: LogLevel = Field("info", description="Server log level; info writes one access line per request.")
+    log_level: LogLevel = Field(
+        "info", description="Server log level; info writes one access line per request."
+    )
     max_body_bytes: int = Field(
-        1024 * 1024, ge=1024, description="Largest accepted request body in bytes (default 1 MiB); larger gets 413."
+        1024 * 1024,
+        ge=1024,
+        description="Largest accepted request body in bytes (default 1 MiB); larger gets 413.",
     )
     max_bulk_items: int = Field(
         1000, ge=1, le=100_000, description="Most items accepted in one bulk PUT; more gets 400."
@@ -45,7 +49,7 @@ class Settings(BaseSettings):
     )
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL",
-        description="SQLite durability: NORMAL (WAL) survives a process crash; FULL also survives power loss.",
+        description="SQLite durability: NORMAL (WAL) survives a process crash, FULL also power loss.",
     )
 
     @field_validator("log_level", mode="before")

@@ -47,7 +47,7 @@ def list_groups(call: Call) -> Reply:
     page = parse_page(q.get("limit"), q.get("offset"), q.get("countonly"))
     if page.count_only:
         return 200, wire.json_body({"TotalCount": call.groups.count(store_id=call.store_id)})
-    return 200, wire.groups_body(call.groups.list(store_id=call.store_id, page=page))
+    return 200, wire.groups_body(call.groups.page(store_id=call.store_id, page=page))
 
 
 def get(call: Call) -> Reply:

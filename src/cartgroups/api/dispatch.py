@@ -52,11 +52,18 @@ def _token(headers: dict[str, str]) -> str | None:
 
 def _preflight(route: routes.Route, headers: dict[str, str]) -> Reply:
     requested = headers.get("access-control-request-headers")
-    return Reply(204, b"", [
-        (b"access-control-allow-methods", ", ".join(routes.ALLOWED[route]).encode()),
-        (b"access-control-allow-headers", requested.encode("latin-1") if requested else CORS_ALLOW_HEADERS),
-        (b"access-control-max-age", b"86400"),
-    ])
+    return Reply(
+        204,
+        b"",
+        [
+            (b"access-control-allow-methods", ", ".join(routes.ALLOWED[route]).encode()),
+            (
+                b"access-control-allow-headers",
+                requested.encode("latin-1") if requested else CORS_ALLOW_HEADERS,
+            ),
+            (b"access-control-max-age", b"86400"),
+        ],
+    )
 
 
 def _charset(headers: dict[str, str]) -> str:
@@ -67,9 +74,7 @@ def _charset(headers: dict[str, str]) -> str:
     media_type, *params = (part.strip() for part in raw.split(";"))
     media_type = media_type.lower()
     if media_type not in JSON_TYPES and not media_type.endswith("+json"):
-        raise UnsupportedMediaType(
-            f"Content-Type must be application/json (got {media_type or 'nothing'})"
-        )
+        raise UnsupportedMediaType(f"Content-Type must be application/json (got {media_type or 'nothing'})")
     for param in params:
         name, _, value = param.partition("=")
         if name.strip().lower() == "charset":

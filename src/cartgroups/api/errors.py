@@ -13,8 +13,7 @@ log = logging.getLogger("cartgroups.error")
 class MethodNotAllowed(CartgroupsError):
     def __init__(self, method: str, allowed: tuple[str, ...]) -> None:
         super().__init__(
-            f"The requested resource does not support http method '{method}'; "
-            f"allowed: {', '.join(allowed)}"
+            f"The requested resource does not support http method '{method}'; allowed: {', '.join(allowed)}"
         )
         self.allowed = allowed
 

@@ -89,8 +89,12 @@ def _schemas() -> dict[str, Any]:
         "ResultRecord": _record("Outcome of a write: Key names the id, Value is the id as text."),
         "ResultRecords": records,
         "ErrorRecord": _record('An error: Key is "Error", Status is the HTTP status as text.'),
-        "ErrorRecords": {"type": "array", "minItems": 1, "maxItems": 1,
-                         "items": {"$ref": _REF + "ErrorRecord"}},
+        "ErrorRecords": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 1,
+            "items": {"$ref": _REF + "ErrorRecord"},
+        },
     }
 
 
@@ -107,16 +111,25 @@ _EXAMPLE_BODY = {f.wire: f.example for f in EDITABLE}
 
 def _success(op: Operation) -> dict[str, Any]:
     def done(status: int, message: str) -> dict[str, Any]:
-        return _json("ResultRecords", message, [
-            {"Key": ID.wire, "Value": "1", "Status": str(status), "Message": message}
-        ])
+        return _json(
+            "ResultRecords",
+            message,
+            [{"Key": ID.wire, "Value": "1", "Status": str(status), "Message": message}],
+        )
 
     if op.operation_id == "listCustomerGroups":
-        return {"200": {
-            "description": "A page of groups in ascending id order, or {\"TotalCount\":N} with countonly=1.",
-            "content": {"application/json; charset=utf-8": {"schema": {"oneOf": [
-                {"$ref": _REF + "CustomerGroupList"}, {"$ref": _REF + "TotalCount"}]}}},
-        }}
+        return {
+            "200": {
+                "description": 'Groups in ascending id order, or {"TotalCount":N} with countonly=1.',
+                "content": {
+                    "application/json; charset=utf-8": {
+                        "schema": {
+                            "oneOf": [{"$ref": _REF + "CustomerGroupList"}, {"$ref": _REF + "TotalCount"}]
+                        }
+                    }
+                },
+            }
+        }
     if op.operation_id == "getCustomerGroup":
         return {"200": _json("CustomerGroupList", "A one-element array.", [_EXAMPLE_GROUP])}
     if op.operation_id == "updateCustomerGroups":
@@ -141,29 +154,49 @@ def _request_body(op: Operation) -> dict[str, Any]:
 
 
 def _parameters(op: Operation) -> list[dict[str, Any]]:
-    params: list[dict[str, Any]] = [{
-        "name": "version", "in": "path", "required": True,
-        "schema": {"type": "string", "enum": list(VERSIONS)},
-        "description": "API version; v1 and v2 behave identically for this resource.",
-    }]
+    params: list[dict[str, Any]] = [
+        {
+            "name": "version",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "enum": list(VERSIONS)},
+            "description": "API version; v1 and v2 behave identically for this resource.",
+        }
+    ]
     if op.route == "item":
-        params.append({
-            "name": "id", "in": "path", "required": True,
-            "schema": {"type": "integer", "minimum": ID.minimum, "maximum": ID.maximum},
-            "description": "The CustomerGroupID.",
-        })
+        params.append(
+            {
+                "name": "id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer", "minimum": ID.minimum, "maximum": ID.maximum},
+                "description": "The CustomerGroupID.",
+            }
+        )
     if op.operation_id == "listCustomerGroups":
         params += [
-            {"name": "limit", "in": "query", "required": False,
-             "schema": {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": LIMIT_DEFAULT},
-             "description": "Page size. An empty value means the default."},
-            {"name": "offset", "in": "query", "required": False,
-             "schema": {"type": "integer", "minimum": 0, "default": 1},
-             "description": "1-based index of the first record (0 is taken as 1). "
-             "Past the end: 400 'Offset amount exceeds the total number of records'."},
-            {"name": "countonly", "in": "query", "required": False,
-             "schema": {"type": "integer", "enum": [0, 1], "default": 0},
-             "description": "1 returns {\"TotalCount\":N} and ignores limit and offset."},
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": LIMIT_DEFAULT},
+                "description": "Page size. An empty value means the default.",
+            },
+            {
+                "name": "offset",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "integer", "minimum": 0, "default": 1},
+                "description": "1-based index of the first record (0 is taken as 1). "
+                "Past the end: 400 'Offset amount exceeds the total number of records'.",
+            },
+            {
+                "name": "countonly",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "integer", "enum": [0, 1], "default": 0},
+                "description": '1 returns {"TotalCount":N} and ignores limit and offset.',
+            },
         ]
     return params
 
@@ -176,8 +209,7 @@ def _operation(op: Operation) -> dict[str, Any]:
         "parameters": _parameters(op),
         "responses": {
             **_success(op),
-            **{str(s): _json("ErrorRecords", d) for s, d in _ERROR_STATUSES.items()
-               if s != 405},
+            **{str(s): _json("ErrorRecords", d) for s, d in _ERROR_STATUSES.items() if s != 405},
         },
     }
     if op.has_body:
@@ -190,15 +222,24 @@ def build() -> dict[str, Any]:
     for op in OPERATIONS:
         path = f"{PREFIX}/{{version}}/{RESOURCE}" + ("/{id}" if op.route == "item" else "")
         paths.setdefault(path, {})[op.method.lower()] = _operation(op)
-    paths["/healthz"] = {"get": {
-        "operationId": "health", "summary": "Report whether the database is reachable",
-        "tags": ["Operations"], "security": [],
-        "responses": {
-            "200": {"description": "Up.", "content": {"application/json": {"schema": {"type": "object"}}}},
-            "503": {"description": "The database is unreachable.",
-                    "content": {"application/json": {"schema": {"type": "object"}}}},
-        },
-    }}
+    paths["/healthz"] = {
+        "get": {
+            "operationId": "health",
+            "summary": "Report whether the database is reachable",
+            "tags": ["Operations"],
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "Up.",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "503": {
+                    "description": "The database is unreachable.",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+            },
+        }
+    }
     header = {"type": "apiKey", "in": "header"}
     return {
         "openapi": "3.0.3",
@@ -215,10 +256,16 @@ def build() -> dict[str, Any]:
             "securitySchemes": {
                 "SecureURL": {**header, "name": "SecureURL", "description": "The store's address."},
                 "PrivateKey": {**header, "name": "PrivateKey", "description": "The application's key."},
-                "Token": {**header, "name": "Token",
-                          "description": "The store's authorization of the application."},
-                "Bearer": {"type": "http", "scheme": "bearer",
-                           "description": "The same token, OAuth style, in place of Token."},
+                "Token": {
+                    **header,
+                    "name": "Token",
+                    "description": "The store's authorization of the application.",
+                },
+                "Bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The same token, OAuth style, in place of Token.",
+                },
             },
         },
         "security": [
@@ -226,3 +273,14 @@ def build() -> dict[str, Any]:
             {"SecureURL": [], "PrivateKey": [], "Bearer": []},
         ],
     }
+
+
+def main() -> None:
+    """``python -m cartgroups.api.openapi > openapi.json`` refreshes the committed copy."""
+    import json  # noqa: PLC0415 - only for this command
+
+    print(json.dumps(build(), indent=2))
+
+
+if __name__ == "__main__":
+    main()

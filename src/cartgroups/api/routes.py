@@ -34,17 +34,34 @@ class Operation:
 
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("POST", "collection", "createCustomerGroup", "Create a customer group",
-              h.create, 201, writes=True),
-    Operation("GET", "collection", "listCustomerGroups",
-              "List customer groups, a page at a time, or count them", h.list_groups, 200, False),
-    Operation("PUT", "collection", "updateCustomerGroups",
-              "Update several customer groups in one request", h.bulk_update, 200, writes=True),
+    Operation(
+        "POST", "collection", "createCustomerGroup", "Create a customer group", h.create, 201, writes=True
+    ),
+    Operation(
+        "GET",
+        "collection",
+        "listCustomerGroups",
+        "List customer groups, a page at a time, or count them",
+        h.list_groups,
+        200,
+        False,
+    ),
+    Operation(
+        "PUT",
+        "collection",
+        "updateCustomerGroups",
+        "Update several customer groups in one request",
+        h.bulk_update,
+        200,
+        writes=True,
+    ),
     Operation("GET", "item", "getCustomerGroup", "Get one customer group by id", h.get, 200, False),
-    Operation("PUT", "item", "updateCustomerGroup", "Update one customer group by id",
-              h.update, 200, writes=True),
-    Operation("DELETE", "item", "deleteCustomerGroup", "Delete one customer group by id",
-              h.delete, 200, writes=True),
+    Operation(
+        "PUT", "item", "updateCustomerGroup", "Update one customer group by id", h.update, 200, writes=True
+    ),
+    Operation(
+        "DELETE", "item", "deleteCustomerGroup", "Delete one customer group by id", h.delete, 200, writes=True
+    ),
 )
 
 _BY_KEY = {(op.route, op.method): op for op in OPERATIONS}

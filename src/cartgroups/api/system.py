@@ -39,8 +39,10 @@ _DOCS_INIT = b"""window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#sw
 """
 _PAGE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
-    (b"content-security-policy",
-     b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
+    ),
 ]
 
 
@@ -73,7 +75,8 @@ def handle(db: Database, method: str, path: str) -> Reply | None:
         return Reply(200, _DOCS_PAGE, [(b"content-type", b"text/html; charset=utf-8"), *_PAGE_HEADERS])
     name = path.removeprefix("/docs/static/")
     if name != path and (name in _ASSET_NAMES or name == "init.js"):
-        body, kind = _asset(name)
-        return Reply(200, body, [(b"content-type", kind), (b"cache-control", b"max-age=86400"),
-                                 *_PAGE_HEADERS])
+        content, kind = _asset(name)
+        return Reply(
+            200, content, [(b"content-type", kind), (b"cache-control", b"max-age=86400"), *_PAGE_HEADERS]
+        )
     return None

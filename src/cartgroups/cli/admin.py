@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import typer
@@ -25,7 +25,7 @@ def _when(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else None
 
 
-def _print(rows: Sequence[dict[str, object]], as_json: bool, title: str) -> None:
+def _print(rows: Sequence[Mapping[str, object]], as_json: bool, title: str) -> None:
     if as_json:
         typer.echo(json.dumps(list(rows), indent=2))
         return
@@ -75,12 +75,16 @@ def credentials_create(
     with open_database(database) as db:
         issued = credentials.issue(db, secure_url=store, application=app, scope=scope)
     if as_json:
-        typer.echo(json.dumps(
-            {"SecureURL": issued.secure_url, "PrivateKey": issued.private_key, "Token": issued.token}
-        ))
+        typer.echo(
+            json.dumps(
+                {"SecureURL": issued.secure_url, "PrivateKey": issued.private_key, "Token": issued.token}
+            )
+        )
         return
     scopes = ",".join(s for s, on in (("read", issued.can_read), ("write", issued.can_write)) if on)
-    typer.echo(f"Token {issued.token_id} for application {issued.application!r} on {issued.secure_url} ({scopes}).")
+    typer.echo(
+        f"Token {issued.token_id} for application {issued.application!r} on {issued.secure_url} ({scopes})."
+    )
     typer.echo("Secrets are shown only now; cartgroups keeps only their hashes.")
     typer.echo(f"  SecureURL:  {issued.secure_url}")
     if issued.private_key is None:
@@ -103,10 +107,13 @@ def credentials_list(
             tokens = cred_sql.list_tokens(conn, secure_url=secure_url)
     rows = [
         {
-            "id": t.id, "store": t.secure_url, "application": t.application,
+            "id": t.id,
+            "store": t.secure_url,
+            "application": t.application,
             "token": t.token_prefix + "…",
             "scope": ",".join(s for s, on in (("read", t.can_read), ("write", t.can_write)) if on),
-            "created": _when(t.created_at), "revoked": _when(t.revoked_at),
+            "created": _when(t.created_at),
+            "revoked": _when(t.revoked_at),
         }
         for t in tokens
     ]

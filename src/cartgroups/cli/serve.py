@@ -37,7 +37,8 @@ def curl_command(base_url: str, issued: Issued) -> str:
 
 
 def _banner(settings: Settings, description: str, demo: Issued | None) -> None:
-    shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    wildcard = settings.host in ("0.0.0.0", "::", "")  # noqa: S104 - only to print a usable URL
+    shown_host = "127.0.0.1" if wildcard else settings.host
     if ":" in shown_host:
         shown_host = f"[{shown_host}]"
     base = f"http://{shown_host}:{settings.port}"

@@ -104,9 +104,7 @@ class Authenticator:
         grant = self._grant(hash_secret(token))
         store = normalise_secure_url(secure_url)
         # Compare everything, always, in constant time, and say only that it failed.
-        key_ok = hmac.compare_digest(
-            hash_secret(private_key), grant.private_key_hash if grant else "0" * 64
-        )
+        key_ok = hmac.compare_digest(hash_secret(private_key), grant.private_key_hash if grant else "0" * 64)
         store_ok = hmac.compare_digest(
             store.encode("utf-8", "surrogatepass"),
             grant.secure_url.encode() if grant else b"\x00",
@@ -141,9 +139,7 @@ def issue(
     if not _STORE.fullmatch(store):
         raise Invalid(f"{secure_url!r} is not a store address such as shop.example.com")
     if not _APP_NAME.fullmatch(application):
-        raise Invalid(
-            "an application name is 1 to 100 letters, digits, spaces, dots, dashes or underscores"
-        )
+        raise Invalid("an application name is 1 to 100 letters, digits, spaces, dots, dashes or underscores")
     can_read, can_write = parse_scopes(scope)
     with db.write() as conn:
         return _issue(conn, store, application, can_read, can_write)
@@ -160,9 +156,7 @@ def issue_demo_if_empty(db: Database) -> Issued | None:
         return None  # another process starting at the same moment created it first
 
 
-def _issue(
-    conn: sa.Connection, store: str, application: str, can_read: bool, can_write: bool
-) -> Issued:
+def _issue(conn: sa.Connection, store: str, application: str, can_read: bool, can_write: bool) -> Issued:
     store_id = cred_sql.find_store_id(conn, secure_url=store)
     if store_id is None:
         store_id = cred_sql.insert_store(conn, secure_url=store)
@@ -175,8 +169,13 @@ def _issue(
         )
     token = new_secret()
     token_id = cred_sql.insert_token(
-        conn, store_id=store_id, application_id=app_id, token_hash=hash_secret(token),
-        token_prefix=token[:8], can_read=can_read, can_write=can_write,
+        conn,
+        store_id=store_id,
+        application_id=app_id,
+        token_hash=hash_secret(token),
+        token_prefix=token[:8],
+        can_read=can_read,
+        can_write=can_write,
     )
     return Issued(token_id, store, application, private_key, token, can_read, can_write)
 

@@ -89,12 +89,10 @@ class CustomerGroups:
         with self.db.read() as conn:
             return store_sql.count_groups(conn, store_id=store_id)
 
-    def list(self, *, store_id: int, page: Page) -> list[CustomerGroup]:
+    def page(self, *, store_id: int, page: Page) -> list[CustomerGroup]:
         """One page in ascending id order. An empty store is NotFound; a page past the end is Invalid."""
         with self.db.read() as conn:
-            groups = store_sql.list_groups(
-                conn, store_id=store_id, limit=page.limit, skip=page.offset - 1
-            )
+            groups = store_sql.list_groups(conn, store_id=store_id, limit=page.limit, skip=page.offset - 1)
             if groups:
                 return groups
             total = store_sql.count_groups(conn, store_id=store_id)
@@ -120,9 +118,7 @@ class CustomerGroups:
         if not body:
             raise Invalid("The request body must contain at least one CustomerGroup")
         if len(body) > self.max_bulk_items:
-            raise Invalid(
-                f"A bulk update takes at most {self.max_bulk_items} items (got {len(body)})"
-            )
+            raise Invalid(f"A bulk update takes at most {self.max_bulk_items} items (got {len(body)})")
         results: list[ItemResult | None] = [None] * len(body)
         planned: list[tuple[int, int, dict[str, object]]] = []  # (group id, position, values)
         for position, item in enumerate(body):
@@ -141,9 +137,7 @@ class CustomerGroups:
         if planned:
             with self.db.write() as conn:
                 for group_id, position, values in planned:
-                    found = store_sql.update_group(
-                        conn, store_id=store_id, group_id=group_id, values=values
-                    )
+                    found = store_sql.update_group(conn, store_id=store_id, group_id=group_id, values=values)
                     results[position] = (
                         ItemResult(Outcome.UPDATED, str(group_id), "updated successfully")
                         if found

@@ -100,7 +100,7 @@ def _check(spec: FieldSpec, value: object) -> tuple[object, str | None]:
         return None, (
             f"{name} must be at most {DECIMAL_MAX} with at most {DECIMAL_MAX_PLACES} decimal places"
         )
-    return abs(amount), None  # abs() turns -0 into 0
+    return amount.copy_abs(), None  # exact (abs() would round to 28 digits); turns -0 into 0
 
 
 def group_values(obj: object, *, creating: bool) -> dict[str, object]:

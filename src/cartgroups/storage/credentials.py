@@ -53,8 +53,12 @@ class TokenRow:
 
 _GRANT = (
     sa.select(
-        tokens.c.id, tokens.c.store_id, stores.c.secure_url, applications.c.private_key_hash,
-        tokens.c.can_read, tokens.c.can_write,
+        tokens.c.id,
+        tokens.c.store_id,
+        stores.c.secure_url,
+        applications.c.private_key_hash,
+        tokens.c.can_read,
+        tokens.c.can_write,
     )
     .join(stores, stores.c.id == tokens.c.store_id)
     .join(applications, applications.c.id == tokens.c.application_id)
@@ -69,16 +73,12 @@ def find_grant(conn: Connection, *, token_hash: str) -> TokenGrant | None:
 
 
 def find_store_id(conn: Connection, *, secure_url: str) -> int | None:
-    return conn.execute(
-        sa.select(stores.c.id).where(stores.c.secure_url == secure_url)
-    ).scalar_one_or_none()
+    return conn.execute(sa.select(stores.c.id).where(stores.c.secure_url == secure_url)).scalar_one_or_none()
 
 
 def insert_store(conn: Connection, *, secure_url: str) -> int:
     return int(
-        conn.execute(
-            sa.insert(stores).values(secure_url=secure_url).returning(stores.c.id)
-        ).scalar_one()
+        conn.execute(sa.insert(stores).values(secure_url=secure_url).returning(stores.c.id)).scalar_one()
     )
 
 
@@ -87,11 +87,7 @@ def count_stores(conn: Connection) -> int:
 
 
 def list_stores(conn: Connection) -> list[StoreRow]:
-    groups = (
-        sa.select(sa.func.count())
-        .where(customer_groups.c.store_id == stores.c.id)
-        .scalar_subquery()
-    )
+    groups = sa.select(sa.func.count()).where(customer_groups.c.store_id == stores.c.id).scalar_subquery()
     rows = conn.execute(
         sa.select(stores.c.id, stores.c.secure_url, stores.c.created_at, groups).order_by(stores.c.id)
     )
@@ -99,9 +95,7 @@ def list_stores(conn: Connection) -> list[StoreRow]:
 
 
 def find_application_id(conn: Connection, *, name: str) -> int | None:
-    return conn.execute(
-        sa.select(applications.c.id).where(applications.c.name == name)
-    ).scalar_one_or_none()
+    return conn.execute(sa.select(applications.c.id).where(applications.c.name == name)).scalar_one_or_none()
 
 
 def insert_application(conn: Connection, *, name: str, private_key_hash: str) -> int:
@@ -121,22 +115,33 @@ def list_applications(conn: Connection) -> list[ApplicationRow]:
         .scalar_subquery()
     )
     rows = conn.execute(
-        sa.select(applications.c.id, applications.c.name, applications.c.created_at, live)
-        .order_by(applications.c.id)
+        sa.select(applications.c.id, applications.c.name, applications.c.created_at, live).order_by(
+            applications.c.id
+        )
     )
     return [ApplicationRow(*row) for row in rows]
 
 
 def insert_token(
-    conn: Connection, *, store_id: int, application_id: int, token_hash: str, token_prefix: str,
-    can_read: bool, can_write: bool,
+    conn: Connection,
+    *,
+    store_id: int,
+    application_id: int,
+    token_hash: str,
+    token_prefix: str,
+    can_read: bool,
+    can_write: bool,
 ) -> int:
     return int(
         conn.execute(
             sa.insert(tokens)
             .values(
-                store_id=store_id, application_id=application_id, token_hash=token_hash,
-                token_prefix=token_prefix, can_read=can_read, can_write=can_write,
+                store_id=store_id,
+                application_id=application_id,
+                token_hash=token_hash,
+                token_prefix=token_prefix,
+                can_read=can_read,
+                can_write=can_write,
             )
             .returning(tokens.c.id)
         ).scalar_one()
@@ -146,8 +151,14 @@ def insert_token(
 def list_tokens(conn: Connection, *, secure_url: str | None = None) -> list[TokenRow]:
     stmt = (
         sa.select(
-            tokens.c.id, stores.c.secure_url, applications.c.name, tokens.c.token_prefix,
-            tokens.c.can_read, tokens.c.can_write, tokens.c.created_at, tokens.c.revoked_at,
+            tokens.c.id,
+            stores.c.secure_url,
+            applications.c.name,
+            tokens.c.token_prefix,
+            tokens.c.can_read,
+            tokens.c.can_write,
+            tokens.c.created_at,
+            tokens.c.revoked_at,
         )
         .join(stores, stores.c.id == tokens.c.store_id)
         .join(applications, applications.c.id == tokens.c.application_id)

@@ -34,7 +34,7 @@ _DELETE = sa.delete(t).where(*_KEY)
 
 
 def _group(row: Row[Any]) -> CustomerGroup:
-    return CustomerGroup(*row)
+    return CustomerGroup(*row)  # type: ignore[call-arg]  # the columns of FIELDS, in order
 
 
 def get_group(conn: Connection, *, store_id: int, group_id: int) -> CustomerGroup | None:
@@ -59,9 +59,7 @@ def insert_group(conn: Connection, *, store_id: int, values: Mapping[str, object
     return int(group_id)
 
 
-def update_group(
-    conn: Connection, *, store_id: int, group_id: int, values: Mapping[str, object]
-) -> bool:
+def update_group(conn: Connection, *, store_id: int, group_id: int, values: Mapping[str, object]) -> bool:
     """Change the given columns of one group; False when the store has no such group."""
     if not values:
         return get_group(conn, store_id=store_id, group_id=group_id) is not None
@@ -71,4 +69,3 @@ def update_group(
 
 def delete_group(conn: Connection, *, store_id: int, group_id: int) -> bool:
     return conn.execute(_DELETE, {"store_id": store_id, "group_id": group_id}).rowcount == 1
-

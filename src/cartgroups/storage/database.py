@@ -56,7 +56,5 @@ def translated() -> Iterator[None]:
         yield
     except sa.exc.SQLAlchemyError as exc:
         if dialect.is_unavailable(exc):
-            raise DatabaseUnavailable(
-                "The database is unavailable right now; try again shortly"
-            ) from exc
+            raise DatabaseUnavailable("The database is unavailable right now; try again shortly") from exc
         raise

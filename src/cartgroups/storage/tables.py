@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
-from cartgroups.model import EDITABLE, ID
+from cartgroups.model import EDITABLE, ID, FieldSpec
 from cartgroups.storage.dialect import ExactDecimal
 
 metadata = sa.MetaData(
@@ -45,7 +47,9 @@ tokens = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("store_id", sa.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False, index=True),
     sa.Column(
-        "application_id", sa.ForeignKey("applications.id", ondelete="CASCADE"), nullable=False,
+        "application_id",
+        sa.ForeignKey("applications.id", ondelete="CASCADE"),
+        nullable=False,
         index=True,
     ),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
@@ -57,19 +61,18 @@ tokens = sa.Table(
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
 )
 
-_KIND_TYPES: dict[str, sa.types.TypeEngine[object]] = {
+_KIND_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
     "boolean": sa.Boolean(),
     "integer": sa.SmallInteger(),
     "decimal": ExactDecimal(),
 }
 
 
-def _column(spec_column: str, kind: str, max_length: int | None) -> sa.Column[object]:
-    if kind == "string":
-        type_: sa.types.TypeEngine[object] = sa.String(max_length) if max_length and max_length <= 255 else sa.Text()
-    else:
-        type_ = _KIND_TYPES[kind]
-    return sa.Column(spec_column, type_, nullable=False)
+def _column(spec: FieldSpec) -> sa.Column[Any]:
+    if spec.kind != "string":
+        return sa.Column(spec.column, _KIND_TYPES[spec.kind], nullable=False)
+    short = spec.max_length is not None and spec.max_length <= 255
+    return sa.Column(spec.column, sa.String(spec.max_length) if short else sa.Text(), nullable=False)
 
 
 customer_groups = sa.Table(
@@ -77,5 +80,5 @@ customer_groups = sa.Table(
     metadata,
     sa.Column("store_id", sa.ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True),
     sa.Column(ID.column, sa.Integer, primary_key=True),
-    *(_column(f.column, f.kind, f.max_length) for f in EDITABLE),
+    *(_column(f) for f in EDITABLE),
 )

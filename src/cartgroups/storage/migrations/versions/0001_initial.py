@@ -56,8 +56,10 @@ def upgrade() -> None:
             ["store_id"], ["stores.id"], name="fk_tokens_store_id_stores", ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
-            ["application_id"], ["applications.id"],
-            name="fk_tokens_application_id_applications", ondelete="CASCADE",
+            ["application_id"],
+            ["applications.id"],
+            name="fk_tokens_application_id_applications",
+            ondelete="CASCADE",
         ),
         sa.UniqueConstraint("token_hash", name="uq_tokens_token_hash"),
     )
@@ -78,7 +80,9 @@ def upgrade() -> None:
         sa.Column("price_level", sa.SmallInteger, nullable=False),
         sa.PrimaryKeyConstraint("store_id", "group_id", name="pk_customer_groups"),
         sa.ForeignKeyConstraint(
-            ["store_id"], ["stores.id"], name="fk_customer_groups_store_id_stores",
+            ["store_id"],
+            ["stores.id"],
+            name="fk_customer_groups_store_id_stores",
             ondelete="CASCADE",
         ),
     )

@@ -1,0 +1,197 @@
+"""Shared fixtures. Every storage-touching test runs twice: on a SQLite file and on PostgreSQL.
+
+PostgreSQL is found at $CARTGROUPS_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test);
+each test session creates a throw-away database there and drops it at the end. Without a
+reachable server those tests skip with a one-line reason, unless CARTGROUPS_TEST_REQUIRE_POSTGRES=1
+(as in CI), which makes them fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import sqlalchemy as sa
+import uvicorn
+
+from cartgroups.app import CartgroupsApp, create_app
+from cartgroups.config import Settings
+from cartgroups.service import credentials
+from cartgroups.service.credentials import Issued
+from cartgroups.storage import tables
+from cartgroups.storage.database import Database
+
+PG_URL = os.environ.get("CARTGROUPS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("CARTGROUPS_TEST_REQUIRE_POSTGRES") == "1"
+STORE = "shop.example.com"
+
+
+def _pg_problem() -> str | None:
+    try:
+        psycopg.connect(PG_URL, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0]
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test session."""
+    problem = _pg_problem()
+    if problem:
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL is required (CARTGROUPS_TEST_REQUIRE_POSTGRES=1): {problem}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {problem}")
+    name = f"cartgroups_test_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'cartgroups.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@dataclass
+class LiveServer:
+    """A real uvicorn server on 127.0.0.1, in a thread of the test process."""
+
+    app: CartgroupsApp
+    server: uvicorn.Server
+    base_url: str
+
+    @property
+    def db(self) -> Database:
+        assert self.app.db is not None
+        return self.app.db
+
+
+def start_server(settings: Settings) -> tuple[LiveServer, threading.Thread]:
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return LiveServer(app, server, f"http://127.0.0.1:{port}"), thread
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str) -> Iterator[LiveServer]:
+    live, thread = start_server(Settings(database_url=database_url))
+    yield live
+    live.server.should_exit = True
+    thread.join(timeout=10)
+
+
+def wipe(db: Database) -> None:
+    with db.write() as conn:
+        for table in reversed(tables.metadata.sorted_tables):
+            conn.execute(sa.delete(table))
+
+
+@pytest.fixture
+def server(live_server: LiveServer) -> LiveServer:
+    """The live server on an empty database."""
+    wipe(live_server.db)
+    assert live_server.app.services is not None
+    live_server.app.services.auth._cache.clear()
+    return live_server
+
+
+def headers_for(issued: Issued, private_key: str | None = None) -> dict[str, str]:
+    key = private_key or issued.private_key
+    assert key is not None
+    return {"SecureURL": issued.secure_url, "PrivateKey": key, "Token": issued.token}
+
+
+@pytest.fixture
+def issue(server: LiveServer) -> Callable[..., Issued]:
+    """issue(store=..., app=..., scope=...) -> fresh credentials on the live server's database."""
+
+    def _issue(store: str = STORE, app: str = "default", scope: str = "read,write") -> Issued:
+        return credentials.issue(server.db, secure_url=store, application=app, scope=scope)
+
+    return _issue
+
+
+@pytest.fixture
+def creds(issue: Callable[..., Issued]) -> Issued:
+    return issue()
+
+
+@pytest.fixture
+def api(server: LiveServer, creds: Issued) -> Iterator[httpx.Client]:
+    """A client for /3dCartWebAPI/v1 of a store with read/write credentials."""
+    with httpx.Client(
+        base_url=server.base_url + "/3dCartWebAPI/v1", headers=headers_for(creds), timeout=30
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def raw(server: LiveServer) -> Iterator[httpx.Client]:
+    """A client with no credentials, for the server root."""
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        yield client
+
+
+def db_state(db: Database) -> list[tuple[object, ...]]:
+    """Every stored group and every store's id counter: compare before and after a rejected request."""
+    with db.read() as conn:
+        groups = conn.execute(
+            sa.select(tables.customer_groups).order_by(
+                tables.customer_groups.c.store_id, tables.customer_groups.c.group_id
+            )
+        ).all()
+        stores = conn.execute(
+            sa.select(tables.stores.c.id, tables.stores.c.last_group_id).order_by(tables.stores.c.id)
+        ).all()
+    return [tuple(row) for row in (*groups, *stores)]
+
+
+@pytest.fixture
+def state(server: LiveServer) -> Callable[[], list[tuple[object, ...]]]:
+    return lambda: db_state(server.db)
+
+
+def error_body(status: int, message: str, value: str = "") -> bytes:
+    return (
+        f'[{{"Key":"Error","Value":"{value}","Status":"{status}","Message":"{message}"}}]'
+    ).encode()
+
+
+def result_body(status: int, group_id: int, message: str) -> bytes:
+    return (
+        f'[{{"Key":"CustomerGroupID","Value":"{group_id}","Status":"{status}","Message":"{message}"}}]'
+    ).encode()
+
+
+def create_group(client: httpx.Client, **fields: object) -> int:
+    body = {"Name": "Wholesale", **fields}
+    response = client.post("/CustomerGroups", json=body)
+    assert response.status_code == 201, response.text
+    return int(response.json()[0]["Value"])
+
+
+ROOT = Path(__file__).resolve().parent.parent
