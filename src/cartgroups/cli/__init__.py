@@ -39,4 +39,4 @@ app.add_typer(admin.apps_app, name="apps")
 
 
 def main() -> None:
-    app()
+    app(prog_name="cartgroups")
