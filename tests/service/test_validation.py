@@ -51,7 +51,10 @@ def test_update_returns_only_what_was_sent_and_null_is_absent() -> None:
         ({"Name": 5}, "Name must be a string"),
         ({"Name": "a\x00b"}, "Name must be valid Unicode text without NUL characters"),
         ({"Name": "\ud800"}, "Name must be valid Unicode text without NUL characters"),
-        ({"Name": "x", "Description": "d" * 65536}, "Description must be at most 65535 characters (got 65536)"),
+        (
+            {"Name": "x", "Description": "d" * 65536},
+            "Description must be at most 65535 characters (got 65536)",
+        ),
         ({"Name": "x", "PriceLevel": 0}, "PriceLevel must be an integer from 1 to 10"),
         ({"Name": "x", "PriceLevel": 11}, "PriceLevel must be an integer from 1 to 10"),
         ({"Name": "x", "PriceLevel": Decimal("2.5")}, "PriceLevel must be an integer from 1 to 10"),
