@@ -12,8 +12,15 @@ import pytest
 from tests.conftest import ROOT
 
 COMMANDS = [
-    "", "serve", "db upgrade", "db status", "credentials create", "credentials list",
-    "credentials revoke", "stores list", "apps list",
+    "",
+    "serve",
+    "db upgrade",
+    "db status",
+    "credentials create",
+    "credentials list",
+    "credentials revoke",
+    "stores list",
+    "apps list",
 ]
 
 
@@ -22,7 +29,11 @@ def test_cli_reference_matches_the_real_help(command: str) -> None:
     env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
     result = subprocess.run(
         [sys.executable, "-m", "cartgroups", *command.split(), "--help"],
-        capture_output=True, text=True, env=env, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
     )
     help_text = "\n".join(line.rstrip() for line in result.stdout.splitlines())
     assert help_text.strip() in (ROOT / "docs/cli.md").read_text(), (

@@ -85,13 +85,10 @@ class CartgroupsApp:
         method, path = scope["method"], scope["path"]
         services, db = self.services, self.db
         assert services is not None and db is not None, "the lifespan has not started the app"
-        store = "-"
         try:
             found = routes.match(path)
             if found is not None:
                 reply = await dispatch.handle(services, scope, receive, found)
-                if reply.principal is not None:
-                    store = reply.principal.secure_url
                 headers = [_JSON, _CORS, *reply.headers] if reply.body else [_CORS, *reply.headers]
             else:
                 system_reply = system.handle(db, method, path)
@@ -119,7 +116,7 @@ class CartgroupsApp:
                 path,
                 reply.status,
                 (time.perf_counter() - started) * 1000,
-                store,
+                scope.get("cartgroups.store", "-"),  # set once the credentials are verified
             )
 
 

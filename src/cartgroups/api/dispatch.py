@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 from cartgroups.api import routes, wire
 from cartgroups.api.customer_groups import Call
 from cartgroups.api.errors import MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType
-from cartgroups.service.credentials import Authenticator, Principal
+from cartgroups.service.credentials import Authenticator
 from cartgroups.service.customer_groups import CustomerGroups
 
 Scope = MutableMapping[str, Any]
@@ -34,7 +34,6 @@ class Reply:
     status: int
     body: bytes
     headers: Headers
-    principal: Principal | None = None
 
 
 def request_headers(scope: Scope) -> dict[str, str]:
@@ -118,13 +117,14 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         token=_token(headers),
         write=op.writes,
     )
+    scope["cartgroups.store"] = principal.secure_url  # for the access log, whatever the reply
     call = Call(services.groups, principal, found.path_id, _query(scope))
     if op.has_body:
         charset = _charset(headers)
         raw = await _read_body(receive, headers, services.max_body_bytes)
         call.body = wire.decode_json(raw, charset)
     status, body = op.handler(call)
-    return Reply(status, body, [], principal)
+    return Reply(status, body, [])
 
 
 def _query(scope: Scope) -> dict[str, str]:

@@ -277,7 +277,7 @@ def build() -> dict[str, Any]:
 
 def main() -> None:
     """``python -m cartgroups.api.openapi > openapi.json`` refreshes the committed copy."""
-    import json  # noqa: PLC0415 - only for this command
+    import json
 
     print(json.dumps(build(), indent=2))
 

@@ -71,10 +71,11 @@ def serve(
     settings = load_settings(
         host=host, port=port, workers=workers, database_url=database, log_level=log_level
     )
+    # The port first: a start that fails must not create demo credentials it never shows.
+    _check_port(settings.host, settings.port)
     with open_database(settings.database_url) as db:
         demo = credentials.issue_demo_if_empty(db)
         description = db.description
-    _check_port(settings.host, settings.port)
     _banner(settings, description, demo)
     # Worker processes build their own app from the environment (create_app reads Settings()).
     for name, value in settings.model_dump().items():

@@ -68,6 +68,15 @@ class ItemResult:
     message: str
 
 
+def _shown_id(raw: object) -> str:
+    """The id an invalid bulk item named, as JSON wrote it (``true``, not Python's ``True``)."""
+    if raw is None or isinstance(raw, dict | list):
+        return ""
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    return str(raw)
+
+
 class CustomerGroups:
     def __init__(self, db: Database, *, max_bulk_items: int) -> None:
         self.db = db
@@ -123,7 +132,7 @@ class CustomerGroups:
         planned: list[tuple[int, int, dict[str, object]]] = []  # (group id, position, values)
         for position, item in enumerate(body):
             raw_id = validation.fold(item).get(ID.key) if isinstance(item, dict) else None
-            shown = "" if raw_id is None or isinstance(raw_id, dict | list) else str(raw_id)
+            shown = _shown_id(raw_id)
             try:
                 if not isinstance(item, dict):
                     raise Invalid("Each item must be a JSON object (a CustomerGroup)")

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -91,7 +93,7 @@ def _sqlite_engine(url: URL, synchronous: str) -> Engine:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(cur)
         cur.execute(f"PRAGMA synchronous = {synchronous}")
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
@@ -102,6 +104,21 @@ def _sqlite_engine(url: URL, synchronous: str) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _enable_wal(cur: Any) -> None:
+    """Switch the file to WAL. On a brand-new file two connections doing this at once can
+    deadlock on the lock upgrade, and SQLite then fails one at once instead of calling the busy
+    handler; so retry for as long as the busy timeout would have waited."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def writing(conn: Connection) -> Connection:

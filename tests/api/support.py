@@ -1,0 +1,102 @@
+"""Small helpers shared by the HTTP tests: exact expected bytes and one-line assertions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from cartgroups.service.credentials import Issued
+from tests.conftest import error_body
+
+State = Callable[[], list[tuple[object, ...]]]
+IssueFn = Callable[..., Issued]
+
+JSON = {"Content-Type": "application/json"}
+COLLECTION = "/CustomerGroups"
+
+# Messages fixed by the seed page or the wire spec, or decided by the project.
+NO_GROUPS = "There are no Customer Groups."
+GROUP_NOT_FOUND = "The specified Customer Group does not exist."
+OFFSET_PAST_END = "Offset amount exceeds the total number of records"
+REJECTED = "Invalid credentials: the SecureURL, PrivateKey and Token do not form a valid authorization"
+NO_READ = "The application is not authorized to read this store's data"
+NO_WRITE = "The application is not authorized to change this store's data"
+BAD_PATH_ID = "CustomerGroupID in the URL must be an integer from 1 to 2147483647"
+BAD_ITEM_ID = "CustomerGroupID must be an integer from 1 to 2147483647"
+NOT_AN_OBJECT = "The request body must be a JSON object (a CustomerGroup)"
+LIMIT_RULE = "limit must be an integer from 1 to 500"
+OFFSET_RULE = "offset must be a whole number; the first record is 1"
+DECIMAL_RULE = "MinimumOrder must be at most 79228162514264337593543950335 with at most 28 decimal places"
+
+
+def item_path(group_id: object) -> str:
+    return f"{COLLECTION}/{group_id}"
+
+
+def group_bytes(
+    group_id: int,
+    name: str = "Wholesale",
+    *,
+    description: str = "",
+    minimum_order: str = "0.0",
+    non_taxable: bool = False,
+    allow_registration: bool = False,
+    disable_reward_points: bool = False,
+    auto_approve: bool = False,
+    registration_message: str = "",
+    price_level: int = 1,
+) -> bytes:
+    """One CustomerGroup exactly as the wire carries it: wire field order, compact, raw UTF-8."""
+
+    def text(value: str) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    def flag(value: bool) -> str:
+        return "true" if value else "false"
+
+    return (
+        f'{{"CustomerGroupID":{group_id},"Name":{text(name)},"Description":{text(description)},'
+        f'"MinimumOrder":{minimum_order},"NonTaxable":{flag(non_taxable)},'
+        f'"AllowRegistration":{flag(allow_registration)},'
+        f'"DisableRewardPoints":{flag(disable_reward_points)},"AutoApprove":{flag(auto_approve)},'
+        f'"RegistrationMessage":{text(registration_message)},"PriceLevel":{price_level}}}'
+    ).encode()
+
+
+def array(*objects: bytes) -> bytes:
+    return b"[" + b",".join(objects) + b"]"
+
+
+def record(group_id: object, status: int, message: str) -> bytes:
+    """One bulk result record (no brackets)."""
+    return (
+        f'{{"Key":"CustomerGroupID","Value":"{group_id}","Status":"{status}","Message":"{message}"}}'
+    ).encode()
+
+
+def assert_error(response: httpx.Response, status: int, message: str, value: str = "") -> None:
+    """Status, exact error-record bytes and the JSON content type."""
+    assert response.status_code == status, response.text
+    assert response.content == error_body(status, message, value)
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+
+
+def stored(client: httpx.Client, group_id: int) -> bytes:
+    """The bytes GET /CustomerGroups/{id} returns (asserting it is found)."""
+    response = client.get(item_path(group_id))
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+def stored_one(client: httpx.Client, group_id: int) -> dict[str, Any]:
+    body = json.loads(stored(client, group_id))
+    assert isinstance(body, list) and len(body) == 1
+    return dict(body[0])
+
+
+def ids_of(response: httpx.Response) -> list[int]:
+    assert response.status_code == 200, response.text
+    return [int(group["CustomerGroupID"]) for group in response.json()]

@@ -1,0 +1,33 @@
+"""Storage tests call the SQL functions directly, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from cartgroups.model import EDITABLE
+from cartgroups.storage import credentials as cred_sql
+from cartgroups.storage.database import Database
+
+
+@pytest.fixture
+def db(empty_database_url: str) -> Iterator[Database]:
+    """The session database with its schema and no rows."""
+    database = Database(empty_database_url)
+    yield database
+    database.dispose()
+
+
+def group_values(**overrides: object) -> dict[str, object]:
+    """Every column of a customer group, with the defaults a POST would fill in."""
+    values: dict[str, object] = {f.column: f.default for f in EDITABLE}
+    values.update(name="Wholesale", minimum_order=Decimal("0"))
+    values.update(overrides)
+    return values
+
+
+def new_store(db: Database, secure_url: str) -> int:
+    with db.write() as conn:
+        return cred_sql.insert_store(conn, secure_url=secure_url)

@@ -1,0 +1,71 @@
+"""Migrations on a brand-new database: the schema they make is the one the code declares, a
+second upgrade changes nothing, and upgrades started at once all succeed, one doing the work."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from cartgroups.storage import credentials as cred_sql
+from cartgroups.storage import migrate, tables
+from cartgroups.storage.database import Database
+
+TABLES = {"alembic_version", "stores", "applications", "tokens", "customer_groups"}
+
+
+def _differences(db: Database) -> list[object]:
+    with db.read() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(context, tables.metadata))
+
+
+def test_upgrade_creates_the_declared_schema_and_a_second_is_a_no_op(
+    fresh_database_url: str,
+) -> None:
+    db = Database(fresh_database_url)
+    try:
+        assert migrate.current_revision(db) is None
+        head = migrate.head_revision()
+        assert migrate.upgrade(db) == (None, head)
+        assert set(sa.inspect(db.engine).get_table_names()) == TABLES
+        assert _differences(db) == []
+        with db.write() as conn:
+            store = cred_sql.insert_store(conn, secure_url="kept.example.com")
+
+        assert migrate.upgrade(db) == (head, head)
+        assert migrate.current_revision(db) == head
+        with db.read() as conn:
+            assert [s.id for s in cred_sql.list_stores(conn)] == [store]
+    finally:
+        db.dispose()
+
+
+def test_concurrent_upgrades_of_a_new_database_all_succeed(fresh_database_url: str) -> None:
+    starters = 4
+    barrier = threading.Barrier(starters)
+
+    def upgrade(_: int) -> tuple[str | None, str]:
+        db = Database(fresh_database_url)  # its own engine, like a separate process
+        try:
+            barrier.wait(timeout=30)
+            return migrate.upgrade(db)
+        finally:
+            db.dispose()
+
+    with ThreadPoolExecutor(starters) as pool:
+        results = list(pool.map(upgrade, range(starters)))
+    head = migrate.head_revision()
+    # The upgrades queue on a lock: the first does the work, the rest find nothing to do.
+    assert sorted(results, key=lambda result: result[0] or "") == (
+        [(None, head)] + [(head, head)] * (starters - 1)
+    )
+    db = Database(fresh_database_url)
+    try:
+        assert migrate.current_revision(db) == head
+        assert _differences(db) == []
+    finally:
+        db.dispose()
