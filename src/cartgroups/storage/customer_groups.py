@@ -2,70 +2,103 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from cartgroups.model import FIELDS, CustomerGroup
+from cartgroups.storage.fastpath import Prepared, bind_decimal, to_decimal
 from cartgroups.storage.tables import customer_groups as t
 from cartgroups.storage.tables import stores
 
 _COLUMNS = [t.c[f.column] for f in FIELDS]
 _KEY = (t.c.store_id == sa.bindparam("store_id"), t.c.group_id == sa.bindparam("group_id"))
 
-_GET = sa.select(*_COLUMNS).where(*_KEY)
-_LIST = (
+_GET = Prepared(sa.select(*_COLUMNS).where(*_KEY))
+_LIST = Prepared(
     sa.select(*_COLUMNS)
     .where(t.c.store_id == sa.bindparam("store_id"))
     .order_by(t.c.group_id)
     .limit(sa.bindparam("limit"))
     .offset(sa.bindparam("offset"))
 )
-_COUNT = sa.select(sa.func.count()).select_from(t).where(t.c.store_id == sa.bindparam("store_id"))
-_NEXT_ID = (
+_COUNT = Prepared(sa.select(sa.func.count()).select_from(t).where(t.c.store_id == sa.bindparam("store_id")))
+_NEXT_ID = Prepared(
     sa.update(stores)
     .where(stores.c.id == sa.bindparam("store_id"))
     .values(last_group_id=stores.c.last_group_id + 1)
     .returning(stores.c.last_group_id)
 )
-_DELETE = sa.delete(t).where(*_KEY)
+_INSERT = Prepared(sa.insert(t).values({c.name: sa.bindparam(c.name) for c in t.columns}))
+_DELETE = Prepared(sa.delete(t).where(*_KEY))
+_UPDATES: dict[frozenset[str], Prepared] = {}  # one statement per set of columns changed
 
 
-def _group(row: Row[Any]) -> CustomerGroup:
-    return CustomerGroup(*row)  # type: ignore[call-arg]  # the columns of FIELDS, in order
+def _group(row: Sequence[Any]) -> CustomerGroup:
+    """A group from a driver row (booleans come back as 0/1 from SQLite, decimals as text)."""
+    gid, name, description, minimum_order, non_taxable, registration, no_rewards, auto, message, level = row
+    return CustomerGroup(
+        gid,
+        name,
+        description,
+        to_decimal(minimum_order),
+        bool(non_taxable),
+        bool(registration),
+        bool(no_rewards),
+        bool(auto),
+        message,
+        level,
+    )
+
+
+def _bind(conn: Connection, values: Mapping[str, object]) -> dict[str, object]:
+    bound = dict(values)
+    if "minimum_order" in bound:
+        amount = bound["minimum_order"]
+        assert isinstance(amount, Decimal)
+        bound["minimum_order"] = bind_decimal(conn, amount)
+    return bound
 
 
 def get_group(conn: Connection, *, store_id: int, group_id: int) -> CustomerGroup | None:
-    row = conn.execute(_GET, {"store_id": store_id, "group_id": group_id}).first()
+    row = _GET.run(conn, {"store_id": store_id, "group_id": group_id}).fetchone()
     return _group(row) if row is not None else None
 
 
 def list_groups(conn: Connection, *, store_id: int, limit: int, skip: int) -> list[CustomerGroup]:
     """Groups in ascending id order, ``skip`` of them left out first (0-based)."""
-    rows = conn.execute(_LIST, {"store_id": store_id, "limit": limit, "offset": skip})
+    rows = _LIST.run(conn, {"store_id": store_id, "limit": limit, "offset": skip}).fetchall()
     return [_group(row) for row in rows]
 
 
 def count_groups(conn: Connection, *, store_id: int) -> int:
-    return int(conn.execute(_COUNT, {"store_id": store_id}).scalar_one())
+    return int(_COUNT.run(conn, {"store_id": store_id}).fetchone()[0])
 
 
 def insert_group(conn: Connection, *, store_id: int, values: Mapping[str, object]) -> int:
     """Insert a group with the store's next id and return that id. Call inside a write transaction."""
-    group_id = conn.execute(_NEXT_ID, {"store_id": store_id}).scalar_one()
-    conn.execute(sa.insert(t), {**values, "store_id": store_id, "group_id": group_id})
-    return int(group_id)
+    group_id = int(_NEXT_ID.run(conn, {"store_id": store_id}).fetchone()[0])
+    _INSERT.run(conn, {**_bind(conn, values), "store_id": store_id, "group_id": group_id})
+    return group_id
 
 
 def update_group(conn: Connection, *, store_id: int, group_id: int, values: Mapping[str, object]) -> bool:
     """Change the given columns of one group; False when the store has no such group."""
     if not values:
         return get_group(conn, store_id=store_id, group_id=group_id) is not None
-    stmt = sa.update(t).where(t.c.store_id == store_id, t.c.group_id == group_id).values(**values)
-    return conn.execute(stmt).rowcount == 1
+    columns = frozenset(values)
+    statement = _UPDATES.get(columns)
+    if statement is None:
+        statement = _UPDATES[columns] = Prepared(
+            sa.update(t).where(*_KEY).values({c: sa.bindparam(f"new_{c}") for c in sorted(columns)})
+        )
+    params = {f"new_{c}": v for c, v in _bind(conn, values).items()}
+    cursor = statement.run(conn, {**params, "store_id": store_id, "group_id": group_id})
+    return bool(cursor.rowcount == 1)
 
 
 def delete_group(conn: Connection, *, store_id: int, group_id: int) -> bool:
-    return conn.execute(_DELETE, {"store_id": store_id, "group_id": group_id}).rowcount == 1
+    return bool(_DELETE.run(conn, {"store_id": store_id, "group_id": group_id}).rowcount == 1)

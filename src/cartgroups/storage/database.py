@@ -1,10 +1,19 @@
-"""A handle on one database: the engine, and read and write transactions that report outages
-as DatabaseUnavailable instead of driver errors."""
+"""A handle on one database: the engine, and reads and write transactions that report outages
+as DatabaseUnavailable instead of driver errors.
+
+Each thread keeps two long-lived connections, one for reads (autocommit: every statement sees
+the latest committed data and no transaction is held open) and one for write transactions.
+A server process answers requests on one thread, so that is two connections per process, and a
+request pays for neither a pool checkout nor a BEGIN/ROLLBACK around its reads: measured on
+GET by id, that was 60 of 85 microseconds of database time. A connection that breaks (say,
+PostgreSQL restarted) is dropped and the next request opens a new one."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -18,15 +27,35 @@ class Database:
         self.url = dialect.parse_url(url)
         self.description = dialect.describe(self.url)
         self.engine = dialect.create_engine(self.url, sqlite_synchronous=sqlite_synchronous)
+        self._local = threading.local()
+        self._opened: list[Connection] = []
+        self._opened_lock = threading.Lock()
 
     @property
     def dialect_name(self) -> str:
         return self.engine.dialect.name
 
+    def _connection(self, role: Literal["reader", "writer"]) -> Connection:
+        conn: Connection | None = getattr(self._local, role, None)
+        if conn is not None and not conn.invalidated:
+            return conn
+        with translated():
+            fresh = self.engine.connect()
+        with self._opened_lock:
+            if conn is not None:
+                self._opened.remove(conn)
+            self._opened.append(fresh)
+        conn = dialect.autocommit(fresh) if role == "reader" else dialect.writing(fresh)
+        setattr(self._local, role, conn)
+        return conn
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only transaction (a consistent snapshot for the statements inside it)."""
-        with translated(), self.engine.connect() as conn:
+        """Reads: each statement sees the latest committed data (no transaction is held)."""
+        # In autocommit mode the transaction SQLAlchemy begins on first use is bookkeeping only:
+        # the database holds none, so it is left open instead of paying to end it per request.
+        conn = self._connection("reader")
+        with _dropped_on_outage(conn):
             yield conn
 
     @contextmanager
@@ -35,7 +64,8 @@ class Database:
 
         On SQLite it takes the write lock when it begins, so it waits for other writers
         instead of failing half-way with "database is locked"."""
-        with translated(), self.engine.connect() as conn, dialect.writing(conn).begin():
+        conn = self._connection("writer")
+        with _dropped_on_outage(conn), conn.begin():
             yield conn
 
     def ping(self) -> bool:
@@ -47,14 +77,37 @@ class Database:
         return True
 
     def dispose(self) -> None:
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            with suppress(sa.exc.SQLAlchemyError):  # closing a broken connection
+                conn.close()
+        self._local = threading.local()
         self.engine.dispose()
+
+
+UNAVAILABLE = "The database is unavailable right now; try again shortly"
 
 
 @contextmanager
 def translated() -> Iterator[None]:
+    """Driver and SQLAlchemy errors that mean "unreachable or not writable" become DatabaseUnavailable."""
     try:
         yield
-    except sa.exc.SQLAlchemyError as exc:
+    except Exception as exc:
         if dialect.is_unavailable(exc):
-            raise DatabaseUnavailable("The database is unavailable right now; try again shortly") from exc
+            raise DatabaseUnavailable(UNAVAILABLE) from exc
         raise
+
+
+@contextmanager
+def _dropped_on_outage(conn: Connection) -> Iterator[None]:
+    """Like translated(), and the long-lived connection is discarded: the next use opens a new one."""
+    try:
+        yield
+    except Exception as exc:
+        if not dialect.is_unavailable(exc):
+            raise
+        with suppress(Exception):  # it is broken already; a new one is opened next time
+            conn.invalidate()
+        raise DatabaseUnavailable(UNAVAILABLE) from exc

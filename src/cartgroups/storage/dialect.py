@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
@@ -100,8 +101,10 @@ def _sqlite_engine(url: URL, synchronous: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return  # a reader: every statement commits by itself
+        conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
 
     return engine
 
@@ -119,6 +122,11 @@ def _enable_wal(cur: Any) -> None:
             if "locked" not in str(error) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def autocommit(conn: Connection) -> Connection:
+    """A connection whose statements each commit by themselves: no BEGIN, no round trip to end it."""
+    return conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def writing(conn: Connection) -> Connection:
@@ -139,10 +147,19 @@ def after_begin_migration(conn: Connection) -> None:
 
 
 def is_unavailable(error: BaseException) -> bool:
-    """True for driver errors that mean "cannot reach or write the database right now"."""
+    """True for errors that mean "cannot reach or write the database right now", whether raised
+    through SQLAlchemy or straight from the driver (see fastpath)."""
     if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
         return True
-    return isinstance(error, exc.OperationalError | exc.InterfaceError | exc.TimeoutError)
+    return isinstance(
+        error,
+        exc.OperationalError
+        | exc.InterfaceError
+        | exc.TimeoutError
+        | sqlite3.OperationalError
+        | psycopg.OperationalError
+        | psycopg.InterfaceError,
+    )
 
 
 class ExactDecimal(TypeDecorator[Decimal]):

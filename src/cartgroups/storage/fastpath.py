@@ -1,0 +1,65 @@
+"""Core statements compiled once, run straight on the driver connection.
+
+The statements are built with SQLAlchemy Core like every other; only their execution skips
+SQLAlchemy's per-call machinery (parameter processing, result objects), which measured ~20 us a
+statement against ~5 us for the driver itself. Used for the statements that every API request
+runs. Values are converted here the way the column types would (SQLite has no boolean or exact
+decimal of its own), so callers get the same Python values as through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+
+class Prepared:
+    """One statement, compiled on first use for each dialect it meets."""
+
+    __slots__ = ("_compiled", "statement")
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _for(self, conn: Connection) -> _Compiled:
+        dialect = conn.dialect
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect)
+            assert isinstance(compiled, SQLCompiler)
+            names = tuple(compiled.positiontup or ()) if dialect.positional else None
+            # Binds the statement itself fixed, such as the 1 in "last_group_id + 1".
+            fixed = {k: v for k, v in compiled.params.items() if v is not None}
+            found = self._compiled[dialect.name] = (str(compiled), names, fixed)
+        return found
+
+    def run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """Execute on the connection's driver connection (inside its transaction, if any);
+        returns the driver's cursor."""
+        sql, names, fixed = self._for(conn)
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        values = {**fixed, **params} if fixed else params
+        bound: Sequence[Any] | Mapping[str, Any] = (
+            tuple(values[n] for n in names) if names is not None else values
+        )
+        return driver.execute(sql, bound)
+
+
+_Compiled = tuple[str, tuple[str, ...] | None, dict[str, Any]]
+
+
+def to_decimal(value: Any) -> Decimal:
+    """A stored exact decimal: PostgreSQL returns Decimal, SQLite the text it was given."""
+    return value if isinstance(value, Decimal) else Decimal(value)
+
+
+def bind_decimal(conn: Connection, value: Decimal) -> Any:
+    """What the driver stores for an exact decimal (see dialect.ExactDecimal)."""
+    return value if conn.dialect.name == "postgresql" else format(value, "f")
