@@ -19,6 +19,7 @@ from typing import Any
 from cartgroups.api import dispatch, errors, routes, system
 from cartgroups.config import Settings
 from cartgroups.errors import CartgroupsError
+from cartgroups.logs import skip_unused_record_fields
 from cartgroups.service.credentials import Authenticator
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.storage import migrate
@@ -50,6 +51,7 @@ class CartgroupsApp:
 
     def start(self) -> None:
         """Open the database and upgrade its schema (safe when several processes do it at once)."""
+        skip_unused_record_fields()
         settings = self.settings
         db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
         migrate.upgrade(db)

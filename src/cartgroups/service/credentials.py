@@ -82,13 +82,17 @@ class Issued:
 
 
 class Authenticator:
-    """Verifies the three headers. Verified grants may be reused for ``cache_seconds`` (<= 1 s),
-    so a revoked token stops working within that time in every process."""
+    """Verifies the three headers.
+
+    A combination of header values that verified may be reused for ``cache_seconds`` (<= 1 s)
+    without hashing or asking the database again, so a revoked token stops working within that
+    time in every process. Only verified combinations are kept: a wrong one always costs the
+    full check, and the cache lives in this process's memory only."""
 
     def __init__(self, db: Database, *, cache_seconds: float) -> None:
         self.db = db
         self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, cred_sql.TokenGrant]] = {}
+        self._cache: dict[tuple[str, str, str], tuple[float, Principal]] = {}
 
     def verify(
         self, *, secure_url: str | None, private_key: str | None, token: str | None, write: bool
@@ -101,7 +105,20 @@ class Authenticator:
         if missing:
             raise Unauthorized(MISSING.format(", ".join(missing)))
         assert secure_url and private_key and token
-        grant = self._grant(hash_secret(token))
+        key = (secure_url, private_key, token)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return self._allowed(cached[1], write)
+        principal = self._verified(secure_url, private_key, token)
+        if self.cache_seconds > 0:
+            if len(self._cache) >= 10_000:
+                self._cache.clear()
+            self._cache[key] = (time.monotonic() + self.cache_seconds, principal)
+        return self._allowed(principal, write)
+
+    def _verified(self, secure_url: str, private_key: str, token: str) -> Principal:
+        with self.db.read() as conn:
+            grant = cred_sql.find_grant(conn, token_hash=hash_secret(token))
         store = normalise_secure_url(secure_url)
         # Compare everything, always, in constant time, and say only that it failed.
         key_ok = hmac.compare_digest(hash_secret(private_key), grant.private_key_hash if grant else "0" * 64)
@@ -111,24 +128,13 @@ class Authenticator:
         )
         if grant is None or not (key_ok and store_ok):
             raise Unauthorized(REJECTED)
-        if not (grant.can_write if write else grant.can_read):
-            raise Unauthorized(NO_SCOPE.format("change" if write else "read"))
         return Principal(grant.store_id, grant.secure_url, grant.can_read, grant.can_write)
 
-    def _grant(self, token_hash: str) -> cred_sql.TokenGrant | None:
-        now = time.monotonic()
-        cached = self._cache.get(token_hash)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        with self.db.read() as conn:
-            grant = cred_sql.find_grant(conn, token_hash=token_hash)
-        if grant is not None and self.cache_seconds > 0:
-            if len(self._cache) >= 10_000:
-                self._cache.clear()
-            self._cache[token_hash] = (now + self.cache_seconds, grant)
-        else:
-            self._cache.pop(token_hash, None)
-        return grant
+    @staticmethod
+    def _allowed(principal: Principal, write: bool) -> Principal:
+        if not (principal.can_write if write else principal.can_read):
+            raise Unauthorized(NO_SCOPE.format("change" if write else "read"))
+        return principal
 
 
 def issue(

@@ -8,6 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from cartgroups.storage.fastpath import Prepared
 from cartgroups.storage.tables import applications, customer_groups, stores, tokens
 
 
@@ -51,7 +52,7 @@ class TokenRow:
     revoked_at: datetime | None
 
 
-_GRANT = (
+_GRANT = Prepared(
     sa.select(
         tokens.c.id,
         tokens.c.store_id,
@@ -68,8 +69,11 @@ _GRANT = (
 
 def find_grant(conn: Connection, *, token_hash: str) -> TokenGrant | None:
     """The live (not revoked) token with this hash, with its store and application."""
-    row = conn.execute(_GRANT, {"token_hash": token_hash}).first()
-    return TokenGrant(*row) if row is not None else None
+    row = _GRANT.run(conn, {"token_hash": token_hash}).fetchone()
+    if row is None:
+        return None
+    token_id, store_id, secure_url, key_hash, can_read, can_write = row
+    return TokenGrant(token_id, store_id, secure_url, key_hash, bool(can_read), bool(can_write))
 
 
 def find_store_id(conn: Connection, *, secure_url: str) -> int | None:

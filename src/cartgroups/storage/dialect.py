@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -104,7 +106,11 @@ def _sqlite_engine(url: URL, synchronous: str) -> Engine:
         options = conn.get_execution_options()
         if options.get("isolation_level") == "AUTOCOMMIT":
             return  # a reader: every statement commits by itself
-        conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
+        # Straight to the driver: this runs on every write request, and SQLAlchemy's own
+        # execution path would cost more than the statement.
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        driver.execute(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
 
     return engine
 
@@ -129,9 +135,21 @@ def autocommit(conn: Connection) -> Connection:
     return conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
-def writing(conn: Connection) -> Connection:
-    """Mark a connection so that its next transaction takes the write lock up front."""
-    return conn.execution_options(sqlite_begin="IMMEDIATE")
+@contextmanager
+def transaction(conn: Connection) -> Iterator[None]:
+    """A write transaction on an autocommit connection, begun and ended on the driver (cheaper
+    than SQLAlchemy's bookkeeping on every write request). On SQLite it takes the write lock up
+    front (BEGIN IMMEDIATE), so it waits for other writers instead of failing half-way."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    driver.execute("BEGIN IMMEDIATE" if conn.dialect.name == "sqlite" else "BEGIN")
+    try:
+        yield
+    except BaseException:
+        with suppress(Exception):  # a broken connection has nothing left to roll back
+            driver.execute("ROLLBACK")
+        raise
+    driver.execute("COMMIT")
 
 
 def lock_for_migration(conn: Connection) -> Connection:
