@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Kind = Literal["id", "string", "decimal", "boolean", "integer"]
 
@@ -128,9 +128,9 @@ EDITABLE: tuple[FieldSpec, ...] = (
 FIELDS: tuple[FieldSpec, ...] = (ID, *EDITABLE)
 
 
-@dataclass(frozen=True, slots=True)
-class CustomerGroup:
-    """One stored group, attributes in wire order."""
+class CustomerGroup(NamedTuple):
+    """One stored group, attributes in wire order. A NamedTuple rather than a frozen dataclass:
+    a list page builds up to 500 of them per request, and a tuple is several times cheaper."""
 
     group_id: int
     name: str

@@ -20,20 +20,23 @@ from cartgroups.errors import Invalid
 from cartgroups.model import FIELDS, CustomerGroup
 
 _NAMES = tuple(f.wire for f in FIELDS)
-_COLUMNS = tuple(f.column for f in FIELDS)
+_MONEY = [i for i, f in enumerate(FIELDS) if f.kind == "decimal"]
+assert CustomerGroup._fields == tuple(f.column for f in FIELDS), "wire order is the tuple order"
 
 
 def decimal_text(value: Decimal) -> str:
-    text = format(value, "f")
+    """Fixed-point text with at least one fractional digit: 1.0, 1.50, 34158822.957761675."""
+    text = str(value)
+    if "E" in text:  # str() switches to exponents for very large or small values
+        text = format(value, "f")
     return text if "." in text else text + ".0"
 
 
 def group_object(group: CustomerGroup) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for name, column in zip(_NAMES, _COLUMNS, strict=True):
-        value = getattr(group, column)
-        obj[name] = orjson.Fragment(decimal_text(value)) if isinstance(value, Decimal) else value
-    return obj
+    values: list[Any] = list(group)
+    for i in _MONEY:
+        values[i] = orjson.Fragment(decimal_text(values[i]))
+    return dict(zip(_NAMES, values, strict=True))
 
 
 def groups_body(groups: Iterable[CustomerGroup]) -> bytes:
