@@ -198,15 +198,20 @@ def create_group(client: httpx.Client, **fields: object) -> int:
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def empty_database_url(database_url: str) -> str:
-    """The session database (SQLite or PostgreSQL), schema up to date and every row deleted."""
-    db = Database(database_url)
+def reset_database(url: str) -> None:
+    """Bring the database's schema up to date and delete every row."""
+    db = Database(url)
     try:
         migrate.upgrade(db)
         wipe(db)
     finally:
         db.dispose()
+
+
+@pytest.fixture
+def empty_database_url(database_url: str) -> str:
+    """The session database (SQLite or PostgreSQL), schema up to date and every row deleted."""
+    reset_database(database_url)
     return database_url
 
 

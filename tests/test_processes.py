@@ -17,10 +17,9 @@ import pytest
 from cartgroups.service import credentials
 from cartgroups.service.credentials import Issued, hash_secret
 from cartgroups.storage import credentials as cred_sql
-from cartgroups.storage import migrate
 from cartgroups.storage.database import Database
 from tests.cli.procs import Served, finish, serving, start
-from tests.conftest import wipe
+from tests.conftest import reset_database
 
 pytestmark = pytest.mark.slow
 
@@ -31,12 +30,7 @@ PROCESSES, THREADS, CREATES = 2, 4, 25
 @pytest.fixture(scope="module")
 def servers(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Served]]:
     """Two server processes, started at the same moment on one database without stores."""
-    db = Database(database_url)
-    try:
-        migrate.upgrade(db)
-        wipe(db)
-    finally:
-        db.dispose()
+    reset_database(database_url)
     cwd = tmp_path_factory.mktemp("serve")
     with ExitStack() as stack:
         started = [
