@@ -58,6 +58,7 @@ def create_app() -> Callable[..., Awaitable[None]]:
 def main() -> None:
     import uvicorn
 
+    from cartgroups.cli.serve import UVICORN_OPTIONS
     from cartgroups.logs import logging_config
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -77,9 +78,7 @@ def main() -> None:
         workers=args.workers,
         log_config=logging_config(args.log_level),
         log_level=args.log_level,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=30,
+        **UVICORN_OPTIONS,
     )
 
 
