@@ -103,13 +103,9 @@ class CartgroupsApp:
             status, body, extra = errors.render(exc)
             reply = dispatch.Reply(status, body, extra)
             headers = [_JSON, _CORS, *extra]
-        await send(
-            {
-                "type": "http.response.start",
-                "status": reply.status,
-                "headers": [*headers, (b"content-length", str(len(reply.body)).encode())],
-            }
-        )
+        if reply.status != 204:  # a 204 carries no Content-Length (RFC 9110, 8.6)
+            headers = [*headers, (b"content-length", str(len(reply.body)).encode())]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else reply.body})
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(
