@@ -1,0 +1,341 @@
+"""Everything the sync and the async client share, with no I/O of its own.
+
+Each API operation is an ``Operation``: the request to send and the function that reads its
+response. ``RetryPolicy`` decides whether and when to send a request again. ``sync.Client`` and
+``asyncio.AsyncClient`` only send, sleep and loop.
+
+Retry rules (bounded by ``retries``; the first try is not counted):
+
+- 429 and 503 are retried for every method: the server did not process the request.
+- 500, 502 and 504 are retried for GET, PUT and DELETE only. A POST that failed that way may have
+  created the group, and a second POST would create a second one. (A DELETE whose answer was
+  lost and that is then retried answers 404: ``NotFound`` means "it is gone" either way.)
+- Connection failures: GET, PUT and DELETE are retried on any of them (connect, read or write
+  error, timeout, broken response). A POST only when the connection was never made (connect
+  error, connect or pool timeout), because then the server cannot have seen it.
+- The wait is the server's ``Retry-After`` (seconds or an HTTP date) when given, otherwise
+  ``backoff * 2**attempt`` with jitter (half of it random), at most ``MAX_BACKOFF``. A Retry-After
+  longer than ``MAX_RETRY_AFTER`` is not waited for: ``RateLimited.retry_after`` tells the caller.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+import httpx
+import orjson
+
+from cartgroups.client.errors import (
+    BadRequest,
+    CartgroupsAPIError,
+    CartgroupsConnectionError,
+    CartgroupsTimeout,
+    error_for,
+)
+from cartgroups.client.models import CustomerGroup, ItemResult, wire_fields
+
+T = TypeVar("T")
+
+DEFAULT_BASE_URL = "https://apirest.3dcart.com"
+COLLECTION = "/CustomerGroups"
+OFFSET_EXCEEDED = "Offset amount exceeds the total number of records"
+MAX_BACKOFF = 30.0
+MAX_RETRY_AFTER = 60.0
+IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "HEAD", "OPTIONS"})
+SAFE_FOR_ANY_METHOD = frozenset({429, 503})
+RETRY_IF_IDEMPOTENT = frozenset({500, 502, 504})
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_RETRYABLE_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+log = logging.getLogger("cartgroups.client")
+
+
+@dataclass(frozen=True, slots=True)
+class Operation(Generic[T]):
+    method: str
+    path: str
+    parse: Callable[[httpx.Response], T]
+    params: Mapping[str, str] | None = None
+    content: bytes | None = None
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+def api_root(base_url: str, version: str) -> str:
+    return f"{base_url.rstrip('/')}/3dCartWebAPI/{version}"
+
+
+def auth_headers(secure_url: str | None, private_key: str | None, token: str | None) -> dict[str, str]:
+    if not (secure_url and private_key and token):
+        raise ValueError("secure_url, private_key and token are all required")
+    return {
+        "SecureURL": secure_url,
+        "PrivateKey": private_key,
+        "Token": token,
+        "Accept": "application/json",
+    }
+
+
+def timeout_of(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
+    return timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+
+
+# --- JSON --------------------------------------------------------------------------------------
+
+
+def _decimal_fragment(value: object) -> orjson.Fragment:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(format(value, "f"))  # the decimal's own digits, never a float
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def dumps(obj: object) -> bytes:
+    return orjson.dumps(obj, default=_decimal_fragment)
+
+
+def loads(content: bytes) -> Any:
+    return json.loads(content, parse_float=Decimal)
+
+
+# --- retries -----------------------------------------------------------------------------------
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    retries: int = 3
+    backoff: float = 0.2
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(MAX_BACKOFF, self.backoff * 2.0**attempt)
+        return delay / 2 + random.uniform(0, delay / 2)
+
+    def after_response(self, method: str, attempt: int, response: httpx.Response) -> float | None:
+        """Seconds to wait before trying again, or None to keep this response."""
+        status = response.status_code
+        if attempt >= self.retries:
+            return None
+        if status not in SAFE_FOR_ANY_METHOD and not (status in RETRY_IF_IDEMPOTENT and method in IDEMPOTENT):
+            return None
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if retry_after is None:
+            return self._backoff(attempt)
+        return retry_after if retry_after <= MAX_RETRY_AFTER else None
+
+    def after_error(self, method: str, attempt: int, exc: httpx.TransportError) -> float | None:
+        """Seconds to wait before trying again after a connection failure, or None to give up."""
+        if attempt >= self.retries:
+            return None
+        retryable = _NEVER_SENT if method not in IDEMPOTENT else _RETRYABLE_TRANSPORT
+        return self._backoff(attempt) if isinstance(exc, retryable) else None
+
+
+def connection_error(method: str, path: str, exc: httpx.TransportError) -> CartgroupsConnectionError:
+    cls = CartgroupsTimeout if isinstance(exc, httpx.TimeoutException) else CartgroupsConnectionError
+    return cls(f"{method} {path}: {type(exc).__name__}: {exc}")
+
+
+def log_attempt(method: str, path: str, attempt: int, outcome: str) -> None:
+    """Method, path and outcome only: headers (the credentials) and bodies are never logged."""
+    log.debug("%s %s -> %s (attempt %d)", method, path, outcome, attempt + 1)
+
+
+# --- reading responses -------------------------------------------------------------------------
+
+
+def _records(response: httpx.Response) -> list[dict[str, Any]] | None:
+    """The result/error records of a body, or None when it is not a list of records."""
+    try:
+        body = loads(response.content)
+    except ValueError:
+        return None
+    if isinstance(body, dict):
+        body = [body]
+    if isinstance(body, list) and all(isinstance(r, dict) for r in body):
+        return body
+    return None
+
+
+def api_error(response: httpx.Response) -> CartgroupsAPIError:
+    """The typed exception for an error answer, built from its record's Message."""
+    status = response.status_code
+    records = _records(response) or []
+    record = records[0] if records else {}
+    message = record.get("Message")
+    if not isinstance(message, str):
+        text = response.text.strip()[:200]
+        message = f"{response.reason_phrase or 'HTTP error'}{': ' + text if text else ''}"
+    value = record.get("Value")
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    return error_for(status, message, "" if value is None else str(value), retry_after)
+
+
+def _unexpected(response: httpx.Response, what: str) -> CartgroupsAPIError:
+    return CartgroupsAPIError(response.status_code, f"unexpected response: {what}")
+
+
+def _ok_body(response: httpx.Response) -> Any:
+    if not response.is_success:
+        raise api_error(response)
+    try:
+        return loads(response.content)
+    except ValueError:
+        raise _unexpected(response, "the body is not JSON") from None
+
+
+def _groups(body: Any, response: httpx.Response) -> list[CustomerGroup]:
+    if isinstance(body, dict):  # tolerate a bare object where an array is documented
+        body = [body]
+    if not isinstance(body, list):
+        raise _unexpected(response, "expected an array of CustomerGroup objects")
+    try:
+        return [CustomerGroup.from_wire(obj) for obj in body]
+    except (TypeError, ValueError) as exc:
+        raise _unexpected(response, str(exc)) from None
+
+
+def _done(response: httpx.Response) -> None:
+    _ok_body(response)
+
+
+def _result_value(response: httpx.Response) -> int:
+    body = _ok_body(response)
+    records = body if isinstance(body, list) else [body]
+    value = records[0].get("Value") if records and isinstance(records[0], dict) else None
+    try:
+        return int(str(value))
+    except ValueError:
+        raise _unexpected(response, "no group id in the result record") from None
+
+
+def is_end_of_records(exc: BadRequest) -> bool:
+    """The 400 that says paging went past the last record."""
+    return exc.message.strip() == OFFSET_EXCEEDED
+
+
+# --- the operations ----------------------------------------------------------------------------
+
+
+def _item_path(group_id: int) -> str:
+    if isinstance(group_id, bool) or not isinstance(group_id, int):
+        raise TypeError(f"a group id is an int, not {type(group_id).__name__}")
+    return f"{COLLECTION}/{group_id}"
+
+
+def create_op(group: CustomerGroup | None, fields: Mapping[str, object]) -> Operation[int]:
+    """POST: a whole group (every field written) or just the given fields (server defaults)."""
+    if group is not None:
+        body = {**group.to_wire(include_id=False), **wire_fields(fields, allow_id=False)}
+    else:
+        body = wire_fields(fields, allow_id=False)
+    return Operation("POST", COLLECTION, _result_value, content=dumps(body))
+
+
+def get_op(group_id: int) -> Operation[CustomerGroup]:
+    def parse(response: httpx.Response) -> CustomerGroup:
+        groups = _groups(_ok_body(response), response)
+        if not groups:
+            raise error_for(404, f"CustomerGroup {group_id} not found", str(group_id))
+        return groups[0]
+
+    return Operation("GET", _item_path(group_id), parse)
+
+
+def _is_empty_answer(response: httpx.Response) -> bool:
+    """3dcart's way of saying "no records": a 404 with an error record (or no body). A 404 page
+    that is not JSON (a wrong base URL, a proxy) is an error, not an empty store."""
+    return response.status_code == 404 and (_records(response) is not None or not response.content.strip())
+
+
+def _list(response: httpx.Response) -> list[CustomerGroup]:
+    if _is_empty_answer(response):
+        return []
+    return _groups(_ok_body(response), response)
+
+
+def list_op(limit: int, offset: int) -> Operation[list[CustomerGroup]]:
+    return Operation("GET", COLLECTION, _list, params={"limit": str(limit), "offset": str(offset)})
+
+
+def _count(response: httpx.Response) -> int:
+    if _is_empty_answer(response):
+        return 0
+    body = _ok_body(response)
+    total = body.get("TotalCount") if isinstance(body, dict) else None
+    if isinstance(total, bool) or not isinstance(total, int):
+        raise _unexpected(response, "no TotalCount")
+    return total
+
+
+def count_op() -> Operation[int]:
+    return Operation("GET", COLLECTION, _count, params={"countonly": "1"})
+
+
+def update_op(group_id: int, fields: Mapping[str, object]) -> Operation[None]:
+    if not fields:
+        raise ValueError("update() needs at least one field")
+    content = dumps(wire_fields(fields, allow_id=False))
+    return Operation("PUT", _item_path(group_id), _done, content=content)
+
+
+def bulk_item(item: CustomerGroup | Mapping[str, object]) -> dict[str, Any]:
+    if isinstance(item, CustomerGroup):
+        return item.to_wire()
+    return wire_fields(item, allow_id=True)
+
+
+def bulk_update_op(items: Iterable[CustomerGroup | Mapping[str, object]]) -> Operation[list[ItemResult]]:
+    body = [bulk_item(item) for item in items]
+
+    def parse(response: httpx.Response) -> list[ItemResult]:
+        records = _records(response)
+        per_item = (
+            response.status_code in (200, 206, 400, 404)
+            and records is not None
+            and len(records) == len(body)
+            and all(r.get("Key") != "Error" for r in records)
+        )
+        if not per_item:
+            if not response.is_success:
+                raise api_error(response)
+            raise _unexpected(response, "expected one result record per item")
+        assert records is not None
+        try:
+            return [
+                ItemResult(int(r["Status"]), str(r["Value"]), str(r["Message"]), str(r["Key"]))
+                for r in records
+            ]
+        except (KeyError, ValueError):
+            raise _unexpected(response, "malformed result record") from None
+
+    return Operation("PUT", COLLECTION, parse, content=dumps(body))
+
+
+def delete_op(group_id: int) -> Operation[None]:
+    return Operation("DELETE", _item_path(group_id), _done)

@@ -1,0 +1,122 @@
+"""The async twin of ``Client``: the same methods, awaited (``iter_all`` is an async iterator)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from cartgroups.client import _core
+from cartgroups.client.errors import BadRequest
+from cartgroups.client.models import CustomerGroup, ItemResult
+
+T = TypeVar("T")
+Groups = list[CustomerGroup]
+Results = list[ItemResult]
+_JSON = {"Content-Type": "application/json"}
+
+
+class AsyncClient:
+    """See ``cartgroups.client.Client``; use with ``async with`` or call ``await aclose()``."""
+
+    def __init__(
+        self,
+        base_url: str = _core.DEFAULT_BASE_URL,
+        secure_url: str | None = None,
+        private_key: str | None = None,
+        token: str | None = None,
+        *,
+        version: str = "v1",
+        timeout: float | httpx.Timeout | None = 10.0,
+        retries: int = 3,
+        backoff: float = 0.2,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = _core.api_root(base_url, version)
+        self.secure_url = secure_url
+        self.retry = _core.RetryPolicy(retries=retries, backoff=backoff)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=_core.auth_headers(secure_url, private_key, token),
+            timeout=_core.timeout_of(timeout),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:  # no secrets
+        return f"<AsyncClient {self.base_url} store={self.secure_url!r}>"
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    close = aclose
+
+    async def _run(self, op: _core.Operation[T]) -> T:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(
+                    op.method,
+                    op.path,
+                    params=op.params,
+                    content=op.content,
+                    headers=_JSON if op.content else None,
+                )
+            except httpx.TransportError as exc:
+                _core.log_attempt(op.method, op.path, attempt, type(exc).__name__)
+                delay = self.retry.after_error(op.method, attempt, exc)
+                if delay is None:
+                    raise _core.connection_error(op.method, op.path, exc) from exc
+            else:
+                _core.log_attempt(op.method, op.path, attempt, str(response.status_code))
+                delay = self.retry.after_response(op.method, attempt, response)
+                if delay is None:
+                    return op.parse(response)
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def create(self, group: CustomerGroup | None = None, /, **fields: Any) -> int:
+        return await self._run(_core.create_op(group, fields))
+
+    async def get(self, group_id: int) -> CustomerGroup:
+        return await self._run(_core.get_op(group_id))
+
+    async def list(self, limit: int = 10, offset: int = 1) -> Groups:
+        return await self._run(_core.list_op(limit, offset))
+
+    async def iter_all(self, page_size: int = 100) -> AsyncIterator[CustomerGroup]:
+        offset = 1
+        while True:
+            try:
+                page = await self.list(limit=page_size, offset=offset)
+            except BadRequest as exc:
+                if _core.is_end_of_records(exc):
+                    return
+                raise
+            for group in page:
+                yield group
+            if len(page) < page_size:
+                return
+            offset += len(page)
+
+    async def count(self) -> int:
+        return await self._run(_core.count_op())
+
+    async def update(self, group_id: int, /, **fields: Any) -> None:
+        await self._run(_core.update_op(group_id, fields))
+
+    async def bulk_update(self, items: Iterable[CustomerGroup | Mapping[str, Any]]) -> Results:
+        return await self._run(_core.bulk_update_op(items))
+
+    async def delete(self, group_id: int) -> None:
+        await self._run(_core.delete_op(group_id))

@@ -1,0 +1,127 @@
+"""The blocking client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from cartgroups.client import _core
+from cartgroups.client.errors import BadRequest
+from cartgroups.client.models import CustomerGroup, ItemResult
+
+T = TypeVar("T")
+Groups = list[CustomerGroup]
+Results = list[ItemResult]
+_JSON = {"Content-Type": "application/json"}
+
+
+class Client:
+    """The 3dcart CustomerGroups API, against 3dcart itself (the default ``base_url``) or any
+    cartgroups server. Credentials go in the three 3dcart headers on every request."""
+
+    def __init__(
+        self,
+        base_url: str = _core.DEFAULT_BASE_URL,
+        secure_url: str | None = None,
+        private_key: str | None = None,
+        token: str | None = None,
+        *,
+        version: str = "v1",
+        timeout: float | httpx.Timeout | None = 10.0,
+        retries: int = 3,
+        backoff: float = 0.2,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = _core.api_root(base_url, version)
+        self.secure_url = secure_url
+        self.retry = _core.RetryPolicy(retries=retries, backoff=backoff)
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=_core.auth_headers(secure_url, private_key, token),
+            timeout=_core.timeout_of(timeout),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:  # no secrets
+        return f"<Client {self.base_url} store={self.secure_url!r}>"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _run(self, op: _core.Operation[T]) -> T:
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(
+                    op.method,
+                    op.path,
+                    params=op.params,
+                    content=op.content,
+                    headers=_JSON if op.content else None,
+                )
+            except httpx.TransportError as exc:
+                _core.log_attempt(op.method, op.path, attempt, type(exc).__name__)
+                delay = self.retry.after_error(op.method, attempt, exc)
+                if delay is None:
+                    raise _core.connection_error(op.method, op.path, exc) from exc
+            else:
+                _core.log_attempt(op.method, op.path, attempt, str(response.status_code))
+                delay = self.retry.after_response(op.method, attempt, response)
+                if delay is None:
+                    return op.parse(response)
+            time.sleep(delay)
+            attempt += 1
+
+    def create(self, group: CustomerGroup | None = None, /, **fields: Any) -> int:
+        """Create a group from a ``CustomerGroup`` and/or keyword fields; returns the new id."""
+        return self._run(_core.create_op(group, fields))
+
+    def get(self, group_id: int) -> CustomerGroup:
+        """One group; ``NotFound`` when there is none with that id."""
+        return self._run(_core.get_op(group_id))
+
+    def list(self, limit: int = 10, offset: int = 1) -> Groups:
+        """One page in id order; ``offset`` is the 1-based record index. An empty store is []."""
+        return self._run(_core.list_op(limit, offset))
+
+    def iter_all(self, page_size: int = 100) -> Iterator[CustomerGroup]:
+        """Every group, page by page, until an empty page or the "Offset amount exceeds" answer."""
+        offset = 1
+        while True:
+            try:
+                page = self.list(limit=page_size, offset=offset)
+            except BadRequest as exc:
+                if _core.is_end_of_records(exc):
+                    return
+                raise
+            yield from page
+            if len(page) < page_size:
+                return
+            offset += len(page)
+
+    def count(self) -> int:
+        return self._run(_core.count_op())
+
+    def update(self, group_id: int, /, **fields: Any) -> None:
+        """Change only the given fields of one group."""
+        self._run(_core.update_op(group_id, fields))
+
+    def bulk_update(self, items: Iterable[CustomerGroup | Mapping[str, Any]]) -> Results:
+        """Update many groups in one request; one result per item, in order. Does not raise when
+        only some items failed (206) or all did (404/400 with per-item records)."""
+        return self._run(_core.bulk_update_op(items))
+
+    def delete(self, group_id: int) -> None:
+        self._run(_core.delete_op(group_id))
