@@ -1,0 +1,19 @@
+"""Storage-level SQL that only the test server needs: emptying every store at once.
+
+Kept here rather than in cartgroups.storage because no server code path may ever do this."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from cartgroups.storage.tables import customer_groups, stores
+
+
+def empty_every_store(conn: Connection) -> None:
+    """Delete every group of every store and restart each store's ids at 1.
+
+    Stores, applications and tokens stay, so issued credentials keep working.
+    Call inside a write transaction."""
+    conn.execute(sa.delete(customer_groups))
+    conn.execute(sa.update(stores).values(last_group_id=0))
