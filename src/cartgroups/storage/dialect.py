@@ -92,7 +92,7 @@ def _sqlite_engine(url: URL, synchronous: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control away from the sqlite3 module so that we decide how
-        # each transaction begins (see _on_begin).
+        # each transaction begins (see _on_begin and transaction()).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
@@ -103,14 +103,12 @@ def _sqlite_engine(url: URL, synchronous: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        # Only plain engine.connect() transactions (migrations) come here: the long-lived
+        # request connections are autocommit and run their own BEGIN (see transaction()).
         options = conn.get_execution_options()
         if options.get("isolation_level") == "AUTOCOMMIT":
-            return  # a reader: every statement commits by itself
-        # Straight to the driver: this runs on every write request, and SQLAlchemy's own
-        # execution path would cost more than the statement.
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        driver.execute(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
+            return
+        conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
 
     return engine
 
