@@ -131,15 +131,16 @@ class CustomerGroups:
         results: list[ItemResult | None] = [None] * len(body)
         planned: list[tuple[int, int, dict[str, object]]] = []  # (group id, position, values)
         for position, item in enumerate(body):
-            raw_id = validation.fold(item).get(ID.key) if isinstance(item, dict) else None
-            shown = _shown_id(raw_id)
+            if not isinstance(item, dict):
+                message = "Each item must be a JSON object (a CustomerGroup)"
+                results[position] = ItemResult(Outcome.INVALID, "", message)
+                continue
+            folded = validation.fold(item)
             try:
-                if not isinstance(item, dict):
-                    raise Invalid("Each item must be a JSON object (a CustomerGroup)")
-                group_id = validation.bulk_item_id(validation.fold(item))
-                values = validation.group_values(item, creating=False)
+                group_id = validation.bulk_item_id(folded)
+                values = validation.group_values(folded, creating=False)
             except Invalid as exc:
-                results[position] = ItemResult(Outcome.INVALID, shown, exc.message)
+                results[position] = ItemResult(Outcome.INVALID, _shown_id(folded.get(ID.key)), exc.message)
                 continue
             planned.append((group_id, position, values))
         planned.sort(key=lambda plan: plan[0])
