@@ -21,6 +21,13 @@ COMMANDS = [
     "credentials revoke",
     "stores list",
     "apps list",
+    "groups list",
+    "groups get",
+    "groups create",
+    "groups update",
+    "groups delete",
+    "groups export",
+    "groups import",
 ]
 
 

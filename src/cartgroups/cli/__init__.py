@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cartgroups import __version__
-from cartgroups.cli import admin, serve
+from cartgroups.cli import admin, groups, serve
 
 app = typer.Typer(
     name="cartgroups",
@@ -36,6 +36,7 @@ app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.credentials_app, name="credentials")
 app.add_typer(admin.stores_app, name="stores")
 app.add_typer(admin.apps_app, name="apps")
+app.add_typer(groups.groups_app, name="groups")
 
 
 def main() -> None:

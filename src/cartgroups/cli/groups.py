@@ -1,0 +1,483 @@
+"""``cartgroups groups ...``: customer groups of one store, through the API of any server (the SDK).
+
+Credentials come from --url/--secure-url/--private-key/--token or CARTGROUPS_URL,
+CARTGROUPS_SECURE_URL, CARTGROUPS_PRIVATE_KEY, CARTGROUPS_TOKEN; they are never printed.
+
+``import`` is safe to re-run. With ``--match name`` (the default) a row whose Name equals (exactly,
+case-sensitively) the Name of an existing group updates that group, and any other row creates a
+group; a second run of the same file therefore creates nothing and changes nothing. With
+``--match id`` a row whose CustomerGroupID is an existing group's updates it and every other row
+creates a group (whose id the server assigns), so only rows carrying the store's own ids are
+matched again on a second run. Every row is checked with the server's own rules before anything
+is written; a file with any invalid row writes nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from cartgroups.cli.common import JSON_OPTION, fail
+from cartgroups.cli.groups_io import FileProblem, detect_format, dumps, read_rows, write_csv, write_json
+from cartgroups.client import (
+    CartgroupsAPIError,
+    CartgroupsConnectionError,
+    Client,
+    ClientError,
+    CustomerGroup,
+    NotFound,
+    Unauthorized,
+)
+from cartgroups.errors import Invalid
+from cartgroups.model import EDITABLE, ID, NAME
+from cartgroups.service.validation import as_integer, fold, group_values
+
+groups_app = typer.Typer(
+    help="Customer groups of one store, on any cartgroups or 3dcart server.", no_args_is_help=True
+)
+
+CHUNK = 100  # items per bulk PUT (the server accepts up to 1000 by default)
+PAGE = 500  # the API's largest page
+PROGRESS_MIN = 200  # show a progress bar from this many writes on
+ROW_ERRORS_SHOWN = 50
+T = TypeVar("T")
+
+URL = typer.Option(
+    "http://127.0.0.1:8000", "--url", envvar="CARTGROUPS_URL", help="Server base URL.", show_envvar=True
+)
+SECURE_URL = typer.Option(
+    None, "--secure-url", envvar="CARTGROUPS_SECURE_URL", help="The store's SecureURL.", show_envvar=True
+)
+PRIVATE_KEY = typer.Option(
+    None, "--private-key", envvar="CARTGROUPS_PRIVATE_KEY", help="Application PrivateKey.", show_envvar=True
+)
+TOKEN = typer.Option(None, "--token", envvar="CARTGROUPS_TOKEN", help="Store Token.", show_envvar=True)
+
+
+class Format(StrEnum):
+    csv = "csv"
+    json = "json"
+
+
+class InFormat(StrEnum):
+    auto = "auto"
+    csv = "csv"
+    json = "json"
+
+
+class Match(StrEnum):
+    name = "name"
+    id = "id"
+
+
+@contextmanager
+def connect(url: str, secure_url: str | None, private_key: str | None, token: str | None) -> Iterator[Client]:
+    """A client for the store, with every SDK failure turned into one ``error:`` line."""
+    if not (secure_url and private_key and token):
+        fail(
+            "credentials missing: give --secure-url, --private-key and --token "
+            "(or CARTGROUPS_SECURE_URL, CARTGROUPS_PRIVATE_KEY, CARTGROUPS_TOKEN)"
+        )
+    try:
+        with Client(url, secure_url, private_key, token, timeout=30.0) as client:
+            yield client
+    except Unauthorized as exc:
+        fail(f"{url} refused the credentials (401): {exc.message}")
+    except CartgroupsAPIError as exc:
+        fail(f"{url} answered {exc.status}: {exc.message}")
+    except CartgroupsConnectionError as exc:
+        fail(f"cannot reach {url}: {exc}")
+    except ClientError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _fields(**options: Any) -> dict[str, object]:
+    """Wire-named values of the options that were given, checked with the server's rules."""
+    given = {spec.wire: options[spec.column] for spec in EDITABLE if options.get(spec.column) is not None}
+    try:
+        values = group_values(given, creating=False)
+    except Invalid as exc:
+        fail(exc.message)
+    return values
+
+
+def _row(group: CustomerGroup) -> dict[str, Any]:
+    return group.to_wire()
+
+
+def _print_groups(groups: Sequence[CustomerGroup], as_json: bool) -> None:
+    if as_json:
+        typer.echo(dumps([_row(g) for g in groups]))
+        return
+    if not groups:
+        typer.echo("No customer groups.")
+        return
+    columns = ["CustomerGroupID", "Name", "MinimumOrder", "PriceLevel", "NonTaxable", "AllowRegistration"]
+    table = Table(title="Customer groups")
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("CustomerGroupID", "MinimumOrder") else "left")
+    for group in groups:
+        wire = _row(group)
+        table.add_row(*(_text(wire[c]) for c in columns))
+    Console().print(table)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
+
+
+EXPORT_FORMAT = typer.Option(Format.csv, "--format", help="csv (header: the wire names) or json.")
+OUTPUT = typer.Option(None, "--output", "-o", help="File to write (default: stdout).")
+FILE = typer.Argument(..., help="CSV or JSON file, as written by `groups export`.")
+IMPORT_FORMAT = typer.Option(InFormat.auto, "--format", help="auto (from the file name), csv or json.")
+MATCH = typer.Option(
+    Match.name,
+    "--match",
+    help="How a row finds its group: name (exact Name; safe to re-run) or id (CustomerGroupID).",
+)
+
+
+# --- list, get, create, update, delete --------------------------------------------------------
+
+
+@groups_app.command("list")
+def groups_list(
+    limit: int = typer.Option(50, "--limit", min=1, max=PAGE, help="Groups per page."),
+    offset: int = typer.Option(1, "--offset", min=1, help="1-based index of the first group."),
+    all_: bool = typer.Option(False, "--all", help="Every group (ignores --limit and --offset)."),
+    as_json: bool = JSON_OPTION,
+    url: str = URL,
+    secure_url: str = SECURE_URL,
+    private_key: str = PRIVATE_KEY,
+    token: str = TOKEN,
+) -> None:
+    """List groups in id order."""
+    with connect(url, secure_url, private_key, token) as client:
+        groups = list(client.iter_all(PAGE)) if all_ else client.list(limit=limit, offset=offset)
+    _print_groups(groups, as_json)
+
+
+@groups_app.command("get")
+def groups_get(
+    group_id: int = typer.Argument(..., help="CustomerGroupID."),
+    as_json: bool = JSON_OPTION,
+    url: str = URL,
+    secure_url: str = SECURE_URL,
+    private_key: str = PRIVATE_KEY,
+    token: str = TOKEN,
+) -> None:
+    """Show one group."""
+    with connect(url, secure_url, private_key, token) as client:
+        group = _or_missing(group_id, lambda: client.get(group_id))
+    if as_json:
+        typer.echo(dumps(_row(group)))
+        return
+    for key, value in _row(group).items():
+        typer.echo(f"{key + ':':<21}{_text(value)}")
+
+
+def _or_missing(group_id: int, call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except NotFound:
+        fail(f"no customer group {group_id} in this store")
+
+
+NAME_OPT = typer.Option(None, "--name", help="Name (1 to 150 characters).")
+DESCRIPTION_OPT = typer.Option(None, "--description", help="Description.")
+MINIMUM_OPT = typer.Option(None, "--minimum-order", help="Minimum order total, an exact decimal.")
+NON_TAXABLE_OPT = typer.Option(None, "--non-taxable/--taxable", help="Orders are tax exempt.")
+ALLOW_REG_OPT = typer.Option(None, "--allow-registration/--no-allow-registration", help="Self-registration.")
+NO_POINTS_OPT = typer.Option(None, "--disable-reward-points/--reward-points", help="No reward points.")
+AUTO_APPROVE_OPT = typer.Option(None, "--auto-approve/--no-auto-approve", help="Approve registrations.")
+MESSAGE_OPT = typer.Option(None, "--registration-message", help="Shown to shoppers who register.")
+PRICE_LEVEL_OPT = typer.Option(None, "--price-level", help="Price level, 1 to 10.")
+
+
+@groups_app.command("create")
+def groups_create(
+    name: str = typer.Option(..., "--name", help="Name (1 to 150 characters)."),
+    description: str = DESCRIPTION_OPT,
+    minimum_order: str = MINIMUM_OPT,
+    non_taxable: bool = NON_TAXABLE_OPT,
+    allow_registration: bool = ALLOW_REG_OPT,
+    disable_reward_points: bool = NO_POINTS_OPT,
+    auto_approve: bool = AUTO_APPROVE_OPT,
+    registration_message: str = MESSAGE_OPT,
+    price_level: int = PRICE_LEVEL_OPT,
+    url: str = URL,
+    secure_url: str = SECURE_URL,
+    private_key: str = PRIVATE_KEY,
+    token: str = TOKEN,
+) -> None:
+    """Create a group (fields not given take the server's defaults) and print its new id."""
+    values = _fields(**locals())
+    with connect(url, secure_url, private_key, token) as client:
+        typer.echo(client.create(**values))
+
+
+@groups_app.command("update")
+def groups_update(
+    group_id: int = typer.Argument(..., help="CustomerGroupID."),
+    name: str = NAME_OPT,
+    description: str = DESCRIPTION_OPT,
+    minimum_order: str = MINIMUM_OPT,
+    non_taxable: bool = NON_TAXABLE_OPT,
+    allow_registration: bool = ALLOW_REG_OPT,
+    disable_reward_points: bool = NO_POINTS_OPT,
+    auto_approve: bool = AUTO_APPROVE_OPT,
+    registration_message: str = MESSAGE_OPT,
+    price_level: int = PRICE_LEVEL_OPT,
+    url: str = URL,
+    secure_url: str = SECURE_URL,
+    private_key: str = PRIVATE_KEY,
+    token: str = TOKEN,
+) -> None:
+    """Change only the given fields of one group."""
+    values = _fields(**locals())
+    if not values:
+        fail("nothing to change: give at least one field option, e.g. --name")
+    with connect(url, secure_url, private_key, token) as client:
+        _or_missing(group_id, lambda: client.update(group_id, **values))
+    typer.echo(f"Updated group {group_id}.")
+
+
+@groups_app.command("delete")
+def groups_delete(
+    group_id: int = typer.Argument(..., help="CustomerGroupID."),
+    url: str = URL,
+    secure_url: str = SECURE_URL,
+    private_key: str = PRIVATE_KEY,
+    token: str = TOKEN,
+) -> None:
+    """Delete one group."""
+    with connect(url, secure_url, private_key, token) as client:
+        _or_missing(group_id, lambda: client.delete(group_id))
+    typer.echo(f"Deleted group {group_id}.")
+
+
+# --- export -------------------------------------------------------------------------------------
+
+
+@groups_app.command("export")
+def groups_export(
+    fmt: Format = EXPORT_FORMAT,
+    output: Path = OUTPUT,
+    url: str = URL,
+    secure_url: str = SECURE_URL,
+    private_key: str = PRIVATE_KEY,
+    token: str = TOKEN,
+) -> None:
+    """Write every group, MinimumOrder exactly as the server sent it."""
+    write = write_csv if fmt is Format.csv else write_json
+    with connect(url, secure_url, private_key, token) as client:
+        groups = list(client.iter_all(PAGE))  # all read before the file is touched
+    if output is None:
+        write(groups, sys.stdout)
+        return
+    try:
+        with output.open("w", encoding="utf-8", newline="") as out:
+            write(groups, out)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
+    typer.echo(f"Exported {len(groups)} groups to {output}.", err=True)
+
+
+# --- import -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    creates: list[tuple[int, dict[str, object]]] = field(default_factory=list)
+    updates: list[tuple[int, dict[str, object]]] = field(default_factory=list)
+    unchanged: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def _same(old: object, new: object) -> bool:
+    if isinstance(old, Decimal) and isinstance(new, Decimal):
+        return format(old, "f") == format(new, "f")  # the exact text, not only the value
+    return old == new
+
+
+def _row_id(folded: Mapping[str, object]) -> int | None:
+    raw = folded.get(ID.key)
+    if raw is None or raw == "":
+        return None
+    number = as_integer(raw)
+    if number is None or not (ID.minimum or 1) <= number <= (ID.maximum or 0):
+        raise Invalid(f"{ID.wire} must be an integer from {ID.minimum} to {ID.maximum}")
+    return number
+
+
+def plan_import(rows: Sequence[object], existing: Sequence[CustomerGroup], match: Match) -> Plan:
+    """What to do with each row; every invalid row is a problem and nothing may then be written."""
+    plan = Plan()
+    by_id = {g.group_id: g for g in existing}
+    by_name: dict[str, list[CustomerGroup]] = {}
+    for group in existing:
+        by_name.setdefault(group.name, []).append(group)
+    seen: dict[object, int] = {}
+    for number, obj in enumerate(rows, start=1):
+        try:
+            if not isinstance(obj, dict):
+                raise Invalid("expected a CustomerGroup object")
+            folded = fold(obj)
+            row_id = _row_id(folded)
+            key: object = row_id if match is Match.id else folded.get(NAME.key)
+            target = _target(key, match, by_id, by_name)
+            if key is not None and key != "":
+                if key in seen:
+                    what = ID.wire if match is Match.id else NAME.wire
+                    raise Invalid(f"{what} {key!r} is also on row {seen[key]}")
+                seen[key] = number
+            if target is None:
+                values = group_values(obj, creating=True)
+                plan.creates.append((number, values))
+                continue
+            changed = {
+                column: value
+                for column, value in group_values(obj, creating=False).items()
+                if not _same(getattr(target, column), value)
+            }
+            if changed:
+                plan.updates.append((number, {ID.column: target.group_id, **changed}))
+            else:
+                plan.unchanged += 1
+        except Invalid as exc:
+            plan.problems.append(f"row {number}: {exc.message}")
+    return plan
+
+
+def _target(
+    key: object, match: Match, by_id: dict[int, CustomerGroup], by_name: dict[str, list[CustomerGroup]]
+) -> CustomerGroup | None:
+    if match is Match.id:
+        return by_id.get(key) if isinstance(key, int) else None
+    found = by_name.get(key, []) if isinstance(key, str) else []
+    if len(found) > 1:
+        ids = ", ".join(str(g.group_id) for g in found)
+        raise Invalid(f"Name {key!r} matches {len(found)} existing groups (ids {ids}); use --match id")
+    return found[0] if found else None
+
+
+def _progress(total: int) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=total < PROGRESS_MIN,
+    )
+
+
+def _apply(client: Client, plan: Plan, jobs: int) -> tuple[int, int, list[str]]:
+    """Send the plan; returns (created, updated, failures)."""
+    created = updated = 0
+    failures: list[tuple[int, str]] = []
+    total = len(plan.creates) + len(plan.updates)
+    with _progress(total) as progress:
+        task = progress.add_task("Importing", total=total, rate="")
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+            speed = progress.tasks[0].speed
+            progress.update(task, rate=f"{speed:,.0f} rows/s" if speed else "")
+
+        for start in range(0, len(plan.updates), CHUNK):
+            chunk = plan.updates[start : start + CHUNK]
+            results = client.bulk_update([item for _, item in chunk])
+            for (number, _), result in zip(chunk, results, strict=True):
+                if result.ok:
+                    updated += 1
+                else:
+                    failures.append((number, f"{result.status}: {result.message}"))
+            advance(len(chunk))
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(client.create, **values): number for number, values in plan.creates}
+            try:
+                for future in as_completed(futures):
+                    try:
+                        future.result()
+                        created += 1
+                    except CartgroupsAPIError as exc:
+                        if isinstance(exc, Unauthorized):
+                            raise
+                        failures.append((futures[future], f"{exc.status}: {exc.message}"))
+                    advance(1)
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    return created, updated, [f"row {n}: {message}" for n, message in sorted(failures)]
+
+
+@groups_app.command("import")
+def groups_import(
+    file: Path = FILE,
+    fmt: InFormat = IMPORT_FORMAT,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check every row and say what would change."),
+    match: Match = MATCH,
+    jobs: int = typer.Option(
+        1,
+        "--jobs",
+        min=1,
+        max=32,
+        help="Creates sent at once; above 1, new ids need not follow the file order.",
+    ),
+    url: str = URL,
+    secure_url: str = SECURE_URL,
+    private_key: str = PRIVATE_KEY,
+    token: str = TOKEN,
+) -> None:
+    """Create or update groups from a CSV or JSON file (as written by `groups export`).
+
+    Every row is checked with the server's rules first: each invalid row is reported as
+    `row N: ...` (N counts data rows from 1) and then nothing is written.
+
+    --match name: a row whose Name equals an existing group's updates that group (only the fields
+    that differ, in bulk requests of 100), every other row creates a group; running the same file
+    again creates nothing. --match id: the same by CustomerGroupID; rows without the id of an
+    existing group are created."""
+    try:
+        rows = read_rows(file, detect_format(file, fmt.value))
+    except FileProblem as exc:
+        fail(str(exc))
+    with connect(url, secure_url, private_key, token) as client:
+        plan = plan_import(rows, list(client.iter_all(PAGE)), match)
+        if plan.problems:
+            for problem in plan.problems[:ROW_ERRORS_SHOWN]:
+                typer.echo(problem, err=True)
+            if len(plan.problems) > ROW_ERRORS_SHOWN:
+                typer.echo(f"... and {len(plan.problems) - ROW_ERRORS_SHOWN} more", err=True)
+            fail(f"{len(plan.problems)} of {len(rows)} rows are invalid; nothing was written")
+        if dry_run:
+            typer.echo(
+                f"Dry run: would create {len(plan.creates)}, update {len(plan.updates)}, "
+                f"leave {plan.unchanged} unchanged ({len(rows)} rows); nothing was written."
+            )
+            return
+        created, updated, failures = _apply(client, plan, jobs)
+    for failure in failures[:ROW_ERRORS_SHOWN]:
+        typer.echo(failure, err=True)
+    typer.echo(f"Created {created}, updated {updated}, unchanged {plan.unchanged}, failed {len(failures)}.")
+    if failures:
+        fail(f"{len(failures)} rows failed; the others were written (re-running the file is safe)")
