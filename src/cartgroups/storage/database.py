@@ -43,8 +43,10 @@ class Database:
         with translated():
             fresh = self.engine.connect()
         with self._opened_lock:
-            if conn is not None:
+            if conn is not None:  # invalidated by an outage: give its pool slot back
                 self._opened.remove(conn)
+                with suppress(sa.exc.SQLAlchemyError):
+                    conn.close()
             self._opened.append(fresh)
         conn = dialect.autocommit(fresh)
         setattr(self._local, role, conn)
