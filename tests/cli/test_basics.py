@@ -30,6 +30,7 @@ def test_configuration_errors_are_one_line_without_traceback(tmp_path: Path) -> 
     port = str(free_port())
     cases = [
         ("mysql://x", ["stores", "list"], {}, "mysql"),
+        ("postgresql://user:secret@db:port/x", ["stores", "list"], {}, "cannot parse the database URL"),
         ("postgresql://127.0.0.1:1/x", ["serve", "--port", port], {}, "127.0.0.1"),
         # Tests run as root, so only a path that cannot be a file is sure to be unopenable.
         ("sqlite:////etc/passwd/x.db", ["db", "upgrade"], {}, "/etc/passwd/x.db"),
@@ -41,6 +42,7 @@ def test_configuration_errors_are_one_line_without_traceback(tmp_path: Path) -> 
     for (url, args, _, mentions), result in zip(cases, results, strict=True):
         message = result.one_line_error()
         assert mentions in message, (url, args, message)
+        assert "secret" not in message
     assert not (tmp_path / "good.db").exists(), "an invalid setting must stop before the database"
 
 

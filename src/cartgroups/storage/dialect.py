@@ -41,8 +41,11 @@ def parse_url(raw: str) -> URL:
         text = "sqlite:///" + text
     try:
         url = make_url(text)
-    except ArgumentError:
-        raise ConfigurationError(f"cannot parse database URL {redact(raw)!r}") from None
+    except (ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
+        # Not echoed: a URL that does not parse may still hold a password.
+        raise ConfigurationError(
+            "cannot parse the database URL; expected sqlite:///path/file.db or postgresql://host/dbname"
+        ) from None
     backend = url.get_backend_name()
     if backend == "sqlite":
         if url.drivername != "sqlite":
@@ -58,14 +61,6 @@ def parse_url(raw: str) -> URL:
     raise ConfigurationError(
         f"unsupported database {backend!r}: use sqlite:///file.db or postgresql://host/dbname"
     )
-
-
-def redact(raw: str) -> str:
-    """A database URL fit for messages and logs: the password is hidden."""
-    try:
-        return make_url(raw).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable URL>"
 
 
 def describe(url: URL) -> str:
