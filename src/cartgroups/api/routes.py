@@ -94,8 +94,3 @@ def match(path: str) -> Match | None:
     if len(parts) == 4:
         return Match("collection", None)
     return Match("item", parts[4]) if parts[4] else None
-
-
-def is_api_path(path: str) -> bool:
-    """Under /3dCartWebAPI (any case): unknown routes there still get an error record."""
-    return path.lower().startswith("/3dcartwebapi")
