@@ -280,3 +280,16 @@ def test_valid_items_are_written_in_one_transaction(
     assert len(calls) == 3  # two updates ran before the crash
     monkeypatch.undo()
     assert state() == before
+
+
+def test_an_id_with_a_lone_surrogate_is_echoed_writable(api: httpx.Client) -> None:
+    create_group(api)
+    response = api.put(COLLECTION, content=b'[{"CustomerGroupID":"\\ud800x","Name":"A"}]')
+    assert response.status_code == 400
+    assert (
+        response.content
+        == (
+            '[{"Key":"CustomerGroupID","Value":"\ufffdx","Status":"400",'
+            '"Message":"CustomerGroupID must be an integer from 1 to 2147483647"}]'
+        ).encode()
+    )

@@ -44,7 +44,17 @@ def groups_body(groups: Iterable[CustomerGroup]) -> bytes:
 
 
 def record(key: str, value: str, status: int, message: str) -> dict[str, str]:
-    return {"Key": key, "Value": value, "Status": str(status), "Message": message}
+    return {"Key": key, "Value": _writable(value), "Status": str(status), "Message": _writable(message)}
+
+
+def _writable(text: str) -> str:
+    """Client text echoed in a record, made writable as UTF-8: JSON can carry a lone surrogate
+    ("\ud800"), which no UTF-8 encoder accepts; it becomes U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def records_body(records: Sequence[dict[str, str]]) -> bytes:
