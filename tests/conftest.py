@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from cartgroups.service import credentials
 from cartgroups.service.credentials import Issued
 from cartgroups.storage import migrate, tables
 from cartgroups.storage.database import Database
+from cartgroups.testing.server import start_in_thread, stop_in_thread
 
 PG_URL = os.environ.get("CARTGROUPS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("CARTGROUPS_TEST_REQUIRE_POSTGRES") == "1"
@@ -82,16 +82,7 @@ class LiveServer:
 
 def start_server(settings: Settings) -> tuple[LiveServer, threading.Thread]:
     app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
+    server, thread = start_in_thread(app)
     port = server.servers[0].sockets[0].getsockname()[1]
     return LiveServer(app, server, f"http://127.0.0.1:{port}"), thread
 
@@ -100,8 +91,7 @@ def start_server(settings: Settings) -> tuple[LiveServer, threading.Thread]:
 def live_server(database_url: str) -> Iterator[LiveServer]:
     live, thread = start_server(Settings(database_url=database_url))
     yield live
-    live.server.should_exit = True
-    thread.join(timeout=10)
+    stop_in_thread(live.server, thread)
 
 
 def wipe(db: Database) -> None:

@@ -171,15 +171,17 @@ def serve(**settings: Any) -> Iterator[TestServer]:
     with tempfile.TemporaryDirectory(prefix="cartgroups-test-") as directory:
         url = f"sqlite:///{Path(directory) / 'cartgroups.db'}"
         app = create_app(_TestSettings(database_url=url, **settings))
-        server, thread = _start(app)
+        server, thread = start_in_thread(app)
         try:
             port = server.servers[0].sockets[0].getsockname()[1]
             yield TestServer(app, f"http://127.0.0.1:{port}")
         finally:
-            _stop(server, thread)
+            stop_in_thread(server, thread)
 
 
-def _start(app: CartgroupsApp) -> tuple[uvicorn.Server, threading.Thread]:
+def start_in_thread(app: CartgroupsApp) -> tuple[uvicorn.Server, threading.Thread]:
+    """uvicorn serving ``app`` on 127.0.0.1 and a free port, in a daemon thread; returns once it
+    listens. (The project's own test suite starts its servers with this too.)"""
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, log_config=None, log_level="warning", access_log=False
     )
@@ -197,7 +199,8 @@ def _start(app: CartgroupsApp) -> tuple[uvicorn.Server, threading.Thread]:
     return server, thread
 
 
-def _stop(server: uvicorn.Server, thread: threading.Thread) -> None:
+def stop_in_thread(server: uvicorn.Server, thread: threading.Thread) -> None:
+    """Stop a server from start_in_thread(), forcing it if a request is still held open."""
     server.should_exit = True
     thread.join(STOP_TIMEOUT)
     if thread.is_alive():  # a client still holds a request open
