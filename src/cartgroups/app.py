@@ -19,7 +19,7 @@ from typing import Any
 from cartgroups.api import dispatch, errors, routes, system
 from cartgroups.config import Settings
 from cartgroups.errors import CartgroupsError
-from cartgroups.logs import skip_unused_record_fields
+from cartgroups.logs import AccessLog, skip_unused_record_fields
 from cartgroups.service.credentials import Authenticator
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.storage import migrate
@@ -30,7 +30,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-access_log = logging.getLogger("cartgroups.access")
 log = logging.getLogger("cartgroups")
 
 _JSON = (b"content-type", b"application/json; charset=utf-8")
@@ -42,6 +41,7 @@ class CartgroupsApp:
         self.settings = settings
         self.db: Database | None = None
         self.services: dispatch.Services | None = None
+        self.access = AccessLog()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -52,6 +52,7 @@ class CartgroupsApp:
     def start(self) -> None:
         """Open the database and upgrade its schema (safe when several processes do it at once)."""
         skip_unused_record_fields()
+        self.access = AccessLog()  # after the server has applied its logging configuration
         settings = self.settings
         db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
         migrate.upgrade(db)
@@ -63,6 +64,7 @@ class CartgroupsApp:
         )
 
     def stop(self) -> None:
+        self.access.flush()
         if self.db is not None:
             self.db.dispose()
 
@@ -107,9 +109,8 @@ class CartgroupsApp:
             headers = [*headers, (b"content-length", str(len(reply.body)).encode())]
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else reply.body})
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                "%s %s %d %.1fms store=%s",
+        if self.access.enabled:
+            self.access.line(
                 method,
                 path,
                 reply.status,

@@ -3,8 +3,13 @@ duration and store; no header values and no query strings are ever logged, so no
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 from typing import Any
+
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def skip_unused_record_fields() -> None:
@@ -39,7 +44,7 @@ def logging_config(level: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {
-            "plain": {"()": Formatter, "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+            "plain": {"()": Formatter, "fmt": PLAIN_FORMAT},
         },
         "handlers": {
             "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"},
@@ -50,3 +55,82 @@ def logging_config(level: str) -> dict[str, Any]:
             "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
         },
     }
+
+
+ACCESS_LOGGER = "cartgroups.access"
+FLUSH_SECONDS = 0.05
+
+
+class AccessLog:
+    """The one line per request (method, path, status, duration, store), at INFO on
+    ``cartgroups.access``.
+
+    Through ``logging`` a line cost ~25 µs, a sixth of a GET by id: a LogRecord, the formatter,
+    the handler's lock and a write + flush per line. When the logger ends at the handler that
+    ``logging_config`` sets up (what ``cartgroups serve`` runs with), the same bytes are
+    formatted here with one f-string and written in batches, at most FLUSH_SECONDS late and on
+    shutdown. Any other set-up (a user's own handlers, filters or format, pytest's caplog) gets
+    ordinary log records."""
+
+    def __init__(self) -> None:
+        self.logger = logging.getLogger(ACCESS_LOGGER)
+        self.enabled = self.logger.isEnabledFor(logging.INFO)
+        self._handler = _plain_handler(self.logger) if self.enabled else None
+        self._pending: list[str] = []
+        self._second = -1
+        self._stamp = ""
+
+    def line(self, method: str, path: str, status: int, ms: float, store: str) -> None:
+        handler = self._handler
+        if handler is None:
+            self.logger.info("%s %s %d %.1fms store=%s", method, path, status, ms, store)
+            return
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+        millis = int((now - second) * 1000)
+        if not self._pending:
+            asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
+        prefix = f"{self._stamp},{millis:03d} INFO {ACCESS_LOGGER}"
+        self._pending.append(f"{prefix}: {method} {path} {status} {ms:.1f}ms store={store}\n")
+
+    def flush(self) -> None:
+        handler, pending = self._handler, self._pending
+        if handler is None or not pending:
+            return
+        self._pending = []
+        with handler.lock or contextlib.nullcontext():
+            try:
+                handler.stream.write("".join(pending))
+                handler.flush()
+            except Exception:  # as logging does: a broken log stream never fails a request
+                handler.handleError(logging.makeLogRecord({"msg": "access log write failed"}))
+
+
+def _plain_handler(logger: logging.Logger) -> logging.StreamHandler[Any] | None:
+    """The handler when the logger's records go only to logging_config's stderr handler,
+    formatted with its format and nothing else (no filters, no other handlers)."""
+    current: logging.Logger | None = logger
+    handlers: list[logging.Handler] = []
+    while current is not None:
+        if current.filters or current.disabled:
+            return None
+        handlers.extend(current.handlers)
+        if not current.propagate:
+            break
+        current = current.parent
+    if len(handlers) != 1:
+        return None
+    handler = handlers[0]
+    formatter = handler.formatter
+    if (
+        type(handler) is not logging.StreamHandler
+        or handler.filters
+        or handler.level > logging.INFO
+        or type(formatter) is not Formatter
+        or formatter._fmt != PLAIN_FORMAT
+        or formatter.datefmt is not None
+    ):
+        return None
+    return handler

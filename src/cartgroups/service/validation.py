@@ -145,6 +145,10 @@ def bulk_item_id(item: Mapping[str, object]) -> int:
 
 def path_id(raw: str) -> int:
     """The id in a URL such as /CustomerGroups/12."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= 10:  # the common case, without a regex
+        number = int(raw)
+        if _is_id(number):
+            return number
     group_id = as_integer(raw) if _PATH_ID.fullmatch(raw) else None
     if not _is_id(group_id):
         raise Invalid(f"{ID.wire} in the URL must be {_ID_RULE}", value=raw)
