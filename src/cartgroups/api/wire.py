@@ -20,7 +20,7 @@ from cartgroups.errors import Invalid
 from cartgroups.model import FIELDS, CustomerGroup
 
 _NAMES = tuple(f.wire for f in FIELDS)
-_MONEY = [i for i, f in enumerate(FIELDS) if f.kind == "decimal"]
+(_MONEY,) = [f for f in FIELDS if f.kind == "decimal"]
 assert CustomerGroup._fields == tuple(f.column for f in FIELDS), "wire order is the tuple order"
 
 
@@ -33,10 +33,9 @@ def decimal_text(value: Decimal) -> str:
 
 
 def group_object(group: CustomerGroup) -> dict[str, Any]:
-    values: list[Any] = list(group)
-    for i in _MONEY:
-        values[i] = orjson.Fragment(decimal_text(values[i]))
-    return dict(zip(_NAMES, values, strict=True))
+    obj: dict[str, Any] = dict(zip(_NAMES, group, strict=True))
+    obj[_MONEY.wire] = orjson.Fragment(decimal_text(group.minimum_order))  # written as its digits
+    return obj
 
 
 def groups_body(groups: Iterable[CustomerGroup]) -> bytes:
