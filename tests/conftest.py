@@ -105,7 +105,7 @@ def server(live_server: LiveServer) -> LiveServer:
     """The live server on an empty database."""
     wipe(live_server.db)
     assert live_server.app.services is not None
-    live_server.app.services.auth._cache.clear()
+    live_server.app.services.auth.clear()
     return live_server
 
 

@@ -44,8 +44,9 @@ class Settings(BaseSettings):
         0.5,
         ge=0,
         le=1.0,
-        description="How long a process may reuse a verified credential before asking the database "
-        "again (0 disables). At most 1 s, so a revoked token stops working within 1 s everywhere.",
+        description="How often a process checks the database for revoked tokens; until a revocation, "
+        "it reuses credentials it has verified (0 disables the reuse). At most 1 s, so a revoked "
+        "token stops working within 1 s everywhere.",
     )
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL",

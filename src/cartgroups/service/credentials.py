@@ -84,15 +84,24 @@ class Issued:
 class Authenticator:
     """Verifies the three headers.
 
-    A combination of header values that verified may be reused for ``cache_seconds`` (<= 1 s)
-    without hashing or asking the database again, so a revoked token stops working within that
-    time in every process. Only verified combinations are kept: a wrong one always costs the
-    full check, and the cache lives in this process's memory only."""
+    A combination of header values that verified is kept in this process's memory and reused
+    without hashing or asking the database again, for as long as no token has been revoked:
+    every ``cache_seconds`` (<= 1 s) the process reads the database's count of revocations
+    (storage.credentials.credentials_version, bumped in the revoking transaction) and forgets
+    everything it knew when the count moved. So a revoked token stops working within
+    ``cache_seconds`` on every process, and a busy process asks the database about a token once,
+    not once per ``cache_seconds``. Tokens are never changed in place (scopes, store and
+    application are fixed at issue), so a revocation is the only change to watch for.
+    Only verified combinations are kept: a wrong one always costs the full check."""
+
+    MAX_ENTRIES = 10_000
 
     def __init__(self, db: Database, *, cache_seconds: float) -> None:
         self.db = db
         self.cache_seconds = cache_seconds
-        self._cache: dict[tuple[str, str, str], tuple[float, Principal]] = {}
+        self._cache: dict[tuple[str, str, str], Principal] = {}
+        self._version = -1
+        self._check_due = 0.0
 
     def verify(
         self, *, secure_url: str | None, private_key: str | None, token: str | None, write: bool
@@ -105,16 +114,34 @@ class Authenticator:
         if missing:
             raise Unauthorized(MISSING.format(", ".join(missing)))
         assert secure_url and private_key and token
+        if self.cache_seconds <= 0:
+            return self._allowed(self._verified(secure_url, private_key, token), write)
+        if time.monotonic() >= self._check_due:
+            self._check_revocations()
         key = (secure_url, private_key, token)
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            return self._allowed(cached[1], write)
-        principal = self._verified(secure_url, private_key, token)
-        if self.cache_seconds > 0:
-            if len(self._cache) >= 10_000:
+        principal = self._cache.get(key)
+        if principal is None:
+            principal = self._verified(secure_url, private_key, token)
+            if len(self._cache) >= self.MAX_ENTRIES:
                 self._cache.clear()
-            self._cache[key] = (time.monotonic() + self.cache_seconds, principal)
+            self._cache[key] = principal
         return self._allowed(principal, write)
+
+    def clear(self) -> None:
+        """Forget every verified combination (the next request of each is checked in full)."""
+        self._cache.clear()
+
+    def _check_revocations(self) -> None:
+        # The due time is taken before the read: a revocation committed after the read is seen
+        # at the next check, at most cache_seconds later. A failed read (database unavailable)
+        # fails the request and leaves the check due.
+        due = time.monotonic() + self.cache_seconds
+        with self.db.read() as conn:
+            version = cred_sql.credentials_version(conn)
+        self._check_due = due
+        if version != self._version:
+            self._cache.clear()
+            self._version = version
 
     def _verified(self, secure_url: str, private_key: str, token: str) -> Principal:
         with self.db.read() as conn:

@@ -8,8 +8,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from cartgroups.storage import dialect
 from cartgroups.storage.fastpath import Prepared
-from cartgroups.storage.tables import applications, customer_groups, stores, tokens
+from cartgroups.storage.tables import applications, change_counters, customer_groups, stores, tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,4 +182,20 @@ def revoke_token(conn: Connection, *, token_id: int | None = None, token_hash: s
         .where(cond, tokens.c.revoked_at.is_(None))
         .values(revoked_at=sa.func.current_timestamp())
     )
-    return conn.execute(stmt).rowcount == 1
+    if conn.execute(stmt).rowcount != 1:
+        return False
+    # In the same transaction: a process that sees the new count also sees the token revoked.
+    dialect.increment(conn, change_counters, key="name", value="value", name="credentials")
+    return True
+
+
+_CREDENTIALS_VERSION = Prepared(
+    sa.select(change_counters.c.value).where(change_counters.c.name == "credentials")
+)
+
+
+def credentials_version(conn: Connection) -> int:
+    """Changes whenever a token is revoked (the Authenticator's cache polls it); 0 while no
+    token ever was."""
+    row = _CREDENTIALS_VERSION.run(conn, {}).fetchone()
+    return int(row[0]) if row is not None else 0

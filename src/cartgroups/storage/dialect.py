@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event, exc
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.types import TypeDecorator
@@ -143,6 +144,14 @@ def transaction(conn: Connection) -> Iterator[None]:
             driver.execute("ROLLBACK")
         raise
     driver.execute("COMMIT")
+
+
+def increment(conn: Connection, table: sa.Table, *, key: str, value: str, name: str) -> None:
+    """``table.value += 1`` in the row whose ``key`` is ``name``, creating the row (at 1) if it is
+    missing: an INSERT ... ON CONFLICT DO UPDATE, which both databases spell alike."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table).values({key: name, value: 1})
+    conn.execute(stmt.on_conflict_do_update(index_elements=[key], set_={value: table.c[value] + 1}))
 
 
 def lock_for_migration(conn: Connection) -> Connection:

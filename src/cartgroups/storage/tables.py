@@ -61,6 +61,15 @@ tokens = sa.Table(
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
 )
 
+# Counters that other processes poll to learn that something they cache has changed:
+# "credentials" goes up with every revoked token (see service/credentials.Authenticator).
+change_counters = sa.Table(
+    "change_counters",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False, server_default="0"),
+)
+
 _KIND_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
     "boolean": sa.Boolean(),
     "integer": sa.SmallInteger(),

@@ -1,0 +1,123 @@
+"""The Authenticator's reuse of verified credentials: a busy process asks the database about a
+token once, and a revocation made anywhere is noticed within ``cache_seconds``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from cartgroups.errors import NotFound, Unauthorized
+from cartgroups.service import credentials
+from cartgroups.service.credentials import REJECTED, Authenticator, Issued
+from cartgroups.storage import credentials as cred_sql
+from cartgroups.storage import tables
+from cartgroups.storage.database import Database
+
+
+@pytest.fixture
+def db(empty_database_url: str) -> Iterator[Database]:
+    database = Database(empty_database_url)
+    yield database
+    database.dispose()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(credentials.time, "monotonic", clock)
+    return clock
+
+
+@pytest.fixture
+def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every token hash the Authenticator looks up in the database."""
+    seen: list[str] = []
+    real = cred_sql.find_grant
+
+    def counting(conn: object, *, token_hash: str) -> object:
+        seen.append(token_hash)
+        return real(conn, token_hash=token_hash)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cred_sql, "find_grant", counting)
+    return seen
+
+
+def verify(auth: Authenticator, issued: Issued) -> credentials.Principal:
+    assert issued.private_key is not None
+    return auth.verify(
+        secure_url=issued.secure_url, private_key=issued.private_key, token=issued.token, write=True
+    )
+
+
+def test_a_verified_token_is_looked_up_once_while_nothing_is_revoked(
+    db: Database, clock: Clock, lookups: list[str]
+) -> None:
+    issued = credentials.issue(db, secure_url="shop.com", application="a")
+    auth = Authenticator(db, cache_seconds=0.5)
+    first = verify(auth, issued)
+    for _ in range(5):
+        clock.now += 10  # far beyond cache_seconds: the check finds no revocation
+        assert verify(auth, issued) == first
+    assert len(lookups) == 1
+
+
+def test_a_revocation_by_another_process_is_noticed_within_cache_seconds(
+    db: Database, empty_database_url: str, clock: Clock
+) -> None:
+    issued = credentials.issue(db, secure_url="shop.com", application="a")
+    kept = credentials.issue(db, secure_url="shop.com", application="b")
+    auth = Authenticator(db, cache_seconds=0.5)
+    verify(auth, issued)
+    verify(auth, kept)
+    other = Database(empty_database_url)  # another process's handle on the same database
+    try:
+        credentials.revoke(other, token=issued.token)
+    finally:
+        other.dispose()
+    clock.now += 0.4
+    verify(auth, issued)  # still inside the window this process last checked
+    clock.now += 0.2
+    with pytest.raises(Unauthorized) as rejected:
+        verify(auth, issued)
+    assert rejected.value.message == REJECTED
+    assert verify(auth, kept).secure_url == "shop.com"
+
+
+def version(db: Database) -> int:
+    with db.read() as conn:
+        return cred_sql.credentials_version(conn)
+
+
+def test_every_revocation_moves_the_count_and_a_failed_one_does_not(db: Database) -> None:
+    issued = [credentials.issue(db, secure_url="shop.com", application=f"a{i}") for i in range(3)]
+    assert version(db) == 0
+    credentials.revoke(db, token=issued[0].token)
+    assert version(db) == 1
+    credentials.revoke(db, token=issued[1].token)
+    assert version(db) == 2
+    with pytest.raises(NotFound):
+        credentials.revoke(db, token=issued[1].token)
+    assert version(db) == 2
+    with db.write() as conn:  # the counter row lost (say, a hand-made cleanup): counting restarts
+        conn.execute(sa.delete(tables.change_counters))
+    assert version(db) == 0
+    credentials.revoke(db, token=issued[2].token)
+    assert version(db) == 1
+
+
+def test_cache_seconds_zero_checks_every_request(db: Database, clock: Clock, lookups: list[str]) -> None:
+    issued = credentials.issue(db, secure_url="shop.com", application="a")
+    auth = Authenticator(db, cache_seconds=0)
+    verify(auth, issued)
+    verify(auth, issued)
+    assert len(lookups) == 2
