@@ -6,6 +6,7 @@ with or without a trailing slash.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -81,6 +82,7 @@ class Match:
     path_id: str | None
 
 
+@functools.lru_cache(maxsize=4096)  # C-level cache: a hit is ~0.1 us; a Match is immutable
 def match(path: str) -> Match | None:
     """Match a request path to a 3dcart route, or None when it is not one."""
     parts = path.rstrip("/").split("/")
