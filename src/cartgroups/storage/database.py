@@ -66,9 +66,29 @@ class Database:
         """A write transaction: committed when the block ends, rolled back if it raises.
 
         On SQLite it takes the write lock when it begins, so it waits for other writers
-        instead of failing half-way with "database is locked"."""
+        instead of failing half-way with "database is locked".
+
+        Opened inside another write() of the same thread, it joins that transaction: its
+        statements commit or roll back with the outer block (how an Idempotency-Key is stored
+        in the same transaction as the write it answers)."""
+        local = self._local
+        if getattr(local, "writing", False):
+            yield local.writer
+            return
         conn = self._connection("writer")
-        with _dropped_on_outage(conn), dialect.transaction(conn):
+        local.writing = True
+        try:
+            with _dropped_on_outage(conn), dialect.transaction(conn):
+                yield conn
+        finally:
+            local.writing = False
+
+    @contextmanager
+    def write_one(self) -> Iterator[Connection]:
+        """For exactly one writing statement, atomic by itself (on PostgreSQL no BEGIN/COMMIT
+        round trips; on SQLite BEGIN IMMEDIATE, see dialect.one_statement)."""
+        conn = self._connection("writer")
+        with _dropped_on_outage(conn), dialect.one_statement(conn):
             yield conn
 
     def ping(self) -> bool:

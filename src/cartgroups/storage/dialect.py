@@ -6,6 +6,8 @@
 - the exact-decimal column type (PostgreSQL NUMERIC; SQLite TEXT, because SQLite's own
   numbers are binary floats),
 - the lock that makes concurrent schema upgrades safe,
+- upserts (``INSERT ... ON CONFLICT``), ``greatest()`` and the database's clock, used by the rate
+  limiter and the Idempotency-Key store,
 - which driver errors mean "the database is unavailable".
 """
 
@@ -22,8 +24,13 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event, exc
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from cartgroups.errors import ConfigurationError
@@ -143,6 +150,70 @@ def transaction(conn: Connection) -> Iterator[None]:
             driver.execute("ROLLBACK")
         raise
     driver.execute("COMMIT")
+
+
+@contextmanager
+def one_statement(conn: Connection) -> Iterator[None]:
+    """Around a single writing statement on an autocommit connection. PostgreSQL runs it
+    atomically on its own; SQLite gets BEGIN IMMEDIATE, so a writer that finds the file locked
+    waits on the busy timeout instead of failing when its read snapshot turns out stale."""
+    if conn.dialect.name == "sqlite":
+        with transaction(conn):
+            yield
+    else:
+        yield
+
+
+def insert(dialect_name: str, table: sa.Table) -> sqlite_dialect.Insert | pg_dialect.Insert:
+    """An INSERT that can take ``on_conflict_do_update`` / ``on_conflict_do_nothing``."""
+    if dialect_name == "postgresql":
+        return pg_dialect.insert(table)
+    return sqlite_dialect.insert(table)
+
+
+class greatest(FunctionElement[float]):
+    """The larger of two numbers: GREATEST on PostgreSQL, the two-argument max() on SQLite."""
+
+    type = sa.Float()
+    inherit_cache = True
+    name = "greatest"
+
+
+@compiles(greatest)
+def _greatest(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"GREATEST({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(greatest, "sqlite")
+def _greatest_sqlite(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"max({compiler.process(element.clauses, **kw)})"
+
+
+class database_clock(FunctionElement[float]):
+    """Seconds since the Unix epoch by the database server's clock, as a float.
+
+    PostgreSQL: clock_timestamp() (the time now, not the transaction's start) - one clock for
+    every host that uses the database. SQLite: the clock of the host the file is on, to the
+    millisecond (julianday('now')), the same clock every process sharing the file reads."""
+
+    type = sa.Float()
+    inherit_cache = True
+    name = "database_clock"
+
+
+@compiles(database_clock)
+def _database_clock(element: database_clock, compiler: SQLCompiler, **kw: Any) -> str:
+    return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
+
+
+@compiles(database_clock, "sqlite")
+def _database_clock_sqlite(element: database_clock, compiler: SQLCompiler, **kw: Any) -> str:
+    return "((julianday('now') - 2440587.5) * 86400.0)"
+
+
+def now_or_clock(param: str) -> ColumnElement[float]:
+    """The bound ``param`` (seconds since the epoch) when given, else the database's clock."""
+    return sa.func.coalesce(sa.cast(sa.bindparam(param, type_=sa.Float), sa.Float), database_clock())
 
 
 def lock_for_migration(conn: Connection) -> Connection:
