@@ -36,7 +36,7 @@ def _claim(dialect_name: str) -> Prepared:
             "body": b"",
             "created_at": stmt.excluded.created_at,
         },
-        where=k.c.created_at < sa.bindparam("expired_before", type_=sa.Float),
+        where=k.c.created_at <= sa.bindparam("expired_before", type_=sa.Float),
     )
     return Prepared(upsert.returning(k.c.created_at))
 
@@ -46,7 +46,7 @@ _FIND = Prepared(sa.select(k.c.fingerprint, k.c.status, k.c.body).where(*_KEY))
 _FINISH = Prepared(
     sa.update(k).where(*_KEY).values(status=sa.bindparam("new_status"), body=sa.bindparam("new_body"))
 )
-_PRUNE = Prepared(sa.delete(k).where(k.c.created_at < sa.bindparam("expired_before", type_=sa.Float)))
+_PRUNE = Prepared(sa.delete(k).where(k.c.created_at <= sa.bindparam("expired_before", type_=sa.Float)))
 
 
 def claim(
@@ -84,7 +84,7 @@ def finish(
 
 
 def prune(conn: Connection, *, expired_before: float) -> int:
-    """Delete every key, of every store, used before ``expired_before``; how many went."""
+    """Delete every key, of every store, first used at or before ``expired_before``; how many went."""
     return int(_PRUNE.run(conn, {"expired_before": expired_before}).rowcount)
 
 
