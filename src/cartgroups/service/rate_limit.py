@@ -98,7 +98,7 @@ class RateLimiter:
         if not self.enabled_for(principal.store_id):
             return None
         rate = self.rate
-        with self.db.write_one() as conn:
+        with self.db.write_volatile() as conn:
             level, allowed = bucket_sql.take(
                 conn,
                 store_id=principal.store_id,

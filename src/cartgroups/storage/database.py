@@ -36,7 +36,7 @@ class Database:
     def dialect_name(self) -> str:
         return self.engine.dialect.name
 
-    def _connection(self, role: Literal["reader", "writer"]) -> Connection:
+    def _connection(self, role: Literal["reader", "writer", "volatile"]) -> Connection:
         conn: Connection | None = getattr(self._local, role, None)
         if conn is not None and not conn.invalidated:
             return conn
@@ -49,6 +49,9 @@ class Database:
                     conn.close()
             self._opened.append(fresh)
         conn = dialect.autocommit(fresh)
+        if role == "volatile":
+            with _dropped_on_outage(conn):
+                dialect.volatile(conn)
         setattr(self._local, role, conn)
         return conn
 
@@ -84,10 +87,13 @@ class Database:
             local.writing = False
 
     @contextmanager
-    def write_one(self) -> Iterator[Connection]:
-        """For exactly one writing statement, atomic by itself (on PostgreSQL no BEGIN/COMMIT
-        round trips; on SQLite BEGIN IMMEDIATE, see dialect.one_statement)."""
-        conn = self._connection("writer")
+    def write_volatile(self) -> Iterator[Connection]:
+        """For exactly one writing statement, atomic by itself, whose effect may be lost if the
+        database server itself crashes (the rate limiter's buckets: losing the last moments of
+        a bucket's level is harmless). See dialect.volatile: on PostgreSQL a connection of its
+        own that does not wait for the WAL flush; on SQLite the writer with BEGIN IMMEDIATE."""
+        volatile = self.dialect_name == "postgresql"
+        conn = self._connection("volatile" if volatile else "writer")
         with _dropped_on_outage(conn), dialect.one_statement(conn):
             yield conn
 
