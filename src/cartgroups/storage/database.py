@@ -89,12 +89,10 @@ class Database:
     @contextmanager
     def write_volatile(self) -> Iterator[Connection]:
         """For exactly one writing statement, atomic by itself, whose effect may be lost if the
-        database server itself crashes (the rate limiter's buckets: losing the last moments of
-        a bucket's level is harmless). See dialect.volatile: on PostgreSQL a connection of its
-        own that does not wait for the WAL flush; on SQLite the writer with BEGIN IMMEDIATE."""
-        volatile = self.dialect_name == "postgresql"
-        conn = self._connection("volatile" if volatile else "writer")
-        with _dropped_on_outage(conn), dialect.one_statement(conn):
+        database server crashes (the rate limiter's buckets: losing a bucket's last moments is
+        harmless). A connection of its own, set up by dialect.volatile; no BEGIN/COMMIT."""
+        conn = self._connection("volatile")
+        with _dropped_on_outage(conn):
             yield conn
 
     def ping(self) -> bool:

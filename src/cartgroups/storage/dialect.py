@@ -152,22 +152,17 @@ def transaction(conn: Connection) -> Iterator[None]:
     driver.execute("COMMIT")
 
 
-@contextmanager
-def one_statement(conn: Connection) -> Iterator[None]:
-    """Around a single writing statement on an autocommit connection. PostgreSQL runs it
-    atomically on its own; SQLite gets BEGIN IMMEDIATE, so a writer that finds the file locked
-    waits on the busy timeout instead of failing when its read snapshot turns out stale."""
-    if conn.dialect.name == "sqlite":
-        with transaction(conn):
-            yield
-    else:
-        yield
-
-
 def volatile(conn: Connection) -> None:
-    """Make a PostgreSQL connection's commits not wait for the WAL to reach the disk
-    (synchronous_commit off: a crash of the database server may lose the last ~0.6 s of its
-    commits, never corrupts anything). Only for data that may be lost: the rate limiter's."""
+    """Set up a connection for single statements whose effect may be lost (the rate limiter's).
+
+    PostgreSQL: synchronous_commit off, so a commit does not wait for the WAL to reach the disk
+    (a crash of the database server may lose its last ~0.6 s of commits; nothing is corrupted).
+
+    SQLite: nothing to set, and no BEGIN IMMEDIATE is needed around a single statement in
+    autocommit mode: with no read transaction open, SQLite takes the read snapshot and the write
+    lock together and retries both through the busy handler while another connection writes
+    (the stale-snapshot failure that BEGIN IMMEDIATE prevents only hits a transaction that read
+    before it wrote). synchronous=NORMAL in WAL mode does not sync on commit anyway."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET synchronous_commit = off")
 
