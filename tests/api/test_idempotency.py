@@ -63,6 +63,7 @@ def test_a_retried_post_gets_the_first_response_and_writes_nothing(
         assert again.content == first.content
         assert again.headers["content-type"] == first.headers["content-type"]
         assert again.headers["idempotent-replayed"] == "true"
+        assert again.headers["access-control-expose-headers"] == "Idempotent-Replayed"
     assert state() == after_first  # no second row, the id counter unchanged
     assert keys_of(server, creds) == 1
     # A new key is a new request: the next id.

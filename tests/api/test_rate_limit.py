@@ -64,6 +64,7 @@ def test_over_the_limit_is_429_with_retry_after_and_an_error_record(
     assert_error(refused, 429, limited(4))
     assert refused.headers["retry-after"] == "4"
     assert refused.headers["access-control-allow-origin"] == "*"
+    assert refused.headers["access-control-expose-headers"] == "Retry-After"  # readable by browsers
     assert state() == before  # the refused POST wrote nothing
     clock.now += 2.5  # 1.5 s left until a slot drains: rounded up to 2
     again = api.get(item_path(1))

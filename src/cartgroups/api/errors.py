@@ -75,6 +75,7 @@ def render(exc: BaseException) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
             headers.append((b"allow", ", ".join(exc.allowed).encode()))
         if isinstance(exc, RateLimited):
             headers.append((b"retry-after", str(exc.retry_after).encode()))
+            headers.append((b"access-control-expose-headers", b"Retry-After"))
         if isinstance(exc, DatabaseUnavailable):
             headers.append((b"retry-after", b"1"))
             log.warning("database unavailable: %s", exc.__cause__)
