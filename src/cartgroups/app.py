@@ -20,8 +20,10 @@ from cartgroups.api import dispatch, errors, routes, system
 from cartgroups.config import Settings
 from cartgroups.errors import CartgroupsError
 from cartgroups.logs import AccessLog, skip_unused_record_fields
+from cartgroups.service import rate_limit
 from cartgroups.service.credentials import Authenticator
 from cartgroups.service.customer_groups import CustomerGroups
+from cartgroups.service.idempotency import Idempotency
 from cartgroups.storage import migrate
 from cartgroups.storage.database import Database
 
@@ -61,6 +63,8 @@ class CartgroupsApp:
             groups=CustomerGroups(db, max_bulk_items=settings.max_bulk_items),
             auth=Authenticator(db, cache_seconds=settings.auth_cache_seconds),
             max_body_bytes=settings.max_body_bytes,
+            idempotency=Idempotency(db),
+            limiter=rate_limit.from_setting(db, settings.rate_limit),
         )
 
     def stop(self) -> None:
@@ -105,7 +109,7 @@ class CartgroupsApp:
             status, body, extra = errors.render(exc)
             reply = dispatch.Reply(status, body, extra)
             headers = [_JSON, _CORS, *extra]
-        if reply.status != 204:  # a 204 carries no Content-Length (RFC 9110, 8.6)
+        if reply.status not in (204, 304):  # these carry no Content-Length (RFC 9110, 8.6)
             headers = [*headers, (b"content-length", str(len(reply.body)).encode())]
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else reply.body})

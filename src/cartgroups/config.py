@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cartgroups.service.rate_limit import parse_rate
+
 DEFAULT_DATABASE_URL = "sqlite:///./cartgroups.db"
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
@@ -52,6 +54,20 @@ class Settings(BaseSettings):
         "NORMAL",
         description="SQLite durability: NORMAL (WAL) survives a process crash, FULL also power loss.",
     )
+
+    rate_limit: str = Field(
+        "off",
+        description="Requests per store and application: off (default); 3dcart (3dcart's leaky "
+        "bucket, 50 requests draining 2 per second); or CAPACITY/PER_SECOND such as 100/5. "
+        "Over the limit: 429 with Retry-After. Held in the database, so shared by every process.",
+    )
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        spec = value.strip().lower()
+        parse_rate(spec)  # ValueError names the accepted forms
+        return spec
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -30,3 +30,20 @@ class DatabaseUnavailable(CartgroupsError):
 
 class ConfigurationError(CartgroupsError):
     """A setting or command-line argument cannot be used (CLI only; never reaches a client)."""
+
+
+class RateLimited(CartgroupsError):
+    """The store and application have used up their rate limit (429); ``retry_after`` is the
+    whole seconds until a request fits again."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PreconditionFailed(CartgroupsError):
+    """An If-Match condition does not hold: the group changed since the client read it (412)."""
+
+
+class KeyReused(CartgroupsError):
+    """An Idempotency-Key was sent again with a different request (422)."""

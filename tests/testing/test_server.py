@@ -75,6 +75,16 @@ def test_reset_empties_the_store_and_restarts_ids(server: TestServer) -> None:
         assert create(api, "C") == 1  # same credentials still work
 
 
+def test_reset_forgets_idempotency_keys(server: TestServer) -> None:
+    with client(server) as api:
+        keyed = {"Idempotency-Key": "order-1"}
+        assert api.post(GROUPS, json={"Name": "A"}, headers=keyed).status_code == 201
+        server.reset()
+        again = api.post(GROUPS, json={"Name": "A"}, headers=keyed)
+        assert again.status_code == 201 and "idempotent-replayed" not in again.headers
+        assert api.get(f"{GROUPS}/1").status_code == 200  # written this time, not replayed
+
+
 def test_seed_creates_groups_as_posts_would(server: TestServer) -> None:
     ids = server.seed(
         [

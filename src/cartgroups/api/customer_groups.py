@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 
 from cartgroups.api import wire
 from cartgroups.model import ID
 from cartgroups.service import validation
 from cartgroups.service.credentials import Principal
-from cartgroups.service.customer_groups import CustomerGroups, ItemResult, Outcome, parse_page
+from cartgroups.service.customer_groups import (
+    CustomerGroups,
+    ItemResult,
+    Outcome,
+    Precondition,
+    parse_page,
+)
 
 Reply = tuple[int, bytes]
+Headers = list[tuple[bytes, bytes]]
+NOT_MODIFIED = 304
 
 
 @dataclass(slots=True)
@@ -22,6 +31,8 @@ class Call:
     path_id: str | None
     query: dict[str, str]
     body: object = None
+    headers: dict[str, str] = field(default_factory=dict)  # the request's, names lower-cased
+    reply_headers: Headers = field(default_factory=list)  # extra headers for the reply
 
     @property
     def store_id(self) -> int:
@@ -50,14 +61,53 @@ def list_groups(call: Call) -> Reply:
     return 200, wire.groups_body(call.groups.page(store_id=call.store_id, page=page))
 
 
+def entity_tag(body: bytes) -> str:
+    """The strong ETag of a GET-by-id body: a hash of its exact bytes, so it changes exactly when
+    the representation does (v1 and v2 send the same bytes, hence the same tag)."""
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def _tags(header: str) -> list[str]:
+    return [tag.strip() for tag in header.split(",") if tag.strip()]
+
+
+def if_match(header: str) -> Precondition:
+    """If-Match as a test of the stored group: ``*`` matches any group; otherwise one of the listed
+    tags must be its ETag, compared strongly (a weak ``W/"..."`` tag never matches)."""
+    tags = _tags(header)
+    if "*" in tags:
+        return lambda group: True
+    wanted = {tag for tag in tags if not tag.startswith("W/")}
+    return lambda group: entity_tag(wire.groups_body([group])) in wanted
+
+
+def _none_match(header: str, etag: str) -> bool:
+    """If-None-Match, compared weakly: True when the client's copy is current."""
+    tags = _tags(header)
+    return "*" in tags or etag in {tag.removeprefix("W/") for tag in tags}
+
+
+def _precondition(call: Call) -> Precondition | None:
+    header = call.headers.get("if-match")
+    return None if header is None else if_match(header)
+
+
 def get(call: Call) -> Reply:
     group = call.groups.get(store_id=call.store_id, group_id=call.group_id)
-    return 200, wire.groups_body([group])
+    body = wire.groups_body([group])
+    etag = entity_tag(body)
+    call.reply_headers += [(b"etag", etag.encode()), (b"access-control-expose-headers", b"ETag")]
+    known = call.headers.get("if-none-match")
+    if known is not None and _none_match(known, etag):
+        return NOT_MODIFIED, b""
+    return 200, body
 
 
 def update(call: Call) -> Reply:
     group_id = call.group_id
-    call.groups.update(store_id=call.store_id, group_id=group_id, body=call.body)
+    call.groups.update(
+        store_id=call.store_id, group_id=group_id, body=call.body, precondition=_precondition(call)
+    )
     return _done(200, group_id, "updated successfully")
 
 
@@ -82,5 +132,5 @@ def bulk_update(call: Call) -> Reply:
 
 def delete(call: Call) -> Reply:
     group_id = call.group_id
-    call.groups.delete(store_id=call.store_id, group_id=group_id)
+    call.groups.delete(store_id=call.store_id, group_id=group_id, precondition=_precondition(call))
     return _done(200, group_id, "Deleted successfully")

@@ -11,22 +11,39 @@ from urllib.parse import parse_qsl
 from cartgroups.api import routes, wire
 from cartgroups.api.customer_groups import Call
 from cartgroups.api.errors import MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType
+from cartgroups.errors import RateLimited
+from cartgroups.service import idempotency
 from cartgroups.service.credentials import Authenticator
 from cartgroups.service.customer_groups import CustomerGroups
+from cartgroups.service.idempotency import Idempotency
+from cartgroups.service.rate_limit import RateLimiter
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Headers = list[tuple[bytes, bytes]]
 
 JSON_TYPES = ("application/json", "text/json")
-CORS_ALLOW_HEADERS = b"Content-Type, Accept, SecureURL, PrivateKey, Token, Authorization"
+CORS_ALLOW_HEADERS = (
+    b"Content-Type, Accept, SecureURL, PrivateKey, Token, Authorization, "
+    b"If-Match, If-None-Match, Idempotency-Key"
+)
+RATE_LIMITED = (
+    "Too Many Requests. The API rate limit for this store and application has been exceeded; "
+    "retry after {} second(s)."
+)
+_REPLAYED = [(b"idempotent-replayed", b"true"), (b"access-control-expose-headers", b"Idempotent-Replayed")]
 
 
 @dataclass(slots=True)
 class Services:
+    """What a request may use. ``limiter`` is None when rate limiting is off (the default): then
+    it costs one attribute check per request. It may be replaced at run time."""
+
     groups: CustomerGroups
     auth: Authenticator
     max_body_bytes: int
+    idempotency: Idempotency
+    limiter: RateLimiter | None = None
 
 
 @dataclass(slots=True)
@@ -118,13 +135,29 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         write=op.writes,
     )
     scope["cartgroups.store"] = principal.secure_url  # for the access log, whatever the reply
-    call = Call(services.groups, principal, found.path_id, _query(scope))
-    if op.has_body:
-        charset = _charset(headers)
-        raw = await _read_body(receive, headers, services.max_body_bytes)
-        call.body = wire.decode_json(raw, charset)
-    status, body = op.handler(call)
-    return Reply(status, body, [])
+    limiter = services.limiter
+    if limiter is not None:
+        wait = limiter.check(principal)
+        if wait is not None:
+            raise RateLimited(RATE_LIMITED.format(wait), retry_after=wait)
+    call = Call(services.groups, principal, found.path_id, _query(scope), headers=headers)
+    if not op.has_body:
+        status, body = op.handler(call)
+        return Reply(status, body, call.reply_headers)
+    charset = _charset(headers)
+    raw = await _read_body(receive, headers, services.max_body_bytes)
+    call.body = wire.decode_json(raw, charset)
+    key = headers.get("idempotency-key") if op.keyed else None
+    if key is None:
+        status, body = op.handler(call)
+        return Reply(status, body, call.reply_headers)
+    status, body, replayed = services.idempotency.run(
+        principal,
+        key=idempotency.checked_key(key),
+        fingerprint=idempotency.fingerprint(method, raw),
+        work=lambda: op.handler(call),
+    )
+    return Reply(status, body, _REPLAYED if replayed else call.reply_headers)
 
 
 def _query(scope: Scope) -> dict[str, str]:

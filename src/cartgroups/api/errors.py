@@ -5,7 +5,16 @@ from __future__ import annotations
 import logging
 
 from cartgroups.api import wire
-from cartgroups.errors import CartgroupsError, DatabaseUnavailable, Invalid, NotFound, Unauthorized
+from cartgroups.errors import (
+    CartgroupsError,
+    DatabaseUnavailable,
+    Invalid,
+    KeyReused,
+    NotFound,
+    PreconditionFailed,
+    RateLimited,
+    Unauthorized,
+)
 
 log = logging.getLogger("cartgroups.error")
 
@@ -38,8 +47,11 @@ _STATUS: dict[type[CartgroupsError], int] = {
     NotFound: 404,
     RouteNotFound: 404,
     MethodNotAllowed: 405,
+    PreconditionFailed: 412,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
+    KeyReused: 422,
+    RateLimited: 429,
     DatabaseUnavailable: 503,
 }
 
@@ -61,6 +73,9 @@ def render(exc: BaseException) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         headers: list[tuple[bytes, bytes]] = []
         if isinstance(exc, MethodNotAllowed):
             headers.append((b"allow", ", ".join(exc.allowed).encode()))
+        if isinstance(exc, RateLimited):
+            headers.append((b"retry-after", str(exc.retry_after).encode()))
+            headers.append((b"access-control-expose-headers", b"Retry-After"))
         if isinstance(exc, DatabaseUnavailable):
             headers.append((b"retry-after", b"1"))
             log.warning("database unavailable: %s", exc.__cause__)

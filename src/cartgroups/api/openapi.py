@@ -9,6 +9,7 @@ from cartgroups import __version__
 from cartgroups.api.routes import OPERATIONS, PREFIX, RESOURCE, VERSIONS, Operation
 from cartgroups.model import EDITABLE, FIELDS, ID, NAME, FieldSpec
 from cartgroups.service.customer_groups import LIMIT_DEFAULT, LIMIT_MAX
+from cartgroups.service.idempotency import MAX_KEY_LENGTH
 
 _REF = "#/components/schemas/"
 _ERROR_STATUSES = {
@@ -19,6 +20,8 @@ _ERROR_STATUSES = {
     405: "The route does not support this method.",
     413: "The request body is larger than the server's limit.",
     415: "The request body is not JSON.",
+    429: "Rate limit of the store and application exceeded (only when the server runs with "
+    "--rate-limit); Retry-After says how many seconds until a request fits.",
     500: "Internal error.",
     503: "The database is unavailable; retry shortly.",
 }
@@ -109,6 +112,17 @@ _EXAMPLE_GROUP = {f.wire: f.example for f in FIELDS}
 _EXAMPLE_BODY = {f.wire: f.example for f in EDITABLE}
 
 
+_ETAG_HEADER = {
+    "description": "Strong validator of the group: a hash of the exact response bytes.",
+    "schema": {"type": "string"},
+}
+_REPLAYED_HEADER = {
+    "description": '"true" when this is the stored response of an earlier request with the '
+    "same Idempotency-Key.",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+
+
 def _success(op: Operation) -> dict[str, Any]:
     def done(status: int, message: str) -> dict[str, Any]:
         return _json(
@@ -131,7 +145,15 @@ def _success(op: Operation) -> dict[str, Any]:
             }
         }
     if op.operation_id == "getCustomerGroup":
-        return {"200": _json("CustomerGroupList", "A one-element array.", [_EXAMPLE_GROUP])}
+        found = _json("CustomerGroupList", "A one-element array.", [_EXAMPLE_GROUP])
+        found["headers"] = {"ETag": _ETAG_HEADER}
+        return {
+            "200": found,
+            "304": {
+                "description": "If-None-Match named the current ETag: the client's copy is current.",
+                "headers": {"ETag": _ETAG_HEADER},
+            },
+        }
     if op.operation_id == "updateCustomerGroups":
         return {
             "200": done(200, "updated successfully"),
@@ -201,16 +223,68 @@ def _parameters(op: Operation) -> list[dict[str, Any]]:
     return params
 
 
+def _header(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", **schema},
+        "description": description,
+    }
+
+
+def _optional_headers(op: Operation) -> list[dict[str, Any]]:
+    """The opt-in headers 3dcart clients never send (see docs/reliability.md)."""
+    if op.operation_id == "getCustomerGroup":
+        return [_header("If-None-Match", "ETags of copies the client has; a match answers 304.")]
+    if op.route == "item" and op.writes:
+        return [
+            _header(
+                "If-Match",
+                "Change the group only if its ETag is one of these (or * for any existing "
+                "group); otherwise 412 and nothing changes.",
+            )
+        ]
+    if op.keyed:
+        return [
+            _header(
+                "Idempotency-Key",
+                "A retry with the same key (per store and application, for 24 hours) gets the "
+                "first response and writes nothing; the same key with another body is 422.",
+                minLength=1,
+                maxLength=MAX_KEY_LENGTH,
+                pattern="^[!-~]+$",
+            )
+        ]
+    return []
+
+
+def _extra_responses(op: Operation) -> dict[str, Any]:
+    if op.route == "item" and op.writes:
+        return {"412": _json("ErrorRecords", "If-Match did not match: the group changed; nothing changed.")}
+    if op.keyed:
+        return {"422": _json("ErrorRecords", "The Idempotency-Key was used with a different request.")}
+    return {}
+
+
 def _operation(op: Operation) -> dict[str, Any]:
+    success = _success(op)
+    if op.keyed:
+        for response in success.values():
+            response["headers"] = {"Idempotent-Replayed": _REPLAYED_HEADER}
+    errors = {str(s): _json("ErrorRecords", d) for s, d in _ERROR_STATUSES.items() if s != 405}
+    errors[str(429)]["headers"] = {
+        "Retry-After": {
+            "description": "Whole seconds until one request fits in the bucket again.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    }
     doc: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,
         "tags": [RESOURCE],
-        "parameters": _parameters(op),
-        "responses": {
-            **_success(op),
-            **{str(s): _json("ErrorRecords", d) for s, d in _ERROR_STATUSES.items() if s != 405},
-        },
+        "parameters": _parameters(op) + _optional_headers(op),
+        "responses": dict(sorted({**success, **_extra_responses(op), **errors}.items())),
     }
     if op.has_body:
         doc["requestBody"] = _request_body(op)

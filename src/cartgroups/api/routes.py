@@ -28,6 +28,7 @@ class Operation:
     handler: Callable[[h.Call], h.Reply]
     success: int
     writes: bool  # needs the write scope (and reads a body unless it is DELETE)
+    keyed: bool = False  # takes an Idempotency-Key (POST and bulk PUT)
 
     @property
     def has_body(self) -> bool:
@@ -36,7 +37,14 @@ class Operation:
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
-        "POST", "collection", "createCustomerGroup", "Create a customer group", h.create, 201, writes=True
+        "POST",
+        "collection",
+        "createCustomerGroup",
+        "Create a customer group",
+        h.create,
+        201,
+        writes=True,
+        keyed=True,
     ),
     Operation(
         "GET",
@@ -55,6 +63,7 @@ OPERATIONS: tuple[Operation, ...] = (
         h.bulk_update,
         200,
         writes=True,
+        keyed=True,
     ),
     Operation("GET", "item", "getCustomerGroup", "Get one customer group by id", h.get, 200, False),
     Operation(

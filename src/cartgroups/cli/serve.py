@@ -53,6 +53,8 @@ def _banner(settings: Settings, description: str, demo: Issued | None) -> None:
     base = f"http://{shown_host}:{settings.port}"
     typer.echo(f"cartgroups {__version__} on {description}")
     typer.echo(f"Serving {base} with {settings.workers} worker(s); API docs at {base}/docs")
+    if settings.rate_limit != "off":
+        typer.echo(f"Rate limit per store and application: {settings.rate_limit}")
     if demo is None:
         return
     typer.echo("")
@@ -75,10 +77,21 @@ def serve(
     log_level: str = typer.Option(
         None, "--log-level", help="debug, info (one access line per request), warning or error."
     ),
+    rate_limit: str = typer.Option(
+        None,
+        "--rate-limit",
+        help="Requests per store and application: off (default), 3dcart (50 requests draining "
+        "2 per second) or CAPACITY/PER_SECOND such as 100/5. Over it: 429 with Retry-After.",
+    ),
 ) -> None:
     """Run the server. On an empty database, create a demo store and print its credentials."""
     settings = load_settings(
-        host=host, port=port, workers=workers, database_url=database, log_level=log_level
+        host=host,
+        port=port,
+        workers=workers,
+        database_url=database,
+        log_level=log_level,
+        rate_limit=rate_limit,
     )
     # The port first: a start that fails must not create demo credentials it never shows.
     _check_port(settings.host, settings.port)

@@ -59,9 +59,10 @@ def parse_scopes(raw: str) -> tuple[bool, bool]:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a verified token, its store and its scopes."""
+    """Who is calling: a verified token, its store, its application and its scopes."""
 
     store_id: int
+    application_id: int
     secure_url: str
     can_read: bool
     can_write: bool
@@ -155,7 +156,9 @@ class Authenticator:
         )
         if grant is None or not (key_ok and store_ok):
             raise Unauthorized(REJECTED)
-        return Principal(grant.store_id, grant.secure_url, grant.can_read, grant.can_write)
+        return Principal(
+            grant.store_id, grant.application_id, grant.secure_url, grant.can_read, grant.can_write
+        )
 
     @staticmethod
     def _allowed(principal: Principal, write: bool) -> Principal:

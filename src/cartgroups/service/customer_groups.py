@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from cartgroups.errors import Invalid, NotFound
+from sqlalchemy.engine import Connection
+
+from cartgroups.errors import Invalid, NotFound, PreconditionFailed
 from cartgroups.model import ID, CustomerGroup
 from cartgroups.service import validation
 from cartgroups.storage import customer_groups as store_sql
@@ -14,6 +17,10 @@ from cartgroups.storage.database import Database
 GROUP_NOT_FOUND = "The specified Customer Group does not exist."
 NO_GROUPS = "There are no Customer Groups."
 OFFSET_PAST_END = "Offset amount exceeds the total number of records"
+CHANGED = "The Customer Group has changed since it was read: If-Match does not match its current ETag"
+
+# Asked, inside the write transaction, whether the group as it is now may be changed (If-Match).
+Precondition = Callable[[CustomerGroup], bool]
 
 LIMIT_DEFAULT, LIMIT_MAX = 10, 500
 OFFSET_MAX = (ID.maximum or 0) + 1
@@ -109,13 +116,29 @@ class CustomerGroups:
             raise NotFound(NO_GROUPS)
         raise Invalid(OFFSET_PAST_END)
 
-    def update(self, *, store_id: int, group_id: int, body: object) -> None:
-        """Partial update: the properties present are changed; a CustomerGroupID in the body is ignored."""
+    def update(
+        self, *, store_id: int, group_id: int, body: object, precondition: Precondition | None = None
+    ) -> None:
+        """Partial update: the properties present are changed; a CustomerGroupID in the body is ignored.
+
+        ``precondition`` is checked against the group as stored, in the transaction that writes it
+        (the row locked), so nothing can change it in between."""
         values = validation.group_values(body, creating=False)
         with self.db.write() as conn:
+            self._check(conn, store_id, group_id, precondition)
             found = store_sql.update_group(conn, store_id=store_id, group_id=group_id, values=values)
         if not found:
             raise NotFound(GROUP_NOT_FOUND, value=str(group_id))
+
+    @staticmethod
+    def _check(conn: Connection, store_id: int, group_id: int, precondition: Precondition | None) -> None:
+        if precondition is None:
+            return
+        current = store_sql.get_group(conn, store_id=store_id, group_id=group_id, for_update=True)
+        if current is None:
+            raise NotFound(GROUP_NOT_FOUND, value=str(group_id))
+        if not precondition(current):
+            raise PreconditionFailed(CHANGED, value=str(group_id))
 
     def bulk_update(self, *, store_id: int, body: object) -> list[ItemResult]:
         """Update many groups; one result per item, in request order.
@@ -155,8 +178,9 @@ class CustomerGroups:
                     )
         return [result for result in results if result is not None]
 
-    def delete(self, *, store_id: int, group_id: int) -> None:
+    def delete(self, *, store_id: int, group_id: int, precondition: Precondition | None = None) -> None:
         with self.db.write() as conn:
+            self._check(conn, store_id, group_id, precondition)
             found = store_sql.delete_group(conn, store_id=store_id, group_id=group_id)
         if not found:
             raise NotFound(GROUP_NOT_FOUND, value=str(group_id))

@@ -19,6 +19,7 @@ class TokenGrant:
 
     token_id: int
     store_id: int
+    application_id: int
     secure_url: str
     private_key_hash: str
     can_read: bool
@@ -57,6 +58,7 @@ _GRANT = Prepared(
     sa.select(
         tokens.c.id,
         tokens.c.store_id,
+        tokens.c.application_id,
         stores.c.secure_url,
         applications.c.private_key_hash,
         tokens.c.can_read,
@@ -73,8 +75,8 @@ def find_grant(conn: Connection, *, token_hash: str) -> TokenGrant | None:
     row = _GRANT.run(conn, {"token_hash": token_hash}).fetchone()
     if row is None:
         return None
-    token_id, store_id, secure_url, key_hash, can_read, can_write = row
-    return TokenGrant(token_id, store_id, secure_url, key_hash, bool(can_read), bool(can_write))
+    token_id, store_id, app_id, secure_url, key_hash, can_read, can_write = row
+    return TokenGrant(token_id, store_id, app_id, secure_url, key_hash, bool(can_read), bool(can_write))
 
 
 def find_store_id(conn: Connection, *, secure_url: str) -> int | None:

@@ -18,6 +18,7 @@ _COLUMNS = [t.c[f.column] for f in FIELDS]
 _KEY = (t.c.store_id == sa.bindparam("store_id"), t.c.group_id == sa.bindparam("group_id"))
 
 _GET = Prepared(sa.select(*_COLUMNS).where(*_KEY))
+_GET_LOCKED = Prepared(sa.select(*_COLUMNS).where(*_KEY).with_for_update())  # SQLite: the file is locked
 _LIST = Prepared(
     sa.select(*_COLUMNS)
     .where(t.c.store_id == sa.bindparam("store_id"))
@@ -63,8 +64,15 @@ def _bind(conn: Connection, values: Mapping[str, object]) -> dict[str, object]:
     return bound
 
 
-def get_group(conn: Connection, *, store_id: int, group_id: int) -> CustomerGroup | None:
-    row = _GET.run(conn, {"store_id": store_id, "group_id": group_id}).fetchone()
+def get_group(
+    conn: Connection, *, store_id: int, group_id: int, for_update: bool = False
+) -> CustomerGroup | None:
+    """One group; ``for_update`` also locks its row until the write transaction ends."""
+    row = (
+        (_GET_LOCKED if for_update else _GET)
+        .run(conn, {"store_id": store_id, "group_id": group_id})
+        .fetchone()
+    )
     return _group(row) if row is not None else None
 
 

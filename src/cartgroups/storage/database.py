@@ -36,7 +36,7 @@ class Database:
     def dialect_name(self) -> str:
         return self.engine.dialect.name
 
-    def _connection(self, role: Literal["reader", "writer"]) -> Connection:
+    def _connection(self, role: Literal["reader", "writer", "volatile"]) -> Connection:
         conn: Connection | None = getattr(self._local, role, None)
         if conn is not None and not conn.invalidated:
             return conn
@@ -49,6 +49,9 @@ class Database:
                     conn.close()
             self._opened.append(fresh)
         conn = dialect.autocommit(fresh)
+        if role == "volatile":
+            with _DroppedOnOutage(conn):
+                dialect.volatile(conn)
         setattr(self._local, role, conn)
         return conn
 
@@ -63,9 +66,30 @@ class Database:
         """A write transaction: committed when the block ends, rolled back if it raises.
 
         On SQLite it takes the write lock when it begins, so it waits for other writers
-        instead of failing half-way with "database is locked"."""
+        instead of failing half-way with "database is locked".
+
+        Opened inside another write() of the same thread, it joins that transaction: its
+        statements commit or roll back with the outer block (how an Idempotency-Key is stored
+        in the same transaction as the write it answers)."""
+        local = self._local
+        if getattr(local, "writing", False):
+            yield local.writer
+            return
         conn = self._connection("writer")
-        with _DroppedOnOutage(conn), dialect.transaction(conn):
+        local.writing = True
+        try:
+            with _DroppedOnOutage(conn), dialect.transaction(conn):
+                yield conn
+        finally:
+            local.writing = False
+
+    @contextmanager
+    def write_volatile(self) -> Iterator[Connection]:
+        """For exactly one writing statement, atomic by itself, whose effect may be lost if the
+        database server crashes (the rate limiter's buckets: losing a bucket's last moments is
+        harmless). A connection of its own, set up by dialect.volatile; no BEGIN/COMMIT."""
+        conn = self._connection("volatile")
+        with _DroppedOnOutage(conn):
             yield conn
 
     def ping(self) -> bool:

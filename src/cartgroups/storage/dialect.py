@@ -6,6 +6,8 @@
 - the exact-decimal column type (PostgreSQL NUMERIC; SQLite TEXT, because SQLite's own
   numbers are binary floats),
 - the lock that makes concurrent schema upgrades safe,
+- upserts (``INSERT ... ON CONFLICT``), ``greatest()`` and the database's clock, used by the rate
+  limiter and the Idempotency-Key store,
 - which driver errors mean "the database is unavailable".
 """
 
@@ -22,9 +24,13 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event, exc
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from cartgroups.errors import ConfigurationError
@@ -146,11 +152,77 @@ def transaction(conn: Connection) -> Iterator[None]:
     driver.execute("COMMIT")
 
 
+def volatile(conn: Connection) -> None:
+    """Set up a connection for single statements whose effect may be lost (the rate limiter's).
+
+    PostgreSQL: synchronous_commit off, so a commit does not wait for the WAL to reach the disk
+    (a crash of the database server may lose its last ~0.6 s of commits; nothing is corrupted).
+
+    SQLite: nothing to set, and no BEGIN IMMEDIATE is needed around a single statement in
+    autocommit mode: with no read transaction open, SQLite takes the read snapshot and the write
+    lock together and retries both through the busy handler while another connection writes
+    (the stale-snapshot failure that BEGIN IMMEDIATE prevents only hits a transaction that read
+    before it wrote). synchronous=NORMAL in WAL mode does not sync on commit anyway."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET synchronous_commit = off")
+
+
+def insert(dialect_name: str, table: sa.Table) -> sqlite_dialect.Insert | pg_dialect.Insert:
+    """An INSERT that can take ``on_conflict_do_update`` / ``on_conflict_do_nothing``."""
+    if dialect_name == "postgresql":
+        return pg_dialect.insert(table)
+    return sqlite_dialect.insert(table)
+
+
+class greatest(FunctionElement[float]):
+    """The larger of two numbers: GREATEST on PostgreSQL, the two-argument max() on SQLite."""
+
+    type = sa.Float()
+    inherit_cache = True
+    name = "greatest"
+
+
+@compiles(greatest)
+def _greatest(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"GREATEST({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(greatest, "sqlite")
+def _greatest_sqlite(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"max({compiler.process(element.clauses, **kw)})"
+
+
+class database_clock(FunctionElement[float]):
+    """Seconds since the Unix epoch by the database server's clock, as a float.
+
+    PostgreSQL: clock_timestamp() (the time now, not the transaction's start) - one clock for
+    every host that uses the database. SQLite: the clock of the host the file is on, to the
+    millisecond (julianday('now')), the same clock every process sharing the file reads."""
+
+    type = sa.Float()
+    inherit_cache = True
+    name = "database_clock"
+
+
+@compiles(database_clock)
+def _database_clock(element: database_clock, compiler: SQLCompiler, **kw: Any) -> str:
+    return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
+
+
+@compiles(database_clock, "sqlite")
+def _database_clock_sqlite(element: database_clock, compiler: SQLCompiler, **kw: Any) -> str:
+    return "((julianday('now') - 2440587.5) * 86400.0)"
+
+
+def now_or_clock(param: str) -> ColumnElement[float]:
+    """The bound ``param`` (seconds since the epoch) when given, else the database's clock."""
+    return sa.func.coalesce(sa.cast(sa.bindparam(param, type_=sa.Float), sa.Float), database_clock())
+
+
 def increment(conn: Connection, table: sa.Table, *, key: str, value: str, name: str) -> None:
     """``table.value += 1`` in the row whose ``key`` is ``name``, creating the row (at 1) if it is
-    missing: an INSERT ... ON CONFLICT DO UPDATE, which both databases spell alike."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(table).values({key: name, value: 1})
+    missing: an INSERT ... ON CONFLICT DO UPDATE."""
+    stmt = insert(conn.dialect.name, table).values({key: name, value: 1})
     conn.execute(stmt.on_conflict_do_update(index_elements=[key], set_={value: table.c[value] + 1}))
 
 

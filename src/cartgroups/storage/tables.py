@@ -91,3 +91,31 @@ customer_groups = sa.Table(
     sa.Column(ID.column, sa.Integer, primary_key=True),
     *(_column(f) for f in EDITABLE),
 )
+
+# One leaky bucket per store and application (see service/rate_limit.py). ``level`` is how full
+# the bucket was at ``updated_at`` (seconds since the epoch); ``allowed`` says whether the last
+# request that touched it was let through, so the one statement that updates it can tell.
+rate_buckets = sa.Table(
+    "rate_buckets",
+    metadata,
+    sa.Column("store_id", sa.ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("application_id", sa.ForeignKey("applications.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("level", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("allowed", sa.Boolean, nullable=False),
+)
+
+# The first response to a POST or bulk PUT sent with an Idempotency-Key (service/idempotency.py),
+# stored in the transaction that made the write. ``fingerprint`` is a hash of the method and the
+# body, to tell a retry from a different request reusing the key.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("store_id", sa.ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("application_id", sa.ForeignKey("applications.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("status", sa.SmallInteger, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+)

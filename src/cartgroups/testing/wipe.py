@@ -7,13 +7,17 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from cartgroups.storage.tables import customer_groups, stores
+from cartgroups.storage.tables import customer_groups, idempotency_keys, rate_buckets, stores
 
 
 def empty_every_store(conn: Connection) -> None:
-    """Delete every group of every store and restart each store's ids at 1.
+    """Delete every group of every store and restart each store's ids at 1; forget stored
+    Idempotency-Key responses (they would replay writes that are gone) and empty the rate
+    limiter's buckets.
 
     Stores, applications and tokens stay, so issued credentials keep working.
     Call inside a write transaction."""
     conn.execute(sa.delete(customer_groups))
+    conn.execute(sa.delete(idempotency_keys))
+    conn.execute(sa.delete(rate_buckets))
     conn.execute(sa.update(stores).values(last_group_id=0))
