@@ -59,12 +59,16 @@ def parse_scopes(raw: str) -> tuple[bool, bool]:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a verified token, its store and its scopes."""
+    """Who is calling: a verified token, its store and its scopes, and (for the audit log) the
+    token's id and its application's name. Changes made other than through the API, such as
+    cartgroups.testing's seed(), have no token or application."""
 
     store_id: int
     secure_url: str
     can_read: bool
     can_write: bool
+    token_id: int | None = None
+    application: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +132,14 @@ class Authenticator:
         )
         if grant is None or not (key_ok and store_ok):
             raise Unauthorized(REJECTED)
-        return Principal(grant.store_id, grant.secure_url, grant.can_read, grant.can_write)
+        return Principal(
+            grant.store_id,
+            grant.secure_url,
+            grant.can_read,
+            grant.can_write,
+            token_id=grant.token_id,
+            application=grant.application,
+        )
 
     @staticmethod
     def _allowed(principal: Principal, write: bool) -> Principal:

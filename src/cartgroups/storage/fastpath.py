@@ -10,6 +10,7 @@ decimal of its own), so callers get the same Python values as through SQLAlchemy
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -63,3 +64,11 @@ def to_decimal(value: Any) -> Decimal:
 def bind_decimal(conn: Connection, value: Decimal) -> Any:
     """What the driver stores for an exact decimal (see dialect.ExactDecimal)."""
     return value if conn.dialect.name == "postgresql" else format(value, "f")
+
+
+def bind_time(conn: Connection, value: datetime) -> Any:
+    """What the driver stores for an aware UTC time: PostgreSQL takes the datetime; SQLite the
+    text SQLAlchemy's DateTime writes there (naive UTC, microseconds), so both paths compare."""
+    if conn.dialect.name == "postgresql":
+        return value
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -7,13 +7,15 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from cartgroups.storage.tables import customer_groups, stores
+from cartgroups.storage.tables import audit_log, customer_groups, stores
 
 
 def empty_every_store(conn: Connection) -> None:
-    """Delete every group of every store and restart each store's ids at 1.
+    """Delete every group of every store, and the audit log of their changes, and restart each
+    store's ids at 1.
 
     Stores, applications and tokens stay, so issued credentials keep working.
     Call inside a write transaction."""
+    conn.execute(sa.delete(audit_log))
     conn.execute(sa.delete(customer_groups))
     conn.execute(sa.update(stores).values(last_group_id=0))
