@@ -20,6 +20,7 @@ from cartgroups.api import dispatch, errors, routes, system
 from cartgroups.config import Settings
 from cartgroups.errors import CartgroupsError
 from cartgroups.logs import skip_unused_record_fields
+from cartgroups.service.audit import Pruner
 from cartgroups.service.credentials import Authenticator
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.storage import migrate
@@ -42,6 +43,7 @@ class CartgroupsApp:
         self.settings = settings
         self.db: Database | None = None
         self.services: dispatch.Services | None = None
+        self.pruner: Pruner | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -61,8 +63,12 @@ class CartgroupsApp:
             auth=Authenticator(db, cache_seconds=settings.auth_cache_seconds),
             max_body_bytes=settings.max_body_bytes,
         )
+        self.pruner = Pruner(db, retention_days=settings.audit_retention_days)
+        self.pruner.start()
 
     def stop(self) -> None:
+        if self.pruner is not None:
+            self.pruner.stop()
         if self.db is not None:
             self.db.dispose()
 
