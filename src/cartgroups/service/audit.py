@@ -97,6 +97,7 @@ class Pruner:
         self.retention_days = retention_days
         self.check_seconds = check_seconds
         self._stop = threading.Event()
+        self.attempted = threading.Event()  # set after each attempt (for tests and health checks)
         self._thread = threading.Thread(target=self._run, name="cartgroups-audit-prune", daemon=True)
 
     def start(self) -> None:
@@ -111,6 +112,7 @@ class Pruner:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.run_once()
+            self.attempted.set()
             self._stop.wait(self.check_seconds)
 
     def run_once(self) -> int | None:
