@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import cast
 
 import orjson
@@ -54,11 +56,11 @@ def _as_json(entry: Entry, secure_url: str) -> dict[str, object]:
 def _fields(text: str | None) -> dict[str, object]:
     if text is None:
         return {}
-    return cast(dict[str, object], orjson.loads(text))
+    return cast(dict[str, object], json.loads(text, parse_float=Decimal))  # 1.50 stays 1.50
 
 
 def _shown(value: object) -> str:
-    return "null" if value is None else orjson.dumps(value).decode()
+    return str(value) if isinstance(value, Decimal) else json.dumps(value, ensure_ascii=False)
 
 
 def describe_change(entry: Entry) -> str:
