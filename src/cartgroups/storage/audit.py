@@ -26,12 +26,9 @@ ACTIONS: tuple[Action, ...] = ("create", "update", "delete")
 _NAMES = tuple(f.wire for f in FIELDS)
 _MONEY = [i for i, f in enumerate(FIELDS) if f.kind == "decimal"]
 _WRITTEN = [c for c in a.columns if c.name != "id"]
-# One change (create, PUT by id, delete): one statement on the driver, like the change itself.
-_INSERT_ONE = Prepared(sa.insert(a).values({c.name: sa.bindparam(c.name) for c in _WRITTEN}))
-# Many (a bulk PUT): executed with a list of rows, which SQLAlchemy sends as multi-row
-# INSERT ... VALUES statements ("insertmanyvalues"; RETURNING is what turns it on for both
-# databases), each as large as the database's parameter limit allows.
-_INSERT_MANY = sa.insert(a).returning(a.c.id)
+# Run on the driver like the change itself: one statement for one change; for a bulk PUT's many,
+# one batch (see Prepared.run_many: one round trip to PostgreSQL, one prepared statement in SQLite).
+_INSERT = Prepared(sa.insert(a).values({c.name: sa.bindparam(c.name) for c in _WRITTEN}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +109,11 @@ def record(
     """Write one entry per change, all with the same time. Call inside the change's transaction."""
     if not changes:
         return
-    when = utc(at) if at is not None else now()
+    when = bind_time(conn, utc(at) if at is not None else now())
     if len(changes) == 1:
-        _INSERT_ONE.run(conn, _row(store_id, actor, bind_time(conn, when), changes[0]))
-        return
-    conn.execute(_INSERT_MANY, [_row(store_id, actor, when, change) for change in changes])
+        _INSERT.run(conn, _row(store_id, actor, when, changes[0]))
+    else:
+        _INSERT.run_many(conn, [_row(store_id, actor, when, change) for change in changes])
 
 
 def list_entries(

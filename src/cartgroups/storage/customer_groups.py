@@ -86,16 +86,28 @@ def lock_groups(conn: Connection, *, store_id: int, group_ids: Sequence[int]) ->
     found: dict[int, CustomerGroup] = {}
     for start in range(0, len(ordered), _LOCK_CHUNK):
         chunk = ordered[start : start + _LOCK_CHUNK]
-        stmt = (
+        params: dict[str, object] = {f"g{i}": group_id for i, group_id in enumerate(chunk)}
+        params["store_id"] = store_id
+        for row in _lock_many(len(chunk)).run(conn, params).fetchall():
+            group = _group(row)
+            found[group.group_id] = group
+    return found
+
+
+_LOCK_MANY: dict[int, Prepared] = {}  # by number of ids: at most _LOCK_CHUNK small statements
+
+
+def _lock_many(count: int) -> Prepared:
+    statement = _LOCK_MANY.get(count)
+    if statement is None:
+        ids = [sa.bindparam(f"g{i}", type_=sa.Integer) for i in range(count)]
+        statement = _LOCK_MANY[count] = Prepared(
             sa.select(*_COLUMNS)
-            .where(t.c.store_id == store_id, t.c.group_id.in_(chunk))
+            .where(t.c.store_id == sa.bindparam("store_id"), t.c.group_id.in_(ids))
             .order_by(t.c.group_id)
             .with_for_update()
         )
-        for row in conn.execute(stmt):
-            group = _group(tuple(row))
-            found[group.group_id] = group
-    return found
+    return statement
 
 
 def list_groups(conn: Connection, *, store_id: int, limit: int, skip: int) -> list[CustomerGroup]:

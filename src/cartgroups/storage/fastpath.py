@@ -52,6 +52,24 @@ class Prepared:
         )
         return driver.execute(sql, bound)
 
+    def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Execute once per row, as one batch: SQLite steps one prepared statement in C, and
+        psycopg sends every row in one pipeline (one round trip) rather than one at a time."""
+        sql, names, fixed = self._for(conn)
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        batch = [
+            tuple(({**fixed, **row} if fixed else row)[n] for n in names)
+            if names is not None
+            else ({**fixed, **row} if fixed else row)
+            for row in rows
+        ]
+        cursor = driver.cursor()
+        try:
+            cursor.executemany(sql, batch)
+        finally:
+            cursor.close()
+
 
 _Compiled = tuple[str, tuple[str, ...] | None, dict[str, Any]]
 
