@@ -16,6 +16,8 @@ COMMANDS = [
     "serve",
     "db upgrade",
     "db status",
+    "db backup",
+    "db restore",
     "credentials create",
     "credentials list",
     "credentials revoke",
@@ -28,6 +30,8 @@ COMMANDS = [
     "groups delete",
     "groups export",
     "groups import",
+    "audit list",
+    "audit prune",
 ]
 
 

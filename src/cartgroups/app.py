@@ -21,6 +21,7 @@ from cartgroups.config import Settings
 from cartgroups.errors import CartgroupsError
 from cartgroups.logs import AccessLog, skip_unused_record_fields
 from cartgroups.service import rate_limit
+from cartgroups.service.audit import Pruner
 from cartgroups.service.credentials import Authenticator
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.idempotency import Idempotency
@@ -44,6 +45,7 @@ class CartgroupsApp:
         self.db: Database | None = None
         self.services: dispatch.Services | None = None
         self.access = AccessLog()
+        self.pruner: Pruner | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -66,9 +68,13 @@ class CartgroupsApp:
             idempotency=Idempotency(db),
             limiter=rate_limit.from_setting(db, settings.rate_limit),
         )
+        self.pruner = Pruner(db, retention_days=settings.audit_retention_days)
+        self.pruner.start()
 
     def stop(self) -> None:
         self.access.flush()
+        if self.pruner is not None:
+            self.pruner.stop()
         if self.db is not None:
             self.db.dispose()
 

@@ -69,6 +69,14 @@ class Settings(BaseSettings):
         parse_rate(spec)  # ValueError names the accepted forms
         return spec
 
+    audit_retention_days: int = Field(
+        90,
+        ge=0,
+        le=36_500,
+        description="Days the audit log keeps each change; older entries are pruned by the server "
+        "(at start and hourly) and by `cartgroups audit prune`. 0 keeps them forever.",
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:

@@ -142,3 +142,12 @@ class CustomerGroup(NamedTuple):
     auto_approve: bool
     registration_message: str
     price_level: int
+
+
+def decimal_text(value: Decimal) -> str:
+    """Fixed-point text with at least one fractional digit: 1.0, 1.50, 34158822.957761675 (the way
+    Json.NET writes a .NET decimal; used on the wire and in the audit log)."""
+    text = str(value)
+    if "E" in text:  # str() switches to exponents for very large or small values
+        text = format(value, "f")
+    return text if "." in text else text + ".0"

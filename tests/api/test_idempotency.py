@@ -207,7 +207,7 @@ def test_the_key_and_the_write_commit_together(server: LiveServer, creds: Issued
     before = state()
 
     def write_then_fail() -> tuple[int, bytes]:
-        services.groups.create(store_id=principal.store_id, body={"Name": "Lost"})
+        services.groups.create(principal=principal, body={"Name": "Lost"})
         raise RuntimeError("the process died here")
 
     with pytest.raises(RuntimeError):

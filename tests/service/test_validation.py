@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cartgroups.api.wire import decimal_text
 from cartgroups.errors import Invalid
+from cartgroups.model import decimal_text
 from cartgroups.service import validation
 from cartgroups.service.customer_groups import Page, parse_page
 

@@ -23,6 +23,8 @@ TABLES = {
     "rate_buckets",
     "idempotency_keys",
     "change_counters",
+    "audit_log",
+    "maintenance",
 }
 
 

@@ -49,7 +49,7 @@ def _done(status: int, group_id: int, message: str) -> Reply:
 
 
 def create(call: Call) -> Reply:
-    group_id = call.groups.create(store_id=call.store_id, body=call.body)
+    group_id = call.groups.create(principal=call.principal, body=call.body)
     return _done(201, group_id, "Created successfully")
 
 
@@ -106,7 +106,7 @@ def get(call: Call) -> Reply:
 def update(call: Call) -> Reply:
     group_id = call.group_id
     call.groups.update(
-        store_id=call.store_id, group_id=group_id, body=call.body, precondition=_precondition(call)
+        principal=call.principal, group_id=group_id, body=call.body, precondition=_precondition(call)
     )
     return _done(200, group_id, "updated successfully")
 
@@ -125,12 +125,12 @@ def bulk_status(results: list[ItemResult]) -> int:
 
 
 def bulk_update(call: Call) -> Reply:
-    results = call.groups.bulk_update(store_id=call.store_id, body=call.body)
+    results = call.groups.bulk_update(principal=call.principal, body=call.body)
     records = [wire.record(ID.wire, r.value, _ITEM_STATUS[r.outcome], r.message) for r in results]
     return bulk_status(results), wire.records_body(records)
 
 
 def delete(call: Call) -> Reply:
     group_id = call.group_id
-    call.groups.delete(store_id=call.store_id, group_id=group_id, precondition=_precondition(call))
+    call.groups.delete(principal=call.principal, group_id=group_id, precondition=_precondition(call))
     return _done(200, group_id, "Deleted successfully")

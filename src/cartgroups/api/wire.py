@@ -17,19 +17,11 @@ from typing import Any
 import orjson
 
 from cartgroups.errors import Invalid
-from cartgroups.model import FIELDS, CustomerGroup
+from cartgroups.model import FIELDS, CustomerGroup, decimal_text
 
 _NAMES = tuple(f.wire for f in FIELDS)
 (_MONEY,) = [f for f in FIELDS if f.kind == "decimal"]
 assert CustomerGroup._fields == tuple(f.column for f in FIELDS), "wire order is the tuple order"
-
-
-def decimal_text(value: Decimal) -> str:
-    """Fixed-point text with at least one fractional digit: 1.0, 1.50, 34158822.957761675."""
-    text = str(value)
-    if "E" in text:  # str() switches to exponents for very large or small values
-        text = format(value, "f")
-    return text if "." in text else text + ".0"
 
 
 def group_object(group: CustomerGroup) -> dict[str, Any]:

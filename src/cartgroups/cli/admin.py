@@ -5,17 +5,26 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from cartgroups.cli.common import DATABASE_OPTION, JSON_OPTION, fail, open_database
+from cartgroups.cli.common import (
+    DATABASE_OPTION,
+    JSON_OPTION,
+    fail,
+    load_settings,
+    one_line_errors,
+    open_database,
+)
 from cartgroups.service import credentials
+from cartgroups.storage import backup as sqlite_backup
 from cartgroups.storage import credentials as cred_sql
-from cartgroups.storage import migrate
+from cartgroups.storage import dialect, migrate
 
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema, backup and restore.", no_args_is_help=True)
 credentials_app = typer.Typer(help="Issue, list and revoke tokens.", no_args_is_help=True)
 stores_app = typer.Typer(help="Stores (each is one SecureURL).", no_args_is_help=True)
 apps_app = typer.Typer(help="Applications (each has one PrivateKey).", no_args_is_help=True)
@@ -59,6 +68,64 @@ def db_status(database: str = DATABASE_OPTION) -> None:
         head = migrate.head_revision()
         state = "up to date" if current == head else "needs `cartgroups db upgrade`"
         typer.echo(f"{db.description}: revision {current or 'none (empty)'}, newest {head}: {state}")
+
+
+BACKUP_FILE = typer.Argument(..., help="The backup file to create (it must not exist).")
+RESTORE_FILE = typer.Argument(..., help="A file made by `cartgroups db backup`.")
+
+
+def _sqlite_file(database: str | None) -> Path:
+    """The SQLite file of the configured database; a one-line error for PostgreSQL."""
+    settings = load_settings(database_url=database)
+    with one_line_errors():
+        url = dialect.parse_url(settings.database_url)
+    if url.get_backend_name() != "sqlite":
+        fail(sqlite_backup.POSTGRES_ADVICE)
+    return Path(url.database or "")
+
+
+def _size(size_bytes: int) -> str:
+    return f"{size_bytes / 1_048_576:.1f} MiB" if size_bytes >= 1_048_576 else f"{size_bytes / 1024:.0f} KiB"
+
+
+@db_app.command("backup")
+def db_backup(
+    file: Path = BACKUP_FILE,
+    database: str = DATABASE_OPTION,
+) -> None:
+    """Copy a SQLite database to FILE while servers keep running (SQLite online backup)."""
+    source = _sqlite_file(database)
+    with one_line_errors():
+        summary = sqlite_backup.backup(source, file)
+    typer.echo(
+        f"Backed up {source.resolve()} to {file} ({_size(summary.size_bytes)}: {summary.stores} store(s), "
+        f"{summary.groups} group(s), schema revision {summary.revision})."
+    )
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Path = RESTORE_FILE,
+    yes: bool = typer.Option(False, "--yes", help="Confirm: replace everything in the database."),
+    database: str = DATABASE_OPTION,
+) -> None:
+    """Replace the contents of a SQLite database with a backup's (servers may keep running)."""
+    target = _sqlite_file(database)
+    with one_line_errors():
+        summary = sqlite_backup.check_backup(file)
+    if not yes:
+        fail(
+            f"restoring replaces every store, token, group and audit entry in {target.resolve()} "
+            f"with those of {file}; run again with --yes to do it"
+        )
+    with one_line_errors():
+        sqlite_backup.restore(file, target)
+    with open_database(database) as db:  # a backup from an older version: bring its schema up
+        revision = migrate.current_revision(db)
+    typer.echo(
+        f"Restored {file} into {target.resolve()}: {summary.stores} store(s), {summary.groups} group(s), "
+        f"schema revision {revision}."
+    )
 
 
 @credentials_app.command("create")

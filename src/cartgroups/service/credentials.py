@@ -59,13 +59,17 @@ def parse_scopes(raw: str) -> tuple[bool, bool]:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a verified token, its store, its application and its scopes."""
+    """Who is calling: a verified token, its store, its application and its scopes. Changes made
+    other than through the API, such as cartgroups.testing's seed(), have no token or
+    application (the audit log records them without one)."""
 
     store_id: int
-    application_id: int
     secure_url: str
     can_read: bool
     can_write: bool
+    application_id: int | None = None
+    token_id: int | None = None
+    application: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +161,13 @@ class Authenticator:
         if grant is None or not (key_ok and store_ok):
             raise Unauthorized(REJECTED)
         return Principal(
-            grant.store_id, grant.application_id, grant.secure_url, grant.can_read, grant.can_write
+            grant.store_id,
+            grant.secure_url,
+            grant.can_read,
+            grant.can_write,
+            application_id=grant.application_id,
+            token_id=grant.token_id,
+            application=grant.application,
         )
 
     @staticmethod

@@ -6,12 +6,13 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.engine import Connection
-
 from cartgroups.errors import Invalid, NotFound, PreconditionFailed
-from cartgroups.model import ID, CustomerGroup
+from cartgroups.model import EDITABLE, FIELDS, ID, CustomerGroup
 from cartgroups.service import validation
+from cartgroups.service.credentials import Principal
+from cartgroups.storage import audit as audit_sql
 from cartgroups.storage import customer_groups as store_sql
+from cartgroups.storage.audit import Change
 from cartgroups.storage.database import Database
 
 GROUP_NOT_FOUND = "The specified Customer Group does not exist."
@@ -84,15 +85,32 @@ def _shown_id(raw: object) -> str:
     return str(raw)
 
 
+def _changed(group: CustomerGroup, values: dict[str, object]) -> CustomerGroup:
+    """The group as an update with these column values leaves it."""
+    return CustomerGroup._make(values.get(f.column, old) for f, old in zip(FIELDS, group, strict=True))
+
+
+def _actor(principal: Principal) -> audit_sql.Actor:
+    return audit_sql.Actor(principal.token_id, principal.application)
+
+
 class CustomerGroups:
+    """Every change is recorded in the audit log inside the transaction that makes it: a change
+    that is rolled back leaves no entry, and an entry that cannot be written rolls the change back."""
+
     def __init__(self, db: Database, *, max_bulk_items: int) -> None:
         self.db = db
         self.max_bulk_items = max_bulk_items
 
-    def create(self, *, store_id: int, body: object) -> int:
+    def create(self, *, principal: Principal, body: object) -> int:
         values = validation.group_values(body, creating=True)
+        store_id = principal.store_id
         with self.db.write() as conn:
-            return store_sql.insert_group(conn, store_id=store_id, values=values)
+            group_id = store_sql.insert_group(conn, store_id=store_id, values=values)
+            created = CustomerGroup._make((group_id, *(values[f.column] for f in EDITABLE)))
+            change = Change("create", group_id, None, created)
+            audit_sql.record(conn, store_id=store_id, actor=_actor(principal), changes=[change])
+        return group_id
 
     def get(self, *, store_id: int, group_id: int) -> CustomerGroup:
         with self.db.read() as conn:
@@ -117,30 +135,28 @@ class CustomerGroups:
         raise Invalid(OFFSET_PAST_END)
 
     def update(
-        self, *, store_id: int, group_id: int, body: object, precondition: Precondition | None = None
+        self, *, principal: Principal, group_id: int, body: object, precondition: Precondition | None = None
     ) -> None:
         """Partial update: the properties present are changed; a CustomerGroupID in the body is ignored.
 
-        ``precondition`` is checked against the group as stored, in the transaction that writes it
-        (the row locked), so nothing can change it in between."""
+        ``precondition`` (If-Match) is checked against the group as stored, in the transaction
+        that writes it (the row locked), so nothing can change it in between. An update that
+        names no property (or sets every one to its current value) still is an accepted write
+        and is recorded, with equal before and after."""
         values = validation.group_values(body, creating=False)
+        store_id = principal.store_id
         with self.db.write() as conn:
-            self._check(conn, store_id, group_id, precondition)
-            found = store_sql.update_group(conn, store_id=store_id, group_id=group_id, values=values)
-        if not found:
+            before = store_sql.lock_group(conn, store_id=store_id, group_id=group_id)
+            if before is not None:
+                _check(before, group_id, precondition)
+                if values:
+                    store_sql.update_group(conn, store_id=store_id, group_id=group_id, values=values)
+                change = Change("update", group_id, before, _changed(before, values))
+                audit_sql.record(conn, store_id=store_id, actor=_actor(principal), changes=[change])
+        if before is None:
             raise NotFound(GROUP_NOT_FOUND, value=str(group_id))
 
-    @staticmethod
-    def _check(conn: Connection, store_id: int, group_id: int, precondition: Precondition | None) -> None:
-        if precondition is None:
-            return
-        current = store_sql.get_group(conn, store_id=store_id, group_id=group_id, for_update=True)
-        if current is None:
-            raise NotFound(GROUP_NOT_FOUND, value=str(group_id))
-        if not precondition(current):
-            raise PreconditionFailed(CHANGED, value=str(group_id))
-
-    def bulk_update(self, *, store_id: int, body: object) -> list[ItemResult]:
+    def bulk_update(self, *, principal: Principal, body: object) -> list[ItemResult]:
         """Update many groups; one result per item, in request order.
 
         Invalid items are reported and skipped; the valid ones are written in one transaction,
@@ -166,21 +182,43 @@ class CustomerGroups:
                 results[position] = ItemResult(Outcome.INVALID, _shown_id(folded.get(ID.key)), exc.message)
                 continue
             planned.append((group_id, position, values))
-        planned.sort(key=lambda plan: plan[0])
+        planned.sort(key=lambda plan: plan[0])  # stable: an id named twice is updated in request order
         if planned:
+            store_id = principal.store_id
             with self.db.write() as conn:
+                current = store_sql.lock_groups(conn, store_id=store_id, group_ids=[p[0] for p in planned])
+                changes: list[Change] = []
                 for group_id, position, values in planned:
-                    found = store_sql.update_group(conn, store_id=store_id, group_id=group_id, values=values)
-                    results[position] = (
-                        ItemResult(Outcome.UPDATED, str(group_id), "updated successfully")
-                        if found
-                        else ItemResult(Outcome.NOT_FOUND, str(group_id), GROUP_NOT_FOUND)
-                    )
+                    before = current.get(group_id)
+                    if before is None:
+                        results[position] = ItemResult(Outcome.NOT_FOUND, str(group_id), GROUP_NOT_FOUND)
+                        continue
+                    if values:
+                        store_sql.update_group(conn, store_id=store_id, group_id=group_id, values=values)
+                    after = current[group_id] = _changed(before, values)
+                    changes.append(Change("update", group_id, before, after, bulk=True))
+                    results[position] = ItemResult(Outcome.UPDATED, str(group_id), "updated successfully")
+                audit_sql.record(conn, store_id=store_id, actor=_actor(principal), changes=changes)
         return [result for result in results if result is not None]
 
-    def delete(self, *, store_id: int, group_id: int, precondition: Precondition | None = None) -> None:
+    def delete(
+        self, *, principal: Principal, group_id: int, precondition: Precondition | None = None
+    ) -> None:
+        store_id = principal.store_id
         with self.db.write() as conn:
-            self._check(conn, store_id, group_id, precondition)
-            found = store_sql.delete_group(conn, store_id=store_id, group_id=group_id)
-        if not found:
+            if precondition is not None:
+                current = store_sql.lock_group(conn, store_id=store_id, group_id=group_id)
+                if current is not None:
+                    _check(current, group_id, precondition)
+            before = store_sql.delete_group(conn, store_id=store_id, group_id=group_id)
+            if before is not None:
+                change = Change("delete", group_id, before, None)
+                audit_sql.record(conn, store_id=store_id, actor=_actor(principal), changes=[change])
+        if before is None:
             raise NotFound(GROUP_NOT_FOUND, value=str(group_id))
+
+
+def _check(current: CustomerGroup, group_id: int, precondition: Precondition | None) -> None:
+    """412 when an If-Match precondition does not hold for the group as stored."""
+    if precondition is not None and not precondition(current):
+        raise PreconditionFailed(CHANGED, value=str(group_id))

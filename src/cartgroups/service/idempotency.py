@@ -73,6 +73,7 @@ class Idempotency:
         if now - self._pruned_at >= self.prune_every:
             self.prune(now)
         store_id, app_id = principal.store_id, principal.application_id
+        assert app_id is not None, "API requests come from an application"
         with self.db.write() as conn:
             stored = key_sql.claim(
                 conn,

@@ -98,6 +98,7 @@ class RateLimiter:
         if not self.enabled_for(principal.store_id):
             return None
         rate = self.rate
+        assert principal.application_id is not None, "API requests come from an application"
         with self.db.write_volatile() as conn:
             level, allowed = bucket_sql.take(
                 conn,

@@ -24,6 +24,7 @@ class TokenGrant:
     private_key_hash: str
     can_read: bool
     can_write: bool
+    application: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ _GRANT = Prepared(
         applications.c.private_key_hash,
         tokens.c.can_read,
         tokens.c.can_write,
+        applications.c.name,
     )
     .join(stores, stores.c.id == tokens.c.store_id)
     .join(applications, applications.c.id == tokens.c.application_id)
@@ -75,8 +77,10 @@ def find_grant(conn: Connection, *, token_hash: str) -> TokenGrant | None:
     row = _GRANT.run(conn, {"token_hash": token_hash}).fetchone()
     if row is None:
         return None
-    token_id, store_id, app_id, secure_url, key_hash, can_read, can_write = row
-    return TokenGrant(token_id, store_id, app_id, secure_url, key_hash, bool(can_read), bool(can_write))
+    token_id, store_id, app_id, secure_url, key_hash, can_read, can_write, application = row
+    return TokenGrant(
+        token_id, store_id, app_id, secure_url, key_hash, bool(can_read), bool(can_write), application
+    )
 
 
 def find_store_id(conn: Connection, *, secure_url: str) -> int | None:

@@ -18,7 +18,10 @@ _COLUMNS = [t.c[f.column] for f in FIELDS]
 _KEY = (t.c.store_id == sa.bindparam("store_id"), t.c.group_id == sa.bindparam("group_id"))
 
 _GET = Prepared(sa.select(*_COLUMNS).where(*_KEY))
-_GET_LOCKED = Prepared(sa.select(*_COLUMNS).where(*_KEY).with_for_update())  # SQLite: the file is locked
+# FOR UPDATE on PostgreSQL; SQLite has no row locks and needs none (a write transaction there
+# holds the database's write lock from its BEGIN IMMEDIATE).
+_LOCK = Prepared(sa.select(*_COLUMNS).where(*_KEY).with_for_update())
+_LOCK_CHUNK = 500  # ids per SELECT of a bulk update, well inside both databases' parameter limits
 _LIST = Prepared(
     sa.select(*_COLUMNS)
     .where(t.c.store_id == sa.bindparam("store_id"))
@@ -34,7 +37,7 @@ _NEXT_ID = Prepared(
     .returning(stores.c.last_group_id)
 )
 _INSERT = Prepared(sa.insert(t).values({c.name: sa.bindparam(c.name) for c in t.columns}))
-_DELETE = Prepared(sa.delete(t).where(*_KEY))
+_DELETE = Prepared(sa.delete(t).where(*_KEY).returning(*_COLUMNS))
 _UPDATES: dict[frozenset[str], Prepared] = {}  # one statement per set of columns changed
 
 
@@ -64,16 +67,47 @@ def _bind(conn: Connection, values: Mapping[str, object]) -> dict[str, object]:
     return bound
 
 
-def get_group(
-    conn: Connection, *, store_id: int, group_id: int, for_update: bool = False
-) -> CustomerGroup | None:
-    """One group; ``for_update`` also locks its row until the write transaction ends."""
-    row = (
-        (_GET_LOCKED if for_update else _GET)
-        .run(conn, {"store_id": store_id, "group_id": group_id})
-        .fetchone()
-    )
+def get_group(conn: Connection, *, store_id: int, group_id: int) -> CustomerGroup | None:
+    row = _GET.run(conn, {"store_id": store_id, "group_id": group_id}).fetchone()
     return _group(row) if row is not None else None
+
+
+def lock_group(conn: Connection, *, store_id: int, group_id: int) -> CustomerGroup | None:
+    """Read one group for changing it: no other transaction can change it until this one ends.
+    Call inside a write transaction."""
+    row = _LOCK.run(conn, {"store_id": store_id, "group_id": group_id}).fetchone()
+    return _group(row) if row is not None else None
+
+
+def lock_groups(conn: Connection, *, store_id: int, group_ids: Sequence[int]) -> dict[int, CustomerGroup]:
+    """Read and lock the groups of ``group_ids`` that exist, in ascending id order (the order every
+    writer locks in, so two bulk updates cannot deadlock). Call inside a write transaction."""
+    ordered = sorted(set(group_ids))
+    found: dict[int, CustomerGroup] = {}
+    for start in range(0, len(ordered), _LOCK_CHUNK):
+        chunk = ordered[start : start + _LOCK_CHUNK]
+        params: dict[str, object] = {f"g{i}": group_id for i, group_id in enumerate(chunk)}
+        params["store_id"] = store_id
+        for row in _lock_many(len(chunk)).run(conn, params).fetchall():
+            group = _group(row)
+            found[group.group_id] = group
+    return found
+
+
+_LOCK_MANY: dict[int, Prepared] = {}  # by number of ids: at most _LOCK_CHUNK small statements
+
+
+def _lock_many(count: int) -> Prepared:
+    statement = _LOCK_MANY.get(count)
+    if statement is None:
+        ids = [sa.bindparam(f"g{i}", type_=sa.Integer) for i in range(count)]
+        statement = _LOCK_MANY[count] = Prepared(
+            sa.select(*_COLUMNS)
+            .where(t.c.store_id == sa.bindparam("store_id"), t.c.group_id.in_(ids))
+            .order_by(t.c.group_id)
+            .with_for_update()
+        )
+    return statement
 
 
 def list_groups(conn: Connection, *, store_id: int, limit: int, skip: int) -> list[CustomerGroup]:
@@ -108,5 +142,7 @@ def update_group(conn: Connection, *, store_id: int, group_id: int, values: Mapp
     return bool(cursor.rowcount == 1)
 
 
-def delete_group(conn: Connection, *, store_id: int, group_id: int) -> bool:
-    return bool(_DELETE.run(conn, {"store_id": store_id, "group_id": group_id}).rowcount == 1)
+def delete_group(conn: Connection, *, store_id: int, group_id: int) -> CustomerGroup | None:
+    """Delete one group and return it as it was; None when the store has no such group."""
+    row = _DELETE.run(conn, {"store_id": store_id, "group_id": group_id}).fetchone()
+    return _group(row) if row is not None else None

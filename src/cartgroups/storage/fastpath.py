@@ -10,6 +10,7 @@ decimal of its own), so callers get the same Python values as through SQLAlchemy
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -51,6 +52,24 @@ class Prepared:
         )
         return driver.execute(sql, bound)
 
+    def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Execute once per row, as one batch: SQLite steps one prepared statement in C, and
+        psycopg sends every row in one pipeline (one round trip) rather than one at a time."""
+        sql, names, fixed = self._for(conn)
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        batch = [
+            tuple(({**fixed, **row} if fixed else row)[n] for n in names)
+            if names is not None
+            else ({**fixed, **row} if fixed else row)
+            for row in rows
+        ]
+        cursor = driver.cursor()
+        try:
+            cursor.executemany(sql, batch)
+        finally:
+            cursor.close()
+
 
 _Compiled = tuple[str, tuple[str, ...] | None, dict[str, Any]]
 
@@ -63,3 +82,11 @@ def to_decimal(value: Any) -> Decimal:
 def bind_decimal(conn: Connection, value: Decimal) -> Any:
     """What the driver stores for an exact decimal (see dialect.ExactDecimal)."""
     return value if conn.dialect.name == "postgresql" else format(value, "f")
+
+
+def bind_time(conn: Connection, value: datetime) -> Any:
+    """What the driver stores for an aware UTC time: PostgreSQL takes the datetime; SQLite the
+    text SQLAlchemy's DateTime writes there (naive UTC, microseconds), so both paths compare."""
+    if conn.dialect.name == "postgresql":
+        return value
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -17,8 +17,12 @@ def _config() -> Config:
     return cfg
 
 
+def script_directory() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config())
+
+
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(_config()).get_current_head()
+    head = script_directory().get_current_head()
     assert head is not None
     return head
 

@@ -119,3 +119,33 @@ idempotency_keys = sa.Table(
     sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False, index=True),
 )
+
+# One row per change of a customer group, written in the same transaction as the change.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("store_id", sa.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    # UTC, set by the server process that made the change (microseconds; SQLite keeps it as text).
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    # Who: the token (kept as a plain number so the entry outlives the token) and the
+    # application's name at the time.
+    sa.Column("token_id", sa.Integer, nullable=True),
+    sa.Column("application", sa.String(100), nullable=True),
+    sa.Column("action", sa.String(6), nullable=False),  # create | update | delete
+    sa.Column("bulk", sa.Boolean, nullable=False),  # an item of a bulk PUT
+    sa.Column("group_id", sa.Integer, nullable=False),
+    # The group as wire JSON (CustomerGroupID first); NULL before a create and after a delete.
+    sa.Column("before_values", sa.Text, nullable=True),
+    sa.Column("after_values", sa.Text, nullable=True),
+    sa.Index("ix_audit_log_store_id_at", "store_id", "at"),  # listing a store's entries by time
+    sa.Index("ix_audit_log_at", "at"),  # pruning by age
+)
+
+# Periodic jobs shared by every server process: which ran last, and when (see service/audit.py).
+maintenance = sa.Table(
+    "maintenance",
+    metadata,
+    sa.Column("task", sa.String(50), primary_key=True),
+    sa.Column("last_run_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,143 @@
+"""``cartgroups audit list|prune``: read a store's audit log, and prune it by age."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import cast
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cartgroups.cli.common import DATABASE_OPTION, JSON_OPTION, fail, load_settings, open_database
+from cartgroups.service import audit
+from cartgroups.service.credentials import normalise_secure_url
+from cartgroups.storage.audit import ACTIONS, Action, Entry
+
+audit_app = typer.Typer(help="The audit log of changes to customer groups.", no_args_is_help=True)
+
+LIMIT_MAX = 100_000
+
+
+def _time(raw: str | None, option: str) -> datetime | None:
+    """ISO 8601 (a date, or a date and time); no offset means UTC."""
+    if raw is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        fail(f"{option} must be an ISO 8601 time such as 2026-11-28 or 2026-11-28T14:30:00Z (got {raw!r})")
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _stamp(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _as_json(entry: Entry, secure_url: str) -> dict[str, object]:
+    return {
+        "id": entry.id,
+        "time": _stamp(entry.at),
+        "store": secure_url,
+        "application": entry.application,
+        "token_id": entry.token_id,
+        "action": entry.action,
+        "bulk": entry.bulk,
+        "group_id": entry.group_id,
+        # The stored JSON as it is, so MinimumOrder keeps its exact digits.
+        "before": orjson.Fragment(entry.before) if entry.before is not None else None,
+        "after": orjson.Fragment(entry.after) if entry.after is not None else None,
+    }
+
+
+def _fields(text: str | None) -> dict[str, object]:
+    if text is None:
+        return {}
+    return cast(dict[str, object], json.loads(text, parse_float=Decimal))  # 1.50 stays 1.50
+
+
+def _shown(value: object) -> str:
+    return str(value) if isinstance(value, Decimal) else json.dumps(value, ensure_ascii=False)
+
+
+def describe_change(entry: Entry) -> str:
+    """One line for the table: what changed (or what was created or deleted)."""
+    before, after = _fields(entry.before), _fields(entry.after)
+    if entry.action == "create":
+        return ", ".join(f"{k}={_shown(v)}" for k, v in after.items() if k != "CustomerGroupID")
+    if entry.action == "delete":
+        return "was " + ", ".join(f"{k}={_shown(v)}" for k, v in before.items() if k != "CustomerGroupID")
+    changed = [f"{k}: {_shown(before.get(k))} -> {_shown(v)}" for k, v in after.items() if before.get(k) != v]
+    return "; ".join(changed) if changed else "(no field changed)"
+
+
+@audit_app.command("list")
+def audit_list(
+    store: str = typer.Option(..., "--store", help="The store's SecureURL."),
+    group: int = typer.Option(None, "--group", help="Only changes of this CustomerGroupID."),
+    app: str = typer.Option(None, "--app", help="Only changes made by this application."),
+    action: str = typer.Option(None, "--action", help="Only create, update or delete."),
+    since: str = typer.Option(None, "--since", help="At or after this ISO 8601 time (UTC if no offset)."),
+    until: str = typer.Option(None, "--until", help="Before this ISO 8601 time (UTC if no offset)."),
+    limit: int = typer.Option(100, "--limit", help="Most entries shown, newest first."),
+    database: str = DATABASE_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show a store's changes to customer groups, newest first, with the values before and after."""
+    if action is not None and action not in ACTIONS:
+        fail(f"--action must be one of {', '.join(ACTIONS)} (got {action!r})")
+    if not 1 <= limit <= LIMIT_MAX:
+        fail(f"--limit must be from 1 to {LIMIT_MAX} (got {limit})")
+    filters = audit.Filters(
+        group_id=group,
+        application=app,
+        action=cast(Action | None, action),
+        since=_time(since, "--since"),
+        until=_time(until, "--until"),
+        limit=limit,
+    )
+    with open_database(database) as db:
+        secure_url = normalise_secure_url(store)
+        entries = audit.list_entries(db, secure_url=secure_url, filters=filters)
+    if as_json:
+        rows = [_as_json(e, secure_url) for e in entries]
+        typer.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not entries:
+        typer.echo("No audit entries.")
+        return
+    table = Table(title=f"Audit log of {secure_url}")
+    for column in ("time (UTC)", "application", "token", "action", "group", "change"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        table.add_row(
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.application or "-",
+            "-" if e.token_id is None else str(e.token_id),
+            e.action + (" (bulk)" if e.bulk else ""),
+            str(e.group_id),
+            describe_change(e),
+        )
+    Console().print(table)
+
+
+@audit_app.command("prune")
+def audit_prune(
+    days: int = typer.Option(
+        None, "--days", help="Keep this many days (default: $CARTGROUPS_AUDIT_RETENTION_DAYS, 90)."
+    ),
+    database: str = DATABASE_OPTION,
+) -> None:
+    """Delete audit entries older than the retention period (servers also do this hourly)."""
+    settings = load_settings(audit_retention_days=days)
+    retention = settings.audit_retention_days
+    if retention == 0:
+        typer.echo("The audit retention is 0 days, which keeps entries forever: nothing pruned.")
+        return
+    older_than = audit.cutoff(retention)
+    with open_database(database) as db:
+        deleted = audit.prune(db, older_than=older_than)
+    typer.echo(f"Deleted {deleted} audit entries made before {_stamp(older_than)} ({retention} days).")

@@ -1,0 +1,210 @@
+"""The audit log as the API's writes leave it: one entry per change (create, PUT by id, each
+updated bulk item, delete) with who made it and the group before and after, written in the same
+transaction as the change. Rejected and rolled-back requests leave none."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from cartgroups.service import credentials
+from cartgroups.service.credentials import Issued
+from cartgroups.storage import audit as audit_sql
+from cartgroups.storage import customer_groups as store_sql
+from cartgroups.storage.audit import Entry
+from cartgroups.storage.database import Database
+from tests.api.support import COLLECTION, JSON, NO_WRITE, State, assert_error, item_path
+from tests.conftest import STORE, LiveServer, create_group, headers_for, plain_client
+
+API = "/3dCartWebAPI/v1"
+
+
+def entries(db: Database, store: str = STORE) -> list[Entry]:
+    """The store's entries, oldest first."""
+    store_id = credentials.store_id_of(db, store)
+    with db.read() as conn:
+        return list(reversed(audit_sql.list_entries(conn, store_id=store_id, limit=10_000)))
+
+
+def wire_object(client: httpx.Client, group_id: int) -> str:
+    """GET by id's one object, as the exact JSON text the API wrote."""
+    response = client.get(item_path(group_id))
+    assert response.status_code == 200
+    return response.content.decode()[1:-1]
+
+
+def who(entry: Entry) -> tuple[object, ...]:
+    return (entry.token_id, entry.application, entry.action, entry.bulk, entry.group_id)
+
+
+def test_each_change_is_recorded_with_who_and_the_exact_values_before_and_after(
+    server: LiveServer, api: httpx.Client, creds: Issued
+) -> None:
+    response = api.post(COLLECTION, content=b'{"Name":"Wholesale","MinimumOrder":1.50}', headers=JSON)
+    assert response.status_code == 201
+    created = wire_object(api, 1)
+    create_group(api, Name="Retail")
+    retail = wire_object(api, 2)
+    assert api.put(item_path(1), json={"Name": "Trade", "PriceLevel": 3}).status_code == 200
+    updated = wire_object(api, 1)
+    bulk = [{"CustomerGroupID": 2, "NonTaxable": True}, {"CustomerGroupID": 1, "Description": "d"}]
+    assert api.put(COLLECTION, json=bulk).status_code == 200
+    retail_bulk, trade_bulk = wire_object(api, 2), wire_object(api, 1)
+    assert api.delete(item_path(2)).status_code == 200
+
+    log = entries(server.db)
+    token = creds.token_id
+    assert [who(e) for e in log] == [
+        (token, "default", "create", False, 1),
+        (token, "default", "create", False, 2),
+        (token, "default", "update", False, 1),
+        (token, "default", "update", True, 1),  # a bulk update's items are written in id order
+        (token, "default", "update", True, 2),
+        (token, "default", "delete", False, 2),
+    ]
+    assert [(e.before, e.after) for e in log] == [
+        (None, created),
+        (None, retail),
+        (created, updated),
+        (updated, trade_bulk),
+        (retail, retail_bulk),
+        (retail_bulk, None),
+    ]
+    assert '"MinimumOrder":1.50' in created  # the exact decimal, as the wire has it
+    assert log[3].at == log[4].at  # one bulk request, one time
+    assert [e.at for e in log] == sorted(e.at for e in log)
+
+
+def test_an_update_that_changes_nothing_is_recorded_with_equal_before_and_after(
+    server: LiveServer, api: httpx.Client
+) -> None:
+    create_group(api)
+    before = wire_object(api, 1)
+    assert api.put(item_path(1), json={}).status_code == 200
+    assert api.put(item_path(1), json={"Name": "Wholesale"}).status_code == 200
+    assert [(e.action, e.before, e.after) for e in entries(server.db)[1:]] == [("update", before, before)] * 2
+
+
+def test_an_id_named_twice_in_one_bulk_update_chains_its_before_and_after(
+    server: LiveServer, api: httpx.Client
+) -> None:
+    create_group(api, Name="A")
+    first = wire_object(api, 1)
+    body = [{"CustomerGroupID": 1, "Name": "B"}, {"CustomerGroupID": 1, "Name": "C"}]
+    assert api.put(COLLECTION, json=body).status_code == 200
+    log = entries(server.db)[1:]
+    middle = first.replace('"Name":"A"', '"Name":"B"')
+    assert [(e.before, e.after) for e in log] == [(first, middle), (middle, wire_object(api, 1))]
+    assert json.loads(log[1].after or "")["Name"] == "C"
+
+
+def test_a_partly_applied_bulk_update_records_only_the_items_it_changed(
+    server: LiveServer, api: httpx.Client
+) -> None:
+    create_group(api, Name="A")
+    create_group(api, Name="B")
+    body = [
+        {"CustomerGroupID": 2, "Name": "B2"},
+        {"CustomerGroupID": 9, "Name": "missing"},
+        {"CustomerGroupID": 1, "PriceLevel": 99},
+        "not an object",
+    ]
+    assert api.put(COLLECTION, json=body).status_code == 206
+    assert [who(e)[2:] for e in entries(server.db)] == [
+        ("create", False, 1),
+        ("create", False, 2),
+        ("update", True, 2),
+    ]
+
+
+def test_rejected_writes_leave_no_entry(
+    server: LiveServer, api: httpx.Client, creds: Issued, issue: Callable[..., Issued], state: State
+) -> None:
+    create_group(api)
+    log, before = entries(server.db), state()
+    rejected = [
+        api.post(COLLECTION, json={"Description": "no name"}),
+        api.post(COLLECTION, content=b"{not json", headers=JSON),
+        api.put(item_path(1), json={"PriceLevel": 11}),
+        api.put(item_path(7), json={"Name": "nobody"}),
+        api.put(item_path(0), json={"Name": "bad id"}),
+        api.put(COLLECTION, json=[{"CustomerGroupID": 7, "Name": "x"}, {"Name": "no id"}]),
+        api.put(COLLECTION, json=[]),
+        api.delete(item_path(7)),
+    ]
+    assert [r.status_code for r in rejected] == [400, 400, 400, 404, 400, 400, 400, 404]
+    reader = issue(scope="read")
+    with plain_client(server.base_url + API, headers_for(reader, creds.private_key)) as read_only:
+        assert_error(read_only.delete(item_path(1)), 401, NO_WRITE)
+        assert_error(read_only.put(item_path(1), json={"Name": "x"}), 401, NO_WRITE)
+    assert entries(server.db) == log
+    assert state() == before
+
+
+def test_a_bulk_update_that_fails_half_way_leaves_neither_changes_nor_entries(
+    server: LiveServer, api: httpx.Client, state: State, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("a", "b", "c"):
+        create_group(api, Name=name)
+    log, before = entries(server.db), state()
+    real_update = store_sql.update_group
+    calls: list[int] = []
+
+    def failing_update(conn: object, *, store_id: int, group_id: int, values: object) -> bool:
+        calls.append(group_id)
+        if len(calls) == 3:
+            raise RuntimeError("simulated crash in the middle of a bulk update")
+        return real_update(conn, store_id=store_id, group_id=group_id, values=values)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store_sql, "update_group", failing_update)
+    response = api.put(COLLECTION, json=[{"CustomerGroupID": n, "Name": f"new {n}"} for n in (1, 2, 3)])
+    assert_error(response, 500, "An internal error occurred; it has been logged")
+    monkeypatch.undo()
+    assert calls == [1, 2, 3]
+    assert entries(server.db) == log
+    assert state() == before
+
+
+@pytest.mark.parametrize("write", ["create", "update", "bulk", "delete"])
+def test_a_change_whose_entry_cannot_be_written_is_rolled_back(
+    server: LiveServer, api: httpx.Client, state: State, monkeypatch: pytest.MonkeyPatch, write: str
+) -> None:
+    create_group(api)
+    create_group(api)
+    log, before = entries(server.db), state()
+
+    def broken_record(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the audit log is broken")
+
+    monkeypatch.setattr(audit_sql, "record", broken_record)
+    response = {
+        "create": lambda: api.post(COLLECTION, json={"Name": "x"}),
+        "update": lambda: api.put(item_path(1), json={"Name": "x"}),
+        "bulk": lambda: api.put(COLLECTION, json=[{"CustomerGroupID": 1, "Name": "x"}] * 2),
+        "delete": lambda: api.delete(item_path(2)),
+    }[write]()
+    assert_error(response, 500, "An internal error occurred; it has been logged")
+    monkeypatch.undo()
+    assert state() == before
+    assert entries(server.db) == log
+
+
+def test_entries_belong_to_the_store_whose_group_changed(
+    server: LiveServer, api: httpx.Client, issue: Callable[..., Issued]
+) -> None:
+    other = issue(store="other.example.com", app="other-app")
+    with plain_client(server.base_url + API, headers_for(other)) as other_api:
+        assert create_group(other_api, Name="theirs") == 1  # the same id as ours
+        assert create_group(api, Name="ours") == 1
+        assert other_api.delete(item_path(1)).status_code == 200
+    ours, theirs = entries(server.db), entries(server.db, "other.example.com")
+    assert [(e.application, e.action) for e in ours] == [("default", "create")]
+    assert [(e.application, e.token_id, e.action) for e in theirs] == [
+        ("other-app", other.token_id, "create"),
+        ("other-app", other.token_id, "delete"),
+    ]
+    assert '"Name":"ours"' in (ours[0].after or "")
+    assert all('"Name":"theirs"' in (e.after or e.before or "") for e in theirs)
