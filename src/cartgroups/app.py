@@ -12,16 +12,19 @@ and brings its schema up to date in the ASGI lifespan.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from cartgroups.api import dispatch, errors, routes, system
+from cartgroups.api.sandbox import SandboxLayer
 from cartgroups.config import Settings
 from cartgroups.errors import CartgroupsError
 from cartgroups.logs import skip_unused_record_fields
 from cartgroups.service.credentials import Authenticator
 from cartgroups.service.customer_groups import CustomerGroups
+from cartgroups.service.sandbox import Sandbox
 from cartgroups.storage import migrate
 from cartgroups.storage.database import Database
 
@@ -42,6 +45,11 @@ class CartgroupsApp:
         self.settings = settings
         self.db: Database | None = None
         self.services: dispatch.Services | None = None
+        # Set only with settings.sandbox: the controls (the rate limiter asks
+        # sandbox.throttle_enabled) and the layer that wraps each request.
+        self.sandbox: Sandbox | None = None
+        self.sandbox_layer: SandboxLayer | None = None
+        self.sandbox_token: str | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -61,6 +69,11 @@ class CartgroupsApp:
             auth=Authenticator(db, cache_seconds=settings.auth_cache_seconds),
             max_body_bytes=settings.max_body_bytes,
         )
+        if settings.sandbox:
+            # `cartgroups serve` always passes a token, so that every worker has the same one.
+            self.sandbox_token = settings.sandbox_token or secrets.token_urlsafe(24)
+            self.sandbox = Sandbox(db, token=self.sandbox_token, journal_size=settings.sandbox_journal_size)
+            self.sandbox_layer = SandboxLayer(self.sandbox, max_body_bytes=settings.max_body_bytes)
 
     def stop(self) -> None:
         if self.db is not None:
@@ -84,25 +97,15 @@ class CartgroupsApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        method, path = scope["method"], scope["path"]
-        services, db = self.services, self.db
-        assert services is not None and db is not None, "the lifespan has not started the app"
-        try:
-            found = routes.match(path)
-            if found is not None:
-                reply = await dispatch.handle(services, scope, receive, found)
-                headers = [_JSON, _CORS, *reply.headers] if reply.body else [_CORS, *reply.headers]
-            else:
-                system_reply = system.handle(db, method, path)
-                if system_reply is None:
-                    raise errors.RouteNotFound(path)
-                reply, headers = system_reply, system_reply.headers
-        except ConnectionAbortedError:
+        layer = self.sandbox_layer
+        if layer is None:
+            reply = await self._answer(scope, receive)
+        else:
+            reply = await layer.handle(scope, receive, self._answer)
+        if reply is None:
             return  # the client left before sending its whole body; nobody to answer
-        except Exception as exc:
-            status, body, extra = errors.render(exc)
-            reply = dispatch.Reply(status, body, extra)
-            headers = [_JSON, _CORS, *extra]
+        method = scope["method"]
+        headers = reply.headers
         if reply.status != 204:  # a 204 carries no Content-Length (RFC 9110, 8.6)
             headers = [*headers, (b"content-length", str(len(reply.body)).encode())]
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
@@ -111,11 +114,32 @@ class CartgroupsApp:
             access_log.info(
                 "%s %s %d %.1fms store=%s",
                 method,
-                path,
+                scope["path"],
                 reply.status,
                 (time.perf_counter() - started) * 1000,
                 scope.get("cartgroups.store", "-"),  # set once the credentials are verified
             )
+
+    async def _answer(self, scope: Scope, receive: Receive) -> dispatch.Reply | None:
+        """The reply with all its headers but Content-Length; None when the client left."""
+        method, path = scope["method"], scope["path"]
+        services, db = self.services, self.db
+        assert services is not None and db is not None, "the lifespan has not started the app"
+        try:
+            found = routes.match(path)
+            if found is not None:
+                reply = await dispatch.handle(services, scope, receive, found)
+                reply.headers = [_JSON, _CORS, *reply.headers] if reply.body else [_CORS, *reply.headers]
+                return reply
+            system_reply = system.handle(db, method, path)
+            if system_reply is None:
+                raise errors.RouteNotFound(path)
+            return system_reply
+        except ConnectionAbortedError:
+            return None
+        except Exception as exc:
+            status, body, extra = errors.render(exc)
+            return dispatch.Reply(status, body, [_JSON, _CORS, *extra])
 
 
 def create_app(settings: Settings | None = None) -> CartgroupsApp:

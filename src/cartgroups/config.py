@@ -52,6 +52,23 @@ class Settings(BaseSettings):
         description="SQLite durability: NORMAL (WAL) survives a process crash, FULL also power loss.",
     )
 
+    sandbox: bool = Field(
+        False,
+        description="Turn on the sandbox controls under /_cartgroups/ (resets, seeding, export, fault "
+        "injection, request journal, throttling switch); for test servers only.",
+    )
+    sandbox_token: str | None = Field(
+        None,
+        min_length=16,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Admin token of the sandbox controls (Authorization: Bearer <token>), 16 to 200 "
+        "printable characters. Unset: `cartgroups serve --sandbox` makes one and prints it.",
+    )
+    sandbox_journal_size: int = Field(
+        100, ge=1, le=10_000, description="Requests kept in each store's sandbox journal."
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:

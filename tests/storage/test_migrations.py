@@ -14,7 +14,16 @@ from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import migrate, tables
 from cartgroups.storage.database import Database
 
-TABLES = {"alembic_version", "stores", "applications", "tokens", "customer_groups"}
+TABLES = {
+    "alembic_version",
+    "stores",
+    "applications",
+    "tokens",
+    "customer_groups",
+    "sandbox_stores",
+    "sandbox_faults",
+    "sandbox_journal",
+}
 
 
 def _differences(db: Database) -> list[object]:
