@@ -28,6 +28,15 @@ COMMANDS = [
     "groups delete",
     "groups export",
     "groups import",
+    "sandbox journal",
+    "sandbox reset",
+    "sandbox seed",
+    "sandbox export",
+    "sandbox throttle",
+    "sandbox faults list",
+    "sandbox faults add",
+    "sandbox faults delete",
+    "sandbox faults clear",
 ]
 
 
