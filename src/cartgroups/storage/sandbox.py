@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from cartgroups.model import CustomerGroup
 from cartgroups.storage import customer_groups as group_sql
+from cartgroups.storage.fastpath import Prepared
 from cartgroups.storage.tables import (
     customer_groups,
     sandbox_faults,
@@ -69,15 +70,23 @@ def reset_store(conn: Connection, *, store_id: int) -> None:
     conn.execute(sa.delete(sandbox_faults).where(sandbox_faults.c.store_id == store_id))
 
 
+_RESET_ALL = (
+    Prepared(sa.delete(customer_groups)),
+    Prepared(sa.update(stores).values(last_group_id=0)),
+    Prepared(sa.delete(sandbox_journal)),
+    Prepared(sa.delete(sandbox_stores)),
+    Prepared(sa.delete(sandbox_faults)),
+)
+_COUNT_STORES = Prepared(sa.select(sa.func.count()).select_from(stores))
+
+
 def reset_all(conn: Connection) -> int:
     """Every store reset, and every fault rule gone; stores and credentials stay. Returns the
-    number of stores. Call inside a write transaction."""
-    conn.execute(sa.delete(customer_groups))
-    conn.execute(sa.update(stores).values(last_group_id=0))
-    conn.execute(sa.delete(sandbox_journal))
-    conn.execute(sa.delete(sandbox_stores))
-    conn.execute(sa.delete(sandbox_faults))
-    return int(conn.execute(sa.select(sa.func.count()).select_from(stores)).scalar_one())
+    number of stores. Call inside a write transaction. (The test fixture runs this before every
+    test, so the statements go straight to the driver.)"""
+    for statement in _RESET_ALL:
+        statement.run(conn, {})
+    return int(_COUNT_STORES.run(conn, {}).fetchone()[0])
 
 
 def all_groups(conn: Connection, *, store_id: int) -> list[CustomerGroup]:
@@ -144,16 +153,19 @@ def _fault(row: Sequence[Any]) -> FaultRow:
     return FaultRow(*values)
 
 
+_LIVE_FAULTS = Prepared(
+    sa.select(*_FAULT_COLUMNS)
+    .select_from(sandbox_faults.outerjoin(stores, stores.c.id == sandbox_faults.c.store_id))
+    .where(_LIVE)
+    .order_by(sandbox_faults.c.id)
+)
+
+
 def list_faults(conn: Connection, *, fault_id: int | None = None) -> list[FaultRow]:
     """The live rules (those with applications left), in the order they are tried."""
-    query = (
-        sa.select(*_FAULT_COLUMNS)
-        .select_from(sandbox_faults.outerjoin(stores, stores.c.id == sandbox_faults.c.store_id))
-        .where(_LIVE)
-        .order_by(sandbox_faults.c.id)
-    )
-    if fault_id is not None:
-        query = query.where(sandbox_faults.c.id == fault_id)
+    if fault_id is None:  # on every request while the sandbox is on: straight to the driver
+        return [_fault(row) for row in _LIVE_FAULTS.run(conn, {}).fetchall()]
+    query = _LIVE_FAULTS.statement.where(sandbox_faults.c.id == fault_id)  # type: ignore[attr-defined]
     return [_fault(row) for row in conn.execute(query)]
 
 
@@ -197,27 +209,54 @@ def claim_fault(conn: Connection, *, fault_id: int) -> bool:
 # Journal ----------------------------------------------------------------------------------------
 
 
+_FIND_STORE = Prepared(sa.select(stores.c.id).where(stores.c.secure_url == sa.bindparam("secure_url")))
+_JOURNAL_COLUMNS = (
+    "store_id",
+    "at",
+    "method",
+    "path",
+    "query",
+    "status",
+    "request_headers",
+    "request_body",
+    "response_body",
+    "duration_ms",
+    "fault_id",
+)
+_APPEND = Prepared(sa.insert(sandbox_journal).values({c: sa.bindparam(c) for c in _JOURNAL_COLUMNS}))
+_TRIM = Prepared(
+    sa.delete(sandbox_journal).where(
+        sandbox_journal.c.store_id == sa.bindparam("store_id"),
+        sandbox_journal.c.id
+        < (
+            sa.select(sandbox_journal.c.id)
+            .where(sandbox_journal.c.store_id == sa.bindparam("store_id"))
+            .order_by(sandbox_journal.c.id.desc())
+            .limit(1)
+            .offset(sa.bindparam("skip"))
+            .scalar_subquery()
+        ),
+    )
+)
+
+
 def find_store(conn: Connection, *, secure_url: str) -> int | None:
-    return conn.execute(sa.select(stores.c.id).where(stores.c.secure_url == secure_url)).scalar_one_or_none()
+    row = _FIND_STORE.run(conn, {"secure_url": secure_url}).fetchone()
+    return None if row is None else int(row[0])
 
 
 def append_journal(conn: Connection, *, store_id: int, entry: Mapping[str, object], keep: int) -> None:
-    """Add an entry and drop the store's older ones beyond the newest ``keep``.
-    Call inside a write transaction."""
-    conn.execute(sa.insert(sandbox_journal).values(store_id=store_id, **entry))
-    oldest_kept = (
-        sa.select(sandbox_journal.c.id)
-        .where(sandbox_journal.c.store_id == store_id)
-        .order_by(sandbox_journal.c.id.desc())
-        .limit(1)
-        .offset(keep - 1)
-        .scalar_subquery()
-    )
-    conn.execute(
-        sa.delete(sandbox_journal).where(
-            sandbox_journal.c.store_id == store_id, sandbox_journal.c.id < oldest_kept
-        )
-    )
+    """Add an entry and drop the store's older ones beyond the newest ``keep``. ``entry`` has
+    every journal column but the id and store; ``at`` is an aware UTC datetime.
+    Call inside a write transaction. (Runs on every request while the sandbox is on, so the
+    statements go straight to the driver.)"""
+    values = {**entry, "store_id": store_id}
+    at = values["at"]
+    assert isinstance(at, datetime)
+    if conn.dialect.name == "sqlite":  # the text SQLAlchemy's SQLite DateTime stores and reads
+        values["at"] = at.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    _APPEND.run(conn, values)
+    _TRIM.run(conn, {"store_id": store_id, "skip": keep - 1})
 
 
 def read_journal(conn: Connection, *, store_id: int, limit: int) -> list[JournalRow]:
