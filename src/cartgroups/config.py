@@ -61,7 +61,6 @@ class Settings(BaseSettings):
         None,
         min_length=16,
         max_length=200,
-        pattern=r"^[\x21-\x7e]+$",
         description="Admin token of the sandbox controls (Authorization: Bearer <token>), 16 to 200 "
         "printable characters. Unset: `cartgroups serve --sandbox` makes one and prints it.",
     )
@@ -73,6 +72,13 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("sandbox_token")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and not all("!" <= char <= "~" for char in value):
+            raise ValueError("use printable ASCII characters only, without spaces")
+        return value
 
     @field_validator("sqlite_synchronous", mode="before")
     @classmethod
