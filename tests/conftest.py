@@ -220,3 +220,61 @@ def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     finally:
         with psycopg.connect(PG_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+SANDBOX_TOKEN = "sandbox-token-for-tests-0123456789"
+
+
+@pytest.fixture(scope="session")
+def live_sandbox(database_url: str) -> Iterator[LiveServer]:
+    """A second live server on the session database, with the sandbox controls on."""
+    settings = Settings(
+        database_url=database_url, sandbox=True, sandbox_token=SANDBOX_TOKEN, sandbox_journal_size=5
+    )
+    live, thread = start_server(settings)
+    yield live
+    stop_in_thread(live.server, thread)
+
+
+@pytest.fixture
+def sandbox(live_sandbox: LiveServer) -> Iterator[LiveServer]:
+    """The sandbox server on an empty database, with real sleep and random put back afterwards."""
+    wipe(live_sandbox.db)
+    app = live_sandbox.app
+    assert app.services is not None and app.sandbox is not None and app.sandbox_layer is not None
+    app.services.auth.clear()
+    layer, controls = app.sandbox_layer, app.sandbox
+    saved = (layer.sleep, layer.clock, controls.random)
+    yield live_sandbox
+    layer.sleep, layer.clock, controls.random = saved
+
+
+@pytest.fixture
+def control(sandbox: LiveServer) -> Iterator[httpx.Client]:
+    """A client for /_cartgroups of the sandbox server, with the sandbox token."""
+    headers = {"Authorization": f"Bearer {SANDBOX_TOKEN}"}
+    with plain_client(sandbox.base_url + "/_cartgroups", headers) as client:
+        yield client
+
+
+@pytest.fixture
+def sandbox_creds(sandbox: LiveServer) -> Issued:
+    return credentials.issue(sandbox.db, secure_url=STORE, application="default")
+
+
+@pytest.fixture
+def sandbox_api(sandbox: LiveServer, sandbox_creds: Issued) -> Iterator[httpx.Client]:
+    """A 3dcart client of the sandbox server, for a store with read/write credentials."""
+    with plain_client(sandbox.base_url + "/3dCartWebAPI/v1", headers_for(sandbox_creds)) as client:
+        yield client
+
+
+def sandbox_state(db: Database) -> list[tuple[object, ...]]:
+    """db_state plus every sandbox table: compare before and after a rejected control request."""
+    with db.read() as conn:
+        extra = [
+            tuple(row)
+            for table in (tables.sandbox_stores, tables.sandbox_faults, tables.sandbox_journal)
+            for row in conn.execute(sa.select(table).order_by(*table.primary_key.columns)).all()
+        ]
+    return db_state(db) + extra

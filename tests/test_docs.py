@@ -32,6 +32,15 @@ COMMANDS = [
     "groups import",
     "audit list",
     "audit prune",
+    "sandbox journal",
+    "sandbox reset",
+    "sandbox seed",
+    "sandbox export",
+    "sandbox throttle",
+    "sandbox faults list",
+    "sandbox faults add",
+    "sandbox faults delete",
+    "sandbox faults clear",
 ]
 
 

@@ -12,11 +12,13 @@ and brings its schema up to date in the ASGI lifespan.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from cartgroups.api import dispatch, errors, routes, system
+from cartgroups.api.sandbox import SandboxLayer
 from cartgroups.config import Settings
 from cartgroups.errors import CartgroupsError
 from cartgroups.logs import AccessLog, skip_unused_record_fields
@@ -25,6 +27,7 @@ from cartgroups.service.audit import Pruner
 from cartgroups.service.credentials import Authenticator
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.idempotency import Idempotency
+from cartgroups.service.sandbox import Sandbox
 from cartgroups.storage import migrate
 from cartgroups.storage.database import Database
 
@@ -46,6 +49,11 @@ class CartgroupsApp:
         self.services: dispatch.Services | None = None
         self.access = AccessLog()
         self.pruner: Pruner | None = None
+        # Set only with settings.sandbox: the controls (the rate limiter asks
+        # sandbox.throttle_enabled) and the layer that wraps each request.
+        self.sandbox: Sandbox | None = None
+        self.sandbox_layer: SandboxLayer | None = None
+        self.sandbox_token: str | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -70,6 +78,14 @@ class CartgroupsApp:
         )
         self.pruner = Pruner(db, retention_days=settings.audit_retention_days)
         self.pruner.start()
+        if settings.sandbox:
+            # `cartgroups serve` always passes a token, so that every worker has the same one.
+            self.sandbox_token = settings.sandbox_token or secrets.token_urlsafe(24)
+            self.sandbox = Sandbox(db, token=self.sandbox_token, journal_size=settings.sandbox_journal_size)
+            self.sandbox_layer = SandboxLayer(self.sandbox, max_body_bytes=settings.max_body_bytes)
+            self.services.limiter = rate_limit.switchable(
+                db, self.services.limiter, self.sandbox.throttle_enabled
+            )
 
     def stop(self) -> None:
         self.access.flush()
@@ -96,25 +112,15 @@ class CartgroupsApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        method, path = scope["method"], scope["path"]
-        services, db = self.services, self.db
-        assert services is not None and db is not None, "the lifespan has not started the app"
-        try:
-            found = routes.match(path)
-            if found is not None:
-                reply = await dispatch.handle(services, scope, receive, found)
-                headers = [_JSON, _CORS, *reply.headers] if reply.body else [_CORS, *reply.headers]
-            else:
-                system_reply = system.handle(db, method, path)
-                if system_reply is None:
-                    raise errors.RouteNotFound(path)
-                reply, headers = system_reply, system_reply.headers
-        except ConnectionAbortedError:
+        layer = self.sandbox_layer
+        if layer is None:
+            reply = await self._answer(scope, receive)
+        else:
+            reply = await layer.handle(scope, receive, self._answer)
+        if reply is None:
             return  # the client left before sending its whole body; nobody to answer
-        except Exception as exc:
-            status, body, extra = errors.render(exc)
-            reply = dispatch.Reply(status, body, extra)
-            headers = [_JSON, _CORS, *extra]
+        method = scope["method"]
+        headers = reply.headers
         if reply.status not in (204, 304):  # these carry no Content-Length (RFC 9110, 8.6)
             headers = [*headers, (b"content-length", str(len(reply.body)).encode())]
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
@@ -122,11 +128,32 @@ class CartgroupsApp:
         if self.access.enabled:
             self.access.line(
                 method,
-                path,
+                scope["path"],
                 reply.status,
                 (time.perf_counter() - started) * 1000,
                 scope.get("cartgroups.store", "-"),  # set once the credentials are verified
             )
+
+    async def _answer(self, scope: Scope, receive: Receive) -> dispatch.Reply | None:
+        """The reply with all its headers but Content-Length; None when the client left."""
+        method, path = scope["method"], scope["path"]
+        services, db = self.services, self.db
+        assert services is not None and db is not None, "the lifespan has not started the app"
+        try:
+            found = routes.match(path)
+            if found is not None:
+                reply = await dispatch.handle(services, scope, receive, found)
+                reply.headers = [_JSON, _CORS, *reply.headers] if reply.body else [_CORS, *reply.headers]
+                return reply
+            system_reply = system.handle(db, method, path)
+            if system_reply is None:
+                raise errors.RouteNotFound(path)
+            return system_reply
+        except ConnectionAbortedError:
+            return None
+        except Exception as exc:
+            status, body, extra = errors.render(exc)
+            return dispatch.Reply(status, body, [_JSON, _CORS, *extra])
 
 
 def create_app(settings: Settings | None = None) -> CartgroupsApp:

@@ -77,10 +77,33 @@ class Settings(BaseSettings):
         "(at start and hourly) and by `cartgroups audit prune`. 0 keeps them forever.",
     )
 
+    sandbox: bool = Field(
+        False,
+        description="Turn on the sandbox controls under /_cartgroups/ (resets, seeding, export, fault "
+        "injection, request journal, throttling switch); for test servers only.",
+    )
+    sandbox_token: str | None = Field(
+        None,
+        min_length=16,
+        max_length=200,
+        description="Admin token of the sandbox controls (Authorization: Bearer <token>), 16 to 200 "
+        "printable characters. Unset: `cartgroups serve --sandbox` makes one and prints it.",
+    )
+    sandbox_journal_size: int = Field(
+        100, ge=1, le=10_000, description="Requests kept in each store's sandbox journal."
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("sandbox_token")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and not all("!" <= char <= "~" for char in value):
+            raise ValueError("use printable ASCII characters only, without spaces")
+        return value
 
     @field_validator("sqlite_synchronous", mode="before")
     @classmethod

@@ -25,6 +25,9 @@ TABLES = {
     "change_counters",
     "audit_log",
     "maintenance",
+    "sandbox_stores",
+    "sandbox_faults",
+    "sandbox_journal",
 }
 
 

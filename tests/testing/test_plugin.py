@@ -57,9 +57,10 @@ def _pytest(directory: Path) -> subprocess.CompletedProcess[str]:
 def test_fixtures_and_the_docs_example_work_in_a_project_without_conftest(tmp_path: Path) -> None:
     (tmp_path / "test_user.py").write_text(USER_TESTS)
     (tmp_path / "test_customer_groups.py").write_text(doc_example("# test_customer_groups.py"))
+    (tmp_path / "test_retries.py").write_text(doc_example("# test_retries.py"))
     result = _pytest(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "7 passed" in result.stdout
+    assert "10 passed" in result.stdout
 
 
 SETTINGS_TESTS = """

@@ -101,7 +101,7 @@ def _charset(headers: dict[str, str]) -> str:
     return "utf-8"
 
 
-async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(limit)
@@ -145,7 +145,7 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         status, body = op.handler(call)
         return Reply(status, body, call.reply_headers)
     charset = _charset(headers)
-    raw = await _read_body(receive, headers, services.max_body_bytes)
+    raw = await read_body(receive, headers, services.max_body_bytes)
     call.body = wire.decode_json(raw, charset)
     key = headers.get("idempotency-key") if op.keyed else None
     if key is None:

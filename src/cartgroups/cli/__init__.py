@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cartgroups import __version__
-from cartgroups.cli import admin, audit, groups, serve
+from cartgroups.cli import admin, audit, groups, sandbox, serve
 
 app = typer.Typer(
     name="cartgroups",
@@ -38,6 +38,7 @@ app.add_typer(admin.stores_app, name="stores")
 app.add_typer(admin.apps_app, name="apps")
 app.add_typer(groups.groups_app, name="groups")
 app.add_typer(audit.audit_app, name="audit")
+app.add_typer(sandbox.sandbox_app, name="sandbox")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import socket
 from typing import Any
 
@@ -45,7 +46,7 @@ def curl_command(base_url: str, issued: Issued) -> str:
     )
 
 
-def _banner(settings: Settings, description: str, demo: Issued | None) -> None:
+def _banner(settings: Settings, description: str, demo: Issued | None, made_token: bool) -> None:
     wildcard = settings.host in ("0.0.0.0", "::", "")  # noqa: S104 - only to print a usable URL
     shown_host = "127.0.0.1" if wildcard else settings.host
     if ":" in shown_host:
@@ -55,6 +56,12 @@ def _banner(settings: Settings, description: str, demo: Issued | None) -> None:
     typer.echo(f"Serving {base} with {settings.workers} worker(s); API docs at {base}/docs")
     if settings.rate_limit != "off":
         typer.echo(f"Rate limit per store and application: {settings.rate_limit}")
+    if settings.sandbox:
+        typer.echo(f"Sandbox controls at {base}/_cartgroups/ (see docs/sandbox.md)")
+        if made_token:
+            typer.echo(f"  Sandbox token (made for this run): {settings.sandbox_token}")
+        else:
+            typer.echo("  Sandbox token: the one given by --sandbox-token or CARTGROUPS_SANDBOX_TOKEN")
     if demo is None:
         return
     typer.echo("")
@@ -83,6 +90,18 @@ def serve(
         help="Requests per store and application: off (default), 3dcart (50 requests draining "
         "2 per second) or CAPACITY/PER_SECOND such as 100/5. Over it: 429 with Retry-After.",
     ),
+    sandbox: bool = typer.Option(
+        None,
+        "--sandbox",
+        help="Turn on the sandbox controls under /_cartgroups/ (for test servers; see docs/sandbox.md).",
+        show_default=False,
+    ),
+    sandbox_token: str = typer.Option(
+        None,
+        "--sandbox-token",
+        help="Admin token of the sandbox controls (at least 16 characters); "
+        "made and printed at start when not given.",
+    ),
 ) -> None:
     """Run the server. On an empty database, create a demo store and print its credentials."""
     settings = load_settings(
@@ -92,16 +111,22 @@ def serve(
         database_url=database,
         log_level=log_level,
         rate_limit=rate_limit,
+        sandbox=sandbox,
+        sandbox_token=sandbox_token,
     )
+    made_token = settings.sandbox and settings.sandbox_token is None
+    if made_token:  # one token for every worker process, so it is made here, not in each app
+        settings = settings.model_copy(update={"sandbox_token": secrets.token_urlsafe(24)})
     # The port first: a start that fails must not create demo credentials it never shows.
     _check_port(settings.host, settings.port)
     with open_database(settings.database_url) as db:
         demo = credentials.issue_demo_if_empty(db)
         description = db.description
-    _banner(settings, description, demo)
+    _banner(settings, description, demo, made_token)
     # Worker processes build their own app from the environment (create_app reads Settings()).
     for name, value in settings.model_dump().items():
-        os.environ[f"CARTGROUPS_{name.upper()}"] = str(value)
+        if value is not None:
+            os.environ[f"CARTGROUPS_{name.upper()}"] = str(value)
     uvicorn.run(
         "cartgroups.app:create_app",
         factory=True,

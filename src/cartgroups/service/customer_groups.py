@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from cartgroups.errors import Invalid, NotFound, PreconditionFailed
@@ -90,6 +90,11 @@ def _changed(group: CustomerGroup, values: dict[str, object]) -> CustomerGroup:
     return CustomerGroup._make(values.get(f.column, old) for f, old in zip(FIELDS, group, strict=True))
 
 
+def created_group(group_id: int, values: Mapping[str, object]) -> CustomerGroup:
+    """The group a create with these column values (validation.group_values) stored."""
+    return CustomerGroup._make((group_id, *(values[f.column] for f in EDITABLE)))
+
+
 def _actor(principal: Principal) -> audit_sql.Actor:
     return audit_sql.Actor(principal.token_id, principal.application)
 
@@ -107,8 +112,7 @@ class CustomerGroups:
         store_id = principal.store_id
         with self.db.write() as conn:
             group_id = store_sql.insert_group(conn, store_id=store_id, values=values)
-            created = CustomerGroup._make((group_id, *(values[f.column] for f in EDITABLE)))
-            change = Change("create", group_id, None, created)
+            change = Change("create", group_id, None, created_group(group_id, values))
             audit_sql.record(conn, store_id=store_id, actor=_actor(principal), changes=[change])
         return group_id
 

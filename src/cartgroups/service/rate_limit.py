@@ -123,3 +123,22 @@ def from_setting(db: Database, setting: str) -> RateLimiter | None:
     """The limiter the ``rate_limit`` setting asks for; None when it is off."""
     rate = parse_rate(setting)
     return None if rate is None else RateLimiter(db, rate)
+
+
+def switchable(
+    db: Database, configured: RateLimiter | None, override: Callable[[int], bool | None]
+) -> RateLimiter:
+    """A limiter whose throttling a sandbox turns on or off per store at run time.
+
+    ``override(store_id)`` says True (throttle the store), False (never throttle it) or None (no
+    override: throttle as configured — every store when the server has a rate limit, none when
+    it is off). With the limit off, a store switched on gets 3dcart's own bucket."""
+    limiter = configured if configured is not None else RateLimiter(db, THREEDCART_RATE)
+    default = configured is not None
+
+    def throttled(store_id: int) -> bool:
+        chosen = override(store_id)
+        return default if chosen is None else chosen
+
+    limiter.stores = throttled
+    return limiter

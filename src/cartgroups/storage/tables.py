@@ -149,3 +149,54 @@ maintenance = sa.Table(
     sa.Column("task", sa.String(50), primary_key=True),
     sa.Column("last_run_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# Sandbox state (issue #4; only used when the server runs with --sandbox). It lives in the
+# database, not in process memory, so that every worker process sees the same rules, counters
+# and journal.
+
+# One row per store that has a throttling override: true/false; no row (or NULL) = no override.
+sandbox_stores = sa.Table(
+    "sandbox_stores",
+    metadata,
+    sa.Column("store_id", sa.ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("throttle", sa.Boolean, nullable=True),
+)
+
+# Fault injection rules, tried in id order.
+sandbox_faults = sa.Table(
+    "sandbox_faults",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("method", sa.String(16), nullable=False),  # "*" or an upper-case method
+    sa.Column("path", sa.String(500), nullable=False),
+    sa.Column("regex", sa.Boolean, nullable=False),  # path is a regular expression, not a glob
+    # NULL: every store; else the rule applies to requests naming this store only.
+    sa.Column("store_id", sa.ForeignKey("stores.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("status", sa.Integer, nullable=True),  # NULL: latency only
+    sa.Column("message", sa.Text, nullable=True),  # NULL: the default message of the status
+    sa.Column("retry_after", sa.Integer, nullable=True),
+    sa.Column("latency_ms", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("probability", sa.Float, nullable=False, server_default="1"),
+    sa.Column("remaining", sa.Integer, nullable=True),  # NULL: no limit; else applications left
+    sa.Column("applied", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+# The last requests of each store (the newest sandbox_journal_size are kept per store).
+sandbox_journal = sa.Table(
+    "sandbox_journal",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("store_id", sa.ForeignKey("stores.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("query", sa.Text, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("request_headers", sa.Text, nullable=False),  # JSON object, secrets redacted
+    sa.Column("request_body", sa.Text, nullable=False),
+    sa.Column("response_body", sa.Text, nullable=False),
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    sa.Column("fault_id", sa.Integer, nullable=True),  # the fault rule that shaped the answer
+    sa.Index("ix_sandbox_journal_store_id_id", "store_id", "id"),
+)

@@ -56,7 +56,8 @@ def cartgroups_session_server(
 def cartgroups_server(
     cartgroups_session_server: TestServer, cartgroups_settings: dict[str, Any], pytestconfig: pytest.Config
 ) -> TestServer:
-    """The session's server with every store emptied: ids start at 1, credentials stay valid."""
+    """The session's server with every store emptied: ids start at 1, credentials stay valid;
+    no fault rules, journal entries or throttling overrides are left from earlier tests."""
     started = pytestconfig.stash.get(_STARTED_WITH, cartgroups_settings)
     if cartgroups_settings != started:
         pytest.fail(SETTINGS_DIFFER.format(wanted=cartgroups_settings, started=started), pytrace=False)

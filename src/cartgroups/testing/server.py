@@ -17,20 +17,21 @@ from typing import Any
 import uvicorn
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
+from cartgroups.api import wire
+from cartgroups.api.sandbox import fault_json, journal_json
 from cartgroups.app import CartgroupsApp, create_app
 from cartgroups.config import Settings
-from cartgroups.errors import Invalid
-from cartgroups.service import credentials, validation
+from cartgroups.service import credentials
+from cartgroups.service.sandbox import Sandbox, SeedRejected
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage.database import Database
-from cartgroups.testing.wipe import empty_every_store
 
 API_PATH = "/3dCartWebAPI/v1"
 APPLICATION = "cartgroups-testing"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-# Chosen by serve() itself: one process, loopback, a free port, a fresh file.
-_FIXED = frozenset({"database_url", "host", "port", "workers"})
+# Chosen by serve() itself: one process, loopback, a free port, a fresh file, sandbox on.
+_FIXED = frozenset({"database_url", "host", "port", "workers", "sandbox", "sandbox_token"})
 
 
 def _store_name(number: int) -> str:
@@ -76,8 +77,67 @@ class StoreCredentials:
         return f"StoreCredentials(secure_url={self.secure_url!r}, private_key=..., token=...)"
 
 
+class Faults:
+    """Fault injection rules of a TestServer (``server.faults``); see docs/sandbox.md."""
+
+    __slots__ = ("_server",)
+
+    def __init__(self, server: TestServer) -> None:
+        self._server = server
+
+    def add(
+        self,
+        status: int | None = None,
+        *,
+        method: str = "*",
+        path: str = "*",
+        match: str = "glob",
+        store: StoreCredentials | str | None = None,
+        message: str | None = None,
+        retry_after: int | None = None,
+        latency_ms: int = 0,
+        probability: float = 1.0,
+        times: int | None = None,
+    ) -> dict[str, Any]:
+        """Add a rule and return it as the control API shows it (with its ``id``).
+
+        Requests to the 3dcart routes whose method (``*``: any) and path (a glob on the whole
+        path, e.g. ``*/CustomerGroups/*``, or with ``match="regex"`` a regular expression
+        searched in it; case-insensitive) match, and whose SecureURL names ``store`` when
+        given, wait ``latency_ms`` and then get ``status`` with an error record (``message``,
+        or the status's default). ``probability`` is the chance a matching request is hit;
+        ``times`` makes the rule expire after hitting that many requests."""
+        body = {
+            "method": method,
+            "path": path,
+            "match": match,
+            "store": self._server._store_name(store) if store is not None else None,
+            "status": status,
+            "message": message,
+            "retry_after": retry_after,
+            "latency_ms": latency_ms,
+            "probability": probability,
+            "times": times,
+        }
+        return fault_json(self._server.sandbox.add_fault(body))
+
+    def list(self) -> list[dict[str, Any]]:
+        """The live rules, in the order they are tried."""
+        return [fault_json(row) for row in self._server.sandbox.faults()]
+
+    def delete(self, fault_id: int) -> None:
+        self._server.sandbox.delete_fault(fault_id)
+
+    def clear(self) -> int:
+        """Delete every rule; returns how many there were."""
+        return self._server.sandbox.clear_faults()
+
+
 class TestServer:
-    """A running server: where it listens, credentials for its first store, and state controls."""
+    """A running server: where it listens, credentials for its first store, and state controls.
+
+    The server runs with the sandbox on: besides the methods here, its control endpoints are
+    at ``control_url`` with the header ``Authorization: Bearer <sandbox_token>``."""
 
     __test__ = False  # not a test class, even when a test module imports it
 
@@ -88,6 +148,10 @@ class TestServer:
         self._lock = threading.Lock()
         self._private_key: str | None = None
         self._stores_made = 0
+        assert app.sandbox_token is not None
+        self.sandbox_token = app.sandbox_token
+        self.control_url = base_url + "/_cartgroups"
+        self.faults = Faults(self)
         self.credentials = self.new_store(_store_name(1))
 
     @property
@@ -103,12 +167,26 @@ class TestServer:
         assert self._app.db is not None, "the server has stopped"
         return self._app.db
 
-    def reset(self) -> None:
-        """Delete every group of every store; each store's next CustomerGroupID is 1 again.
+    @property
+    def sandbox(self) -> Sandbox:
+        assert self._app.sandbox is not None, "the server has stopped"
+        return self._app.sandbox
+
+    def _store_name(self, store: StoreCredentials | str | None) -> str:
+        if store is None:
+            return self.credentials.secure_url
+        return store.secure_url if isinstance(store, StoreCredentials) else store
+
+    def reset(self, store: StoreCredentials | str | None = None) -> None:
+        """Without ``store``: delete every group of every store (each store's next
+        CustomerGroupID is 1 again), every journal entry, throttling override and fault rule.
+        With ``store``: that store's groups, journal, override and the rules that name it.
 
         Stores and credentials stay valid, including those from new_store()."""
-        with self.db.write() as conn:
-            empty_every_store(conn)
+        if store is None:
+            self.sandbox.reset_all()
+        else:
+            self.sandbox.reset_store(self._store_name(store))
 
     def seed(
         self, groups: Sequence[Mapping[str, Any]], store: StoreCredentials | str | None = None
@@ -121,23 +199,35 @@ class TestServer:
         any is written: a bad one raises SeedError naming each problem, and nothing is stored."""
         if isinstance(groups, Mapping | str | bytes):
             raise TypeError("seed() takes a list of groups (dicts), not a single one")
-        bodies = _as_posted(groups)
-        problems = []
-        for index, body in enumerate(bodies):
-            try:
-                validation.group_values(body, creating=True)
-            except Invalid as exc:
-                problems.append(f"groups[{index}]: {exc.message}")
-        if problems:
-            raise SeedError("; ".join(problems))
-        secure_url = store.secure_url if isinstance(store, StoreCredentials) else store
-        secure_url = credentials.normalise_secure_url(secure_url or self.credentials.secure_url)
-        store_id = credentials.store_id_of(self.db, secure_url)
-        services = self._app.services
-        assert services is not None, "the server has stopped"
-        # Not through the API: audit entries of seeded groups have no token or application.
-        seeder = credentials.Principal(store_id, secure_url, can_read=True, can_write=True)
-        return [services.groups.create(principal=seeder, body=body) for body in bodies]
+        try:
+            return self.sandbox.seed(self._store_name(store), _as_posted(groups))
+        except SeedRejected as exc:
+            raise SeedError(exc.message) from None
+
+    def export(self, store: StoreCredentials | str | None = None) -> list[dict[str, Any]]:
+        """The store's groups (the first store's by default) as a 3dcart GET returns them:
+        wire-format dicts in ascending id order, money as Decimal."""
+        body = wire.groups_body(self.sandbox.export(self._store_name(store)))
+        exported: list[dict[str, Any]] = json.loads(body, parse_float=Decimal)
+        return exported
+
+    def journal(
+        self, store: StoreCredentials | str | None = None, *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The store's last requests, newest first: method, path, query, status, duration_ms,
+        request_headers (secrets shown as "[redacted]"), request_body, response_body, fault_id."""
+        return [journal_json(row) for row in self.sandbox.journal(self._store_name(store), limit)]
+
+    def clear_journal(self, store: StoreCredentials | str | None = None) -> int:
+        return self.sandbox.clear_journal(self._store_name(store))
+
+    def throttle(self, store: StoreCredentials | str | None = None) -> bool | None:
+        """The store's throttling override: True, False, or None (none set)."""
+        return self.sandbox.throttle(self._store_name(store))
+
+    def set_throttle(self, enabled: bool | None, store: StoreCredentials | str | None = None) -> None:
+        """Turn 3dcart's rate limiting on or off for the store (None removes the override)."""
+        self.sandbox.set_throttle(self._store_name(store), {"throttle": enabled})
 
     def new_store(self, secure_url: str | None = None, *, scope: str = "read,write") -> StoreCredentials:
         """Credentials for another store (tenant), named ``secure_url`` or a fresh name.
@@ -173,7 +263,7 @@ def serve(**settings: Any) -> Iterator[TestServer]:
         raise TypeError(f"serve() chooses {', '.join(fixed)} itself")
     with tempfile.TemporaryDirectory(prefix="cartgroups-test-") as directory:
         url = f"sqlite:///{Path(directory) / 'cartgroups.db'}"
-        app = create_app(_TestSettings(database_url=url, **settings))
+        app = create_app(_TestSettings(database_url=url, sandbox=True, **settings))
         server, thread = start_in_thread(app)
         try:
             port = server.servers[0].sockets[0].getsockname()[1]

@@ -1,0 +1,325 @@
+"""HTTP side of the sandbox (``cartgroups serve --sandbox``): the control endpoints under
+/_cartgroups/, and what happens around each 3dcart request — fault rules, then the journal.
+
+The app hands a request here only when the sandbox is on; with it off, /_cartgroups/ is an
+unknown path like any other (404 record) and nothing here runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import orjson
+
+from cartgroups.api import errors, routes, wire
+from cartgroups.api.dispatch import Reply, read_body, request_headers
+from cartgroups.errors import CartgroupsError, Invalid
+from cartgroups.service.credentials import Issued
+from cartgroups.service.sandbox import PREFIX, Fault, Sandbox, SeedRejected, default_message
+from cartgroups.storage.sandbox import FaultRow, JournalRow
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Answer = Callable[[Scope, Receive], Awaitable[Reply | None]]
+
+log = logging.getLogger("cartgroups.sandbox")
+
+JSON = (b"content-type", b"application/json; charset=utf-8")
+CORS = (b"access-control-allow-origin", b"*")
+NO_STORE = (b"cache-control", b"no-store")
+REDACTED = "[redacted]"
+SECRET_HEADERS = frozenset({"privatekey", "token", "authorization", "cookie", "proxy-authorization"})
+SECRET_PARAMS = frozenset({"privatekey", "token"})
+MAX_JOURNAL_BODY = 64 * 1024  # characters of a body kept in the journal
+MAX_JOURNAL_LIMIT = 10_000
+ACTIONS: dict[str, tuple[str, ...]] = {
+    "reset": ("POST",),
+    "seed": ("POST",),
+    "export": ("GET",),
+    "journal": ("GET", "DELETE"),
+    "throttle": ("GET", "PUT"),
+}
+
+
+def fault_json(row: FaultRow) -> dict[str, object]:
+    """A rule as the control API shows it (``message`` is what a request will get)."""
+    message = row.message
+    if message is None and row.status is not None:
+        message = default_message(row.status)
+    return {
+        "id": row.id,
+        "method": row.method,
+        "path": row.path,
+        "match": "regex" if row.regex else "glob",
+        "store": row.secure_url,
+        "status": row.status,
+        "message": message,
+        "retry_after": row.retry_after,
+        "latency_ms": row.latency_ms,
+        "probability": row.probability,
+        "times_left": row.remaining,
+        "applied": row.applied,
+    }
+
+
+def journal_json(row: JournalRow) -> dict[str, object]:
+    at = row.at if row.at.tzinfo is not None else row.at.replace(tzinfo=UTC)
+    return {
+        "id": row.id,
+        "time": at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "method": row.method,
+        "path": row.path,
+        "query": row.query,
+        "status": row.status,
+        "duration_ms": round(row.duration_ms, 3),
+        "fault_id": row.fault_id,
+        "request_headers": orjson.loads(row.request_headers),
+        "request_body": row.request_body,
+        "response_body": row.response_body,
+    }
+
+
+def issued_json(issued: Issued) -> dict[str, object]:
+    return {
+        "SecureURL": issued.secure_url,
+        "PrivateKey": issued.private_key,
+        "Token": issued.token,
+        "Application": issued.application,
+        "Scope": ",".join(
+            name for name, ok in (("read", issued.can_read), ("write", issued.can_write)) if ok
+        ),
+    }
+
+
+def redacted_headers(scope: Scope) -> dict[str, str]:
+    """Request headers for the journal: every name kept, the value of a secret replaced."""
+    shown: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        shown[name] = REDACTED if name in SECRET_HEADERS else raw_value.decode("latin-1")
+    return shown
+
+
+def redacted_query(raw: bytes) -> str:
+    text = raw.decode("latin-1")
+    if not text:
+        return ""
+    pairs = parse_qsl(text, keep_blank_values=True)
+    if not any(name.lower() in SECRET_PARAMS for name, _ in pairs):
+        return text
+    return urlencode([(n, REDACTED if n.lower() in SECRET_PARAMS else v) for n, v in pairs])
+
+
+def _body_text(body: bytes) -> str:
+    text = body.decode("utf-8", "replace")
+    if len(text) > MAX_JOURNAL_BODY:
+        return text[:MAX_JOURNAL_BODY] + f"...[{len(text) - MAX_JOURNAL_BODY} more characters]"
+    return text
+
+
+def _json_reply(status: int, obj: object) -> Reply:
+    return Reply(status, orjson.dumps(obj), [JSON, NO_STORE])
+
+
+def _error_reply(exc: BaseException) -> Reply:
+    if isinstance(exc, SeedRejected):
+        records = [wire.record("Error", str(index), 400, message) for index, message in exc.problems]
+        return Reply(400, wire.records_body(records), [JSON, NO_STORE])
+    status, body, extra = errors.render(exc)
+    return Reply(status, body, [JSON, NO_STORE, *extra])
+
+
+class SandboxLayer:
+    """Wraps the app's answer to each request while the sandbox is on.
+
+    ``sleep`` waits out injected latency without blocking the event loop (replaceable in
+    tests); ``clock`` times each request for the journal."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        *,
+        max_body_bytes: int,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.sandbox = sandbox
+        self.max_body_bytes = max_body_bytes
+        self.sleep = sleep
+        self.clock = clock
+
+    async def handle(self, scope: Scope, receive: Receive, answer: Answer) -> Reply | None:
+        path: str = scope["path"]
+        if path.startswith(PREFIX) or path == PREFIX.rstrip("/"):
+            try:
+                return await self._control(scope, receive)
+            except ConnectionAbortedError:
+                return None
+            except Exception as exc:
+                return _error_reply(exc)
+        if routes.match(path) is None:
+            return await answer(scope, receive)
+        return await self._api(scope, receive, answer)
+
+    # Around a 3dcart request ---------------------------------------------------------------
+
+    async def _api(self, scope: Scope, receive: Receive, answer: Answer) -> Reply | None:
+        started = self.clock()
+        method: str = scope["method"]
+        secure_url = request_headers(scope).get("secureurl")
+        chunks: list[bytes] = []
+
+        async def recorded() -> MutableMapping[str, Any]:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message.get("body", b""))
+            return message
+
+        try:
+            fault = self.sandbox.fault_for(method, scope["path"], secure_url)
+        except Exception as exc:
+            status, body, extra = errors.render(exc)
+            return Reply(status, body, [JSON, CORS, *extra])
+        if fault is not None and fault.latency_ms:
+            await self.sleep(fault.latency_ms / 1000)
+        if fault is not None and fault.status is not None:
+            reply: Reply | None = self._fault_reply(fault)
+            await self._drain(recorded)
+        else:
+            reply = await answer(scope, recorded)
+        if reply is None:
+            return None
+        entry = {
+            "at": datetime.now(UTC),
+            "method": method,
+            "path": scope["path"],
+            "query": redacted_query(scope.get("query_string", b"")),
+            "status": reply.status,
+            "request_headers": orjson.dumps(redacted_headers(scope)).decode(),
+            "request_body": _body_text(b"".join(chunks)),
+            "response_body": _body_text(reply.body),
+            "duration_ms": (self.clock() - started) * 1000,
+            "fault_id": fault.id if fault is not None else None,
+        }
+        try:
+            self.sandbox.record(secure_url, entry)
+        except Exception as exc:  # the answer still goes out; only its journal entry is lost
+            text = exc.message if isinstance(exc, CartgroupsError) else repr(exc)
+            log.warning("request not journaled: %s", text)
+        return reply
+
+    @staticmethod
+    def _fault_reply(fault: Fault) -> Reply:
+        assert fault.status is not None
+        headers = [JSON, CORS]
+        if fault.retry_after is not None:
+            headers.append((b"retry-after", str(fault.retry_after).encode()))
+        return Reply(fault.status, errors.error_body(fault.status, fault.message), headers)
+
+    async def _drain(self, receive: Receive) -> None:
+        """Read (up to the size limit) the body of a request a fault answered, for the journal."""
+        size = 0
+        while size <= self.max_body_bytes:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            size += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
+    # Control endpoints ---------------------------------------------------------------------
+
+    async def _control(self, scope: Scope, receive: Receive) -> Reply:
+        headers = request_headers(scope)
+        scheme, _, presented = headers.get("authorization", "").partition(" ")
+        self.sandbox.check_token(presented.strip() if scheme.lower() == "bearer" else None)
+        method: str = scope["method"]
+        path: str = scope["path"]
+        rest = path[len(PREFIX) :].strip("/")
+        parts = rest.split("/") if rest else []
+        query = {k.lower(): v for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"))}
+
+        async def body() -> object:
+            raw = await read_body(receive, headers, self.max_body_bytes)
+            return wire.decode_json(raw) if raw.strip() else None
+
+        sb = self.sandbox
+        if parts == ["reset"]:
+            _allow(method, "POST")
+            return _json_reply(200, {"reset": "all", "stores": sb.reset_all()})
+        if parts == ["stores"]:
+            _allow(method, "GET", "POST")
+            if method == "GET":
+                return _json_reply(200, sb.stores())
+            return _json_reply(201, issued_json(sb.create_store(await body())))
+        if len(parts) >= 3 and parts[0] == "stores" and parts[-1] in ACTIONS:
+            store, action = "/".join(parts[1:-1]), parts[-1]
+            _allow(method, *ACTIONS[action])
+            return await self._store_action(store, action, method, query, body)
+        if parts == ["faults"]:
+            _allow(method, "GET", "POST", "DELETE")
+            if method == "GET":
+                return _json_reply(200, [fault_json(row) for row in sb.faults()])
+            if method == "POST":
+                return _json_reply(201, fault_json(sb.add_fault(await body())))
+            return _json_reply(200, {"deleted": sb.clear_faults()})
+        if len(parts) == 2 and parts[0] == "faults":
+            _allow(method, "GET", "DELETE")
+            fault_id = _fault_id(parts[1])
+            if method == "GET":
+                return _json_reply(200, fault_json(sb.fault(fault_id)))
+            sb.delete_fault(fault_id)
+            return _json_reply(200, {"deleted": 1})
+        raise errors.RouteNotFound(path)
+
+    async def _store_action(
+        self,
+        store: str,
+        action: str,
+        method: str,
+        query: dict[str, str],
+        body: Callable[[], Awaitable[object]],
+    ) -> Reply:
+        sb = self.sandbox
+        if action == "reset":
+            sb.reset_store(store)
+            return _json_reply(200, {"reset": sb.canonical(store)})
+        if action == "seed":
+            ids = sb.seed(store, await body())
+            return _json_reply(201, {"ids": ids})
+        if action == "export":
+            return Reply(200, wire.groups_body(sb.export(store)), [JSON, NO_STORE])
+        if action == "journal":
+            if method == "DELETE":
+                return _json_reply(200, {"deleted": sb.clear_journal(store)})
+            limit = _limit(query.get("limit"))
+            return _json_reply(200, [journal_json(row) for row in sb.journal(store, limit)])
+        if method == "GET":
+            return _json_reply(200, {"store": sb.canonical(store), "throttle": sb.throttle(store)})
+        value = sb.set_throttle(store, await body())
+        return _json_reply(200, {"store": sb.canonical(store), "throttle": value})
+
+
+def _allow(method: str, *allowed: str) -> None:
+    if method not in allowed:
+        raise errors.MethodNotAllowed(method, allowed)
+
+
+def _fault_id(raw: str) -> int:
+    if not raw.isdigit() or len(raw) > 9:
+        raise Invalid(f"A fault rule id is a whole number (got {raw!r})", value=raw)
+    return int(raw)
+
+
+def _limit(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_JOURNAL_LIMIT:
+        raise Invalid(f"limit must be a whole number from 1 to {MAX_JOURNAL_LIMIT}", value=raw)
+    return int(raw)

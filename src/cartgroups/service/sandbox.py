@@ -1,0 +1,406 @@
+"""The sandbox controls (``cartgroups serve --sandbox``): resets, seeding, export, fault rules,
+the request journal and the per-store throttling override.
+
+All state is in the database (storage/sandbox.py), so several server processes share it: a
+rule added through one worker applies in every worker, and a "next N requests" rule fires
+exactly N times in total, whichever processes answer them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import hmac
+import random
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from http import HTTPStatus
+from typing import Any
+
+from cartgroups.errors import Invalid, NotFound, Unauthorized
+from cartgroups.model import CustomerGroup
+from cartgroups.service import credentials, validation
+from cartgroups.service.customer_groups import created_group
+from cartgroups.storage import audit as audit_sql
+from cartgroups.storage import credentials as cred_sql
+from cartgroups.storage import sandbox as sql
+from cartgroups.storage.audit import Actor, Change
+from cartgroups.storage.database import Database
+from cartgroups.storage.sandbox import FaultRow, JournalRow
+
+PREFIX = "/_cartgroups/"
+TOKEN_MISSING = "The sandbox controls need the sandbox token: send Authorization: Bearer <token>"  # noqa: S105
+TOKEN_WRONG = "The sandbox token is not valid"  # noqa: S105
+NOT_A_STORE = "There is no store {!r}"
+
+METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
+MAX_LATENCY_MS = 60_000
+MAX_PATTERN = 500
+# Default messages of injected errors: 3dcart's own wording where it has one.
+DEFAULT_MESSAGES = {
+    400: "The request is invalid.",
+    401: credentials.REJECTED,
+    403: "Forbidden",
+    404: "The requested resource was not found.",
+    429: "Too many requests. The request rate limit has been exceeded; try again later.",
+    500: "An error has occurred.",
+    502: "Bad Gateway",
+    503: "The service is unavailable.",
+    504: "Gateway Timeout",
+}
+
+
+def default_message(status: int) -> str:
+    found = DEFAULT_MESSAGES.get(status)
+    if found is not None:
+        return found
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"Error {status}"
+
+
+class SeedRejected(Invalid):
+    """Some groups of a seed break the server's rules; ``problems`` is (position, message) each."""
+
+    def __init__(self, problems: list[tuple[int, str]]) -> None:
+        super().__init__("; ".join(f"groups[{i}]: {message}" for i, message in problems))
+        self.problems = problems
+
+
+def validated_groups(bodies: object) -> list[dict[str, object]]:
+    """The column values of each group as a POST would take them, or SeedRejected naming every
+    bad one. ``bodies`` is a parsed JSON array (numbers with a fraction as Decimal)."""
+    if not isinstance(bodies, list):
+        raise Invalid("The request body must be a JSON array of CustomerGroup objects")
+    problems: list[tuple[int, str]] = []
+    values: list[dict[str, object]] = []
+    for index, body in enumerate(bodies):
+        try:
+            values.append(validation.group_values(body, creating=True))
+        except Invalid as exc:
+            problems.append((index, exc.message))
+    if problems:
+        raise SeedRejected(problems)
+    return values
+
+
+@functools.lru_cache(maxsize=256)
+def compile_pattern(pattern: str, regex: bool) -> re.Pattern[str]:
+    """A glob is matched against the whole path (``*`` crosses ``/``); a regular expression is
+    searched for anywhere in it. Both ignore case, like 3dcart's routes."""
+    return re.compile(pattern if regex else fnmatch.translate(pattern), re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A rule that fired for one request."""
+
+    id: int
+    status: int | None
+    message: str
+    retry_after: int | None
+    latency_ms: int
+
+
+def _matches(rule: FaultRow, method: str, path: str, store: str | None) -> bool:
+    if rule.method != "*" and rule.method != method:
+        return False
+    if rule.secure_url is not None and rule.secure_url != store:
+        return False
+    pattern = compile_pattern(rule.path, rule.regex)
+    return bool(pattern.search(path) if rule.regex else pattern.match(path))
+
+
+def _store_of(secure_url: str | None) -> str | None:
+    return credentials.normalise_secure_url(secure_url) if secure_url else None
+
+
+class Sandbox:
+    """The controls, on one database. ``random`` draws the probability of a rule (replaceable
+    in tests); ``journal_size`` is how many entries each store's journal keeps."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        token: str,
+        journal_size: int,
+        random: Callable[[], float] = random.random,
+    ) -> None:
+        self.db = db
+        self._token = token.encode("utf-8", "surrogatepass")
+        self.journal_size = journal_size
+        self.random = random
+
+    # Guard -------------------------------------------------------------------------------------
+
+    def check_token(self, presented: str | None) -> None:
+        """Unauthorized unless ``presented`` is the sandbox token (compared in constant time)."""
+        if not presented:
+            raise Unauthorized(TOKEN_MISSING)
+        if not hmac.compare_digest(presented.encode("utf-8", "surrogatepass"), self._token):
+            raise Unauthorized(TOKEN_WRONG)
+
+    # Stores ------------------------------------------------------------------------------------
+
+    def store_id(self, secure_url: str) -> int:
+        store = credentials.normalise_secure_url(secure_url)
+        with self.db.read() as conn:
+            found = sql.find_store(conn, secure_url=store)
+        if found is None:
+            raise NotFound(NOT_A_STORE.format(store), value=store)
+        return found
+
+    def canonical(self, secure_url: str) -> str:
+        """The store's name as stored (``https://www.Shop.com/`` is ``shop.com``)."""
+        return credentials.normalise_secure_url(secure_url)
+
+    def stores(self) -> list[dict[str, object]]:
+        """Every store: its SecureURL, number of groups and throttling override."""
+        with self.db.read() as conn:
+            rows = cred_sql.list_stores(conn)
+            throttles = sql.all_throttles(conn)
+        return [
+            {"SecureURL": row.secure_url, "groups": row.group_count, "throttle": throttles.get(row.id)}
+            for row in rows
+        ]
+
+    def create_store(self, body: object) -> credentials.Issued:
+        """Credentials for a store (created when new). A fresh application is made unless the
+        body names one, so that the PrivateKey can always be shown."""
+        fields = _object(body, "SecureURL", "Application", "Scope")
+        secure_url = _text(fields, "SecureURL", required=True)
+        application = _text(fields, "Application") or f"sandbox-{credentials.new_secret()[:12]}"
+        scope = _text(fields, "Scope") or "read,write"
+        assert secure_url is not None
+        return credentials.issue(self.db, secure_url=secure_url, application=application, scope=scope)
+
+    def reset_all(self) -> int:
+        """Empty every store (ids from 1), drop every journal, override and fault rule. Returns
+        the number of stores; their credentials stay valid."""
+        with self.db.write() as conn:
+            return sql.reset_all(conn)
+
+    def reset_store(self, secure_url: str) -> None:
+        store_id = self.store_id(secure_url)
+        with self.db.write() as conn:
+            sql.reset_store(conn, store_id=store_id)
+
+    def seed(self, secure_url: str | int, bodies: object) -> list[int]:
+        """Create the groups as POSTs would, all or none, and return their ids in order."""
+        values = validated_groups(bodies)
+        store_id = secure_url if isinstance(secure_url, int) else self.store_id(secure_url)
+        with self.db.write() as conn:
+            ids = sql.insert_groups(conn, store_id=store_id, values=values)
+            # Recorded like any create; the actor is the sandbox, not a token or application.
+            changes = [
+                Change("create", i, None, created_group(i, v)) for i, v in zip(ids, values, strict=True)
+            ]
+            audit_sql.record(conn, store_id=store_id, actor=Actor(None, None), changes=changes)
+            return ids
+
+    def export(self, secure_url: str) -> list[CustomerGroup]:
+        store_id = self.store_id(secure_url)
+        with self.db.read() as conn:
+            return sql.all_groups(conn, store_id=store_id)
+
+    # Throttling --------------------------------------------------------------------------------
+
+    def throttle_enabled(self, store_id: int) -> bool | None:
+        """The store's throttling override for the rate limiter: True (throttle), False (never
+        throttle) or None (no override: the limiter's own setting applies)."""
+        with self.db.read() as conn:
+            return sql.get_throttle(conn, store_id=store_id)
+
+    def throttle(self, secure_url: str) -> bool | None:
+        return self.throttle_enabled(self.store_id(secure_url))
+
+    def set_throttle(self, secure_url: str, body: object) -> bool | None:
+        fields = _object(body, "throttle")
+        if "throttle" not in fields:
+            raise Invalid("throttle is required: true, false or null")
+        value = fields["throttle"]
+        if value is not None and not isinstance(value, bool):
+            raise Invalid("throttle must be true, false or null")
+        store_id = self.store_id(secure_url)
+        with self.db.write() as conn:
+            sql.set_throttle(conn, store_id=store_id, throttle=value)
+        return value
+
+    # Fault rules -------------------------------------------------------------------------------
+
+    def faults(self) -> list[FaultRow]:
+        with self.db.read() as conn:
+            return sql.list_faults(conn)
+
+    def add_fault(self, body: object) -> FaultRow:
+        values = self._fault_values(body)
+        with self.db.write() as conn:
+            fault_id = sql.insert_fault(conn, values=values)
+            [row] = sql.list_faults(conn, fault_id=fault_id)
+        return row
+
+    def fault(self, fault_id: int) -> FaultRow:
+        with self.db.read() as conn:
+            found = sql.list_faults(conn, fault_id=fault_id)
+        if not found:
+            raise NotFound(f"There is no fault rule {fault_id}", value=str(fault_id))
+        return found[0]
+
+    def delete_fault(self, fault_id: int) -> None:
+        with self.db.write() as conn:
+            if not sql.delete_fault(conn, fault_id=fault_id):
+                raise NotFound(f"There is no fault rule {fault_id}", value=str(fault_id))
+
+    def clear_faults(self) -> int:
+        with self.db.write() as conn:
+            return sql.delete_faults(conn)
+
+    def _fault_values(self, body: object) -> dict[str, object]:
+        fields = _object(
+            body,
+            "method",
+            "path",
+            "match",
+            "store",
+            "status",
+            "message",
+            "retry_after",
+            "latency_ms",
+            "probability",
+            "times",
+        )
+        method = (_text(fields, "method") or "*").upper()
+        if method != "*" and method not in METHODS:
+            raise Invalid(f"method must be * or one of {', '.join(METHODS)}")
+        path = _text(fields, "path") or "*"
+        if len(path) > MAX_PATTERN:
+            raise Invalid(f"path must be at most {MAX_PATTERN} characters")
+        kind = _text(fields, "match") or "glob"
+        if kind not in ("glob", "regex"):
+            raise Invalid("match must be glob or regex")
+        if kind == "regex":
+            try:
+                compile_pattern(path, True)
+            except re.error as exc:
+                raise Invalid(f"path is not a valid regular expression: {exc}") from None
+        store = _text(fields, "store")
+        status = _integer(fields, "status", 400, 599)
+        message = _text(fields, "message")
+        if message is not None and status is None:
+            raise Invalid("message needs a status")
+        retry_after = _integer(fields, "retry_after", 0, 86_400)
+        latency = _integer(fields, "latency_ms", 0, MAX_LATENCY_MS) or 0
+        if status is None and latency == 0:
+            raise Invalid("a fault needs a status, a latency_ms, or both")
+        probability = fields.get("probability", 1)
+        if probability is None:
+            probability = 1
+        if isinstance(probability, bool) or not isinstance(probability, int | float | Decimal):
+            raise Invalid("probability must be a number from 0 to 1")
+        if not 0 <= probability <= 1:
+            raise Invalid("probability must be a number from 0 to 1")
+        times = _integer(fields, "times", 1, 1_000_000)
+        return {
+            "method": method,
+            "path": path,
+            "regex": kind == "regex",
+            "store_id": self._rule_store(store),
+            "status": status,
+            "message": message,
+            "retry_after": retry_after,
+            "latency_ms": latency,
+            "probability": float(probability),
+            "remaining": times,
+        }
+
+    def _rule_store(self, store: str | None) -> int | None:
+        if store is None:
+            return None
+        try:
+            return self.store_id(store)
+        except NotFound as exc:
+            raise Invalid(exc.message, value=exc.value) from None
+
+    def fault_for(self, method: str, path: str, secure_url: str | None) -> Fault | None:
+        """The first rule (in the order they were added) that matches the request and fires:
+        its probability drawn, and one of its remaining applications claimed atomically."""
+        with self.db.read() as conn:
+            rules = sql.list_faults(conn)
+        if not rules:
+            return None
+        path = path.rstrip("/") or "/"
+        store = _store_of(secure_url)
+        for rule in rules:
+            if not _matches(rule, method, path, store):
+                continue
+            if rule.probability < 1 and not self.random() < rule.probability:
+                continue
+            with self.db.write() as conn:
+                claimed = sql.claim_fault(conn, fault_id=rule.id)
+            if not claimed:
+                continue  # its last application went to another request meanwhile
+            message = rule.message if rule.message is not None else default_message(rule.status or 500)
+            return Fault(rule.id, rule.status, message, rule.retry_after, rule.latency_ms)
+        return None
+
+    # Journal -----------------------------------------------------------------------------------
+
+    def record(self, secure_url: str | None, entry: Mapping[str, object]) -> None:
+        """Add a request to the journal of the store its SecureURL names (none if it names no store)."""
+        store = _store_of(secure_url)
+        if store is None:
+            return
+        with self.db.write() as conn:
+            store_id = sql.find_store(conn, secure_url=store)
+            if store_id is not None:
+                sql.append_journal(conn, store_id=store_id, entry=entry, keep=self.journal_size)
+
+    def journal(self, secure_url: str, limit: int | None = None) -> list[JournalRow]:
+        store_id = self.store_id(secure_url)
+        with self.db.read() as conn:
+            return sql.read_journal(conn, store_id=store_id, limit=limit or self.journal_size)
+
+    def clear_journal(self, secure_url: str) -> int:
+        store_id = self.store_id(secure_url)
+        with self.db.write() as conn:
+            return sql.clear_journal(conn, store_id=store_id)
+
+
+def _object(body: object, *names: str) -> dict[str, Any]:
+    """A JSON object whose keys are among ``names`` (matched without regard to case)."""
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise Invalid("The request body must be a JSON object")
+    known = {name.lower(): name for name in names}
+    fields: dict[str, Any] = {}
+    for key, value in body.items():
+        name = known.get(key.lower())
+        if name is None:
+            raise Invalid(f"Unknown field {key!r}; expected {', '.join(names)}", value=key)
+        fields[name] = value
+    return fields
+
+
+def _text(fields: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = fields.get(name)
+    if value is None:
+        if required:
+            raise Invalid(f"{name} is required")
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise Invalid(f"{name} must be {'a non-empty' if required else 'a'} string")
+    return value
+
+
+def _integer(fields: Mapping[str, Any], name: str, low: int, high: int) -> int | None:
+    value = fields.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise Invalid(f"{name} must be a whole number from {low} to {high}")
+    return value
