@@ -60,6 +60,7 @@ class CartgroupsApp:
             groups=CustomerGroups(db, max_bulk_items=settings.max_bulk_items),
             auth=Authenticator(db, cache_seconds=settings.auth_cache_seconds),
             max_body_bytes=settings.max_body_bytes,
+            body_timeout_seconds=settings.body_timeout_seconds,
         )
 
     def stop(self) -> None:

@@ -23,6 +23,11 @@ class PayloadTooLarge(CartgroupsError):
         super().__init__(f"The request body is larger than the limit of {limit} bytes")
 
 
+class RequestTimeout(CartgroupsError):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"The request body did not arrive within {seconds:g} seconds")
+
+
 class UnsupportedMediaType(CartgroupsError):
     pass
 
@@ -38,6 +43,7 @@ _STATUS: dict[type[CartgroupsError], int] = {
     NotFound: 404,
     RouteNotFound: 404,
     MethodNotAllowed: 405,
+    RequestTimeout: 408,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
     DatabaseUnavailable: 503,
@@ -61,6 +67,8 @@ def render(exc: BaseException) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         headers: list[tuple[bytes, bytes]] = []
         if isinstance(exc, MethodNotAllowed):
             headers.append((b"allow", ", ".join(exc.allowed).encode()))
+        if isinstance(exc, RequestTimeout):  # the rest of the body may still come: don't read it
+            headers.append((b"connection", b"close"))
         if isinstance(exc, DatabaseUnavailable):
             headers.append((b"retry-after", b"1"))
             log.warning("database unavailable: %s", exc.__cause__)

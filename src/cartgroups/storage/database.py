@@ -31,6 +31,9 @@ class Database:
         self._local = threading.local()
         self._opened: list[Connection] = []
         self._opened_lock = threading.Lock()
+        # Set when a write fails because the database is unavailable, cleared by the next write
+        # that commits; /healthz then checks writes too (see health()).
+        self.writes_failing = False
 
     @property
     def dialect_name(self) -> str:
@@ -67,9 +70,26 @@ class Database:
 
         On SQLite it takes the write lock when it begins, so it waits for other writers
         instead of failing half-way with "database is locked"."""
-        conn = self._connection("writer")
-        with _dropped_on_outage(conn), dialect.transaction(conn):
-            yield conn
+        try:
+            conn = self._connection("writer")
+            with _dropped_on_outage(conn), dialect.transaction(conn):
+                yield conn
+        except DatabaseUnavailable:
+            self.writes_failing = True
+            raise
+        self.writes_failing = False
+
+    def health(self) -> Literal["ok", "unreachable", "not writable"]:
+        """For /healthz: can the database be read and, if a write failed lately, written?"""
+        if not self.ping():
+            return "unreachable"
+        if self.writes_failing:
+            try:
+                with self.write() as conn:
+                    dialect.probe_write(conn)
+            except DatabaseUnavailable:
+                return "not writable"
+        return "ok"
 
     def ping(self) -> bool:
         try:
