@@ -174,7 +174,7 @@ def test_concurrent_bulk_puts_and_deletes_keep_countonly_equal_to_the_rows(
             assert c.post("/CustomerGroups", json={"Name": f"g{i}"}).status_code == 201
 
     def churn(client: httpx.Client, n: int) -> list[tuple[str, int]]:
-        rng = random.Random(n)  # noqa: S311 - test data, not security
+        rng = random.Random(n)
         out: list[tuple[str, int]] = []
         for i in range(8):
             action = (n + i) % 4

@@ -24,7 +24,7 @@ from cartgroups.service import credentials
 from cartgroups.service.credentials import Issued
 from cartgroups.storage import tables
 from cartgroups.storage.database import Database
-from tests.cli.procs import Served, serving
+from tests.cli.procs import serving
 from tests.conftest import reset_database
 
 pytestmark = pytest.mark.slow
@@ -129,12 +129,14 @@ def test_sigkill_during_writes_loses_no_acknowledged_write_and_no_bulk_is_partia
             assert conn.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
 
     # Restarted, the server answers from what was committed before the kill.
-    with serving("--log-level", "warning", database_url=database_url, cwd=tmp_path) as again:
-        with httpx.Client(base_url=again.base_url + API, headers=headers(issued), timeout=30) as client:
-            for gid, name in acked_creates.items():
-                got = client.get(f"/CustomerGroups/{gid}")
-                assert got.status_code == 200 and got.json()[0]["Name"] == name, (gid, got.text)
-            total = client.get("/CustomerGroups", params={"countonly": 1}).json()["TotalCount"]
+    with (
+        serving("--log-level", "warning", database_url=database_url, cwd=tmp_path) as again,
+        httpx.Client(base_url=again.base_url + API, headers=headers(issued), timeout=30) as client,
+    ):
+        for gid, name in acked_creates.items():
+            got = client.get(f"/CustomerGroups/{gid}")
+            assert got.status_code == 200 and got.json()[0]["Name"] == name, (gid, got.text)
+        total = client.get("/CustomerGroups", params={"countonly": 1}).json()["TotalCount"]
     rows = stored(db, issued.secure_url)
     assert total == len(rows)
     for w, block in enumerate(blocks):
