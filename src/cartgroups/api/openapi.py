@@ -212,6 +212,13 @@ def _operation(op: Operation) -> dict[str, Any]:
             **{str(s): _json("ErrorRecords", d) for s, d in _ERROR_STATUSES.items() if s != 405},
         },
     }
+    if op.operation_id == "updateCustomerGroups":
+        # When no item is written, the answer is one record per item (see docs/api.md).
+        for status, when in ((400, "Every item is invalid"), (404, "No item names an existing group")):
+            doc["responses"][str(status)] = _json(
+                "ResultRecords",
+                f"{_ERROR_STATUSES[status]} {when}: one record per item, in request order.",
+            )
     if op.has_body:
         doc["requestBody"] = _request_body(op)
     return doc

@@ -12,6 +12,7 @@ import swagger_ui_bundle
 
 from cartgroups.api import openapi
 from cartgroups.api.dispatch import Reply
+from cartgroups.api.errors import MethodNotAllowed
 from cartgroups.storage.database import Database
 
 JSON = (b"content-type", b"application/json; charset=utf-8")
@@ -71,9 +72,18 @@ def _asset(name: str) -> tuple[bytes, bytes]:
     return (ASSETS / name).read_bytes(), kind.encode()
 
 
+def _is_own(path: str) -> bool:
+    name = path.removeprefix("/docs/static/")
+    return path in ("/healthz", "/openapi.json", "/docs", "/docs/") or (
+        name != path and (name in _ASSET_NAMES or name == "init.js")
+    )
+
+
 def handle(db: Database, method: str, path: str) -> Reply | None:
     """The reply for one of these routes, or None when the path is none of them."""
     if method not in ("GET", "HEAD"):
+        if _is_own(path):
+            raise MethodNotAllowed(method, ("GET", "HEAD"))
         return None
     if path == "/healthz":
         health = db.health()
