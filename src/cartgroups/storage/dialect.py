@@ -173,8 +173,13 @@ def probe_write(conn: Connection) -> None:
 
 def is_unavailable(error: BaseException) -> bool:
     """True for errors that mean "cannot reach or write the database right now", whether raised
-    through SQLAlchemy or straight from the driver (see fastpath)."""
+    through SQLAlchemy or straight from the driver (see fastpath). A PostgreSQL that only takes
+    reads (a standby, or default_transaction_read_only) is one: psycopg files that under
+    InternalError, which otherwise means a bug."""
     if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    driver_error = error.orig if isinstance(error, exc.DBAPIError) else error
+    if isinstance(driver_error, psycopg.errors.ReadOnlySqlTransaction):
         return True
     return isinstance(
         error,
