@@ -75,6 +75,7 @@ class CartgroupsApp:
             max_body_bytes=settings.max_body_bytes,
             idempotency=Idempotency(db),
             limiter=rate_limit.from_setting(db, settings.rate_limit),
+            body_timeout_seconds=settings.body_timeout_seconds,
         )
         self.pruner = Pruner(db, retention_days=settings.audit_retention_days)
         self.pruner.start()
@@ -82,7 +83,11 @@ class CartgroupsApp:
             # `cartgroups serve` always passes a token, so that every worker has the same one.
             self.sandbox_token = settings.sandbox_token or secrets.token_urlsafe(24)
             self.sandbox = Sandbox(db, token=self.sandbox_token, journal_size=settings.sandbox_journal_size)
-            self.sandbox_layer = SandboxLayer(self.sandbox, max_body_bytes=settings.max_body_bytes)
+            self.sandbox_layer = SandboxLayer(
+                self.sandbox,
+                max_body_bytes=settings.max_body_bytes,
+                body_timeout_seconds=settings.body_timeout_seconds,
+            )
             self.services.limiter = rate_limit.switchable(
                 db, self.services.limiter, self.sandbox.throttle_enabled
             )

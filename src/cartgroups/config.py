@@ -39,6 +39,13 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest accepted request body in bytes (default 1 MiB); larger gets 413.",
     )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Longest time a client may take to send a request body once its headers are in; "
+        "slower gets 408 and the connection is closed (a slow client cannot hold a request open).",
+    )
     max_bulk_items: int = Field(
         1000, ge=1, le=100_000, description="Most items accepted in one bulk PUT; more gets 400."
     )

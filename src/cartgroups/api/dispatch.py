@@ -1,8 +1,9 @@
 """From an ASGI request on a 3dcart route to a reply: method check, authentication (before the
-body is read), content type, size limit, JSON parsing, then the handler."""
+body is read), content type, size limit and read deadline, JSON parsing, then the handler."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,7 @@ from urllib.parse import parse_qsl
 
 from cartgroups.api import routes, wire
 from cartgroups.api.customer_groups import Call
-from cartgroups.api.errors import MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType
+from cartgroups.api.errors import MethodNotAllowed, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from cartgroups.errors import RateLimited
 from cartgroups.service import idempotency
 from cartgroups.service.credentials import Authenticator
@@ -44,6 +45,7 @@ class Services:
     max_body_bytes: int
     idempotency: Idempotency
     limiter: RateLimiter | None = None
+    body_timeout_seconds: float = 30.0
 
 
 @dataclass(slots=True)
@@ -101,10 +103,18 @@ def _charset(headers: dict[str, str]) -> str:
     return "utf-8"
 
 
-async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+async def read_body(receive: Receive, headers: dict[str, str], limit: int, seconds: float) -> bytes:
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(limit)
+    try:
+        async with asyncio.timeout(seconds):
+            return await _receive_body(receive, limit)
+    except TimeoutError:
+        raise RequestTimeout(seconds) from None
+
+
+async def _receive_body(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -145,7 +155,7 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         status, body = op.handler(call)
         return Reply(status, body, call.reply_headers)
     charset = _charset(headers)
-    raw = await read_body(receive, headers, services.max_body_bytes)
+    raw = await read_body(receive, headers, services.max_body_bytes, services.body_timeout_seconds)
     call.body = wire.decode_json(raw, charset)
     key = headers.get("idempotency-key") if op.keyed else None
     if key is None:

@@ -32,6 +32,11 @@ class PayloadTooLarge(CartgroupsError):
         super().__init__(f"The request body is larger than the limit of {limit} bytes")
 
 
+class RequestTimeout(CartgroupsError):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"The request body did not arrive within {seconds:g} seconds")
+
+
 class UnsupportedMediaType(CartgroupsError):
     pass
 
@@ -47,6 +52,7 @@ _STATUS: dict[type[CartgroupsError], int] = {
     NotFound: 404,
     RouteNotFound: 404,
     MethodNotAllowed: 405,
+    RequestTimeout: 408,
     PreconditionFailed: 412,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
@@ -76,6 +82,8 @@ def render(exc: BaseException) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         if isinstance(exc, RateLimited):
             headers.append((b"retry-after", str(exc.retry_after).encode()))
             headers.append((b"access-control-expose-headers", b"Retry-After"))
+        if isinstance(exc, RequestTimeout):  # the rest of the body may still come: don't read it
+            headers.append((b"connection", b"close"))
         if isinstance(exc, DatabaseUnavailable):
             headers.append((b"retry-after", b"1"))
             log.warning("database unavailable: %s", exc.__cause__)

@@ -286,6 +286,13 @@ def _operation(op: Operation) -> dict[str, Any]:
         "parameters": _parameters(op) + _optional_headers(op),
         "responses": dict(sorted({**success, **_extra_responses(op), **errors}.items())),
     }
+    if op.operation_id == "updateCustomerGroups":
+        # When no item is written, the answer is one record per item (see docs/api.md).
+        for status, when in ((400, "Every item is invalid"), (404, "No item names an existing group")):
+            doc["responses"][str(status)] = _json(
+                "ResultRecords",
+                f"{_ERROR_STATUSES[status]} {when}: one record per item, in request order.",
+            )
     if op.has_body:
         doc["requestBody"] = _request_body(op)
     return doc

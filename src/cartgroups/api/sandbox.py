@@ -146,11 +146,13 @@ class SandboxLayer:
         sandbox: Sandbox,
         *,
         max_body_bytes: int,
+        body_timeout_seconds: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.sandbox = sandbox
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_seconds = body_timeout_seconds
         self.sleep = sleep
         self.clock = clock
 
@@ -246,7 +248,7 @@ class SandboxLayer:
         query = {k.lower(): v for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"))}
 
         async def body() -> object:
-            raw = await read_body(receive, headers, self.max_body_bytes)
+            raw = await read_body(receive, headers, self.max_body_bytes, self.body_timeout_seconds)
             return wire.decode_json(raw) if raw.strip() else None
 
         sb = self.sandbox

@@ -12,6 +12,7 @@ import swagger_ui_bundle
 
 from cartgroups.api import openapi
 from cartgroups.api.dispatch import Reply
+from cartgroups.api.errors import MethodNotAllowed
 from cartgroups.storage.database import Database
 
 JSON = (b"content-type", b"application/json; charset=utf-8")
@@ -35,14 +36,24 @@ _DOCS_PAGE = b"""<!DOCTYPE html>
 </html>
 """
 _DOCS_INIT = b"""window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
-  deepLinking: true, tryItOutEnabled: false});
+  deepLinking: true, tryItOutEnabled: false, validatorUrl: null});
 """
-_PAGE_HEADERS = [
+# Everything the docs page loads comes from this origin; no inline script at all (the page's
+# start-up code is the served init.js). Swagger UI's markdown writes table alignment as inline
+# style attributes, the only inline styling allowed (style-src-attr); <style> elements are not.
+# No framing (clickjacking), no referrer, no MIME sniffing. The same headers go on every route
+# of this module: they are harmless on JSON. 3dcart routes keep their exact headers.
+CSP = (
+    b"default-src 'none'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
+    b"img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; "
+    b"form-action 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP),
     (b"x-content-type-options", b"nosniff"),
-    (
-        b"content-security-policy",
-        b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
-    ),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-resource-policy", b"same-origin"),
 ]
 
 
@@ -61,22 +72,36 @@ def _asset(name: str) -> tuple[bytes, bytes]:
     return (ASSETS / name).read_bytes(), kind.encode()
 
 
+def _is_own(path: str) -> bool:
+    name = path.removeprefix("/docs/static/")
+    return path in ("/healthz", "/openapi.json", "/docs", "/docs/") or (
+        name != path and (name in _ASSET_NAMES or name == "init.js")
+    )
+
+
 def handle(db: Database, method: str, path: str) -> Reply | None:
     """The reply for one of these routes, or None when the path is none of them."""
     if method not in ("GET", "HEAD"):
+        if _is_own(path):
+            raise MethodNotAllowed(method, ("GET", "HEAD"))
         return None
     if path == "/healthz":
-        ok = db.ping()
-        body = {"status": "ok" if ok else "unavailable", "database": "ok" if ok else "unreachable"}
-        return Reply(200 if ok else 503, orjson.dumps(body), [JSON, (b"cache-control", b"no-store")])
+        health = db.health()
+        ok = health == "ok"
+        body = {"status": "ok" if ok else "unavailable", "database": health}
+        return Reply(
+            200 if ok else 503,
+            orjson.dumps(body),
+            [JSON, (b"cache-control", b"no-store"), *SECURITY_HEADERS],
+        )
     if path == "/openapi.json":
-        return Reply(200, openapi_bytes(), [JSON])
+        return Reply(200, openapi_bytes(), [JSON, *SECURITY_HEADERS])
     if path in ("/docs", "/docs/"):
-        return Reply(200, _DOCS_PAGE, [(b"content-type", b"text/html; charset=utf-8"), *_PAGE_HEADERS])
+        return Reply(200, _DOCS_PAGE, [(b"content-type", b"text/html; charset=utf-8"), *SECURITY_HEADERS])
     name = path.removeprefix("/docs/static/")
     if name != path and (name in _ASSET_NAMES or name == "init.js"):
         content, kind = _asset(name)
         return Reply(
-            200, content, [(b"content-type", kind), (b"cache-control", b"max-age=86400"), *_PAGE_HEADERS]
+            200, content, [(b"content-type", kind), (b"cache-control", b"max-age=86400"), *SECURITY_HEADERS]
         )
     return None

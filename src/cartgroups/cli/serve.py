@@ -5,7 +5,9 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import signal
 import socket
+from types import FrameType
 from typing import Any
 
 import typer
@@ -37,6 +39,10 @@ def _check_port(host: str, port: int) -> None:
             if exc.errno == errno.EADDRINUSE:
                 fail(f"port {port} on {host} is already in use; choose another with --port")
             fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+
+
+def _stopped_by_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def curl_command(base_url: str, issued: Issued) -> str:
@@ -127,6 +133,10 @@ def serve(
     for name, value in settings.model_dump().items():
         if value is not None:
             os.environ[f"CARTGROUPS_{name.upper()}"] = str(value)
+    # On SIGTERM uvicorn stops accepting connections, lets in-flight requests finish (up to
+    # timeout_graceful_shutdown), then raises the signal again with this handler back in place:
+    # a stop that was asked for and went well exits 0, not "killed by SIGTERM".
+    signal.signal(signal.SIGTERM, _stopped_by_sigterm)
     uvicorn.run(
         "cartgroups.app:create_app",
         factory=True,

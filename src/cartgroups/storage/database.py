@@ -31,6 +31,9 @@ class Database:
         self._local = threading.local()
         self._opened: list[Connection] = []
         self._opened_lock = threading.Lock()
+        # Set when a write fails because the database is unavailable, cleared by the next write
+        # that commits; /healthz then checks writes too (see health()).
+        self.writes_failing = False
 
     @property
     def dialect_name(self) -> str:
@@ -75,13 +78,17 @@ class Database:
         if getattr(local, "writing", False):
             yield local.writer
             return
-        conn = self._connection("writer")
         local.writing = True
         try:
+            conn = self._connection("writer")
             with _DroppedOnOutage(conn), dialect.transaction(conn):
                 yield conn
+        except DatabaseUnavailable:
+            self.writes_failing = True
+            raise
         finally:
             local.writing = False
+        self.writes_failing = False
 
     @contextmanager
     def write_volatile(self) -> Iterator[Connection]:
@@ -91,6 +98,18 @@ class Database:
         conn = self._connection("volatile")
         with _DroppedOnOutage(conn):
             yield conn
+
+    def health(self) -> Literal["ok", "unreachable", "not writable"]:
+        """For /healthz: can the database be read and, if a write failed lately, written?"""
+        if not self.ping():
+            return "unreachable"
+        if self.writes_failing:
+            try:
+                with self.write() as conn:
+                    dialect.probe_write(conn)
+            except DatabaseUnavailable:
+                return "not writable"
+        return "ok"
 
     def ping(self) -> bool:
         try:

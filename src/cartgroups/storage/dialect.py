@@ -238,10 +238,29 @@ def after_begin_migration(conn: Connection) -> None:
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
 
 
+def probe_write(conn: Connection) -> None:
+    """Raise unless the database takes writes now; called inside a write transaction, after a
+    write failed, to notice the database is writable again. SQLite rewrites its header's
+    user_version (unused by cartgroups) with the value it has: a real page write, changing
+    nothing. PostgreSQL refuses writes in a read-only transaction (a standby, or
+    default_transaction_read_only); other causes show as failed writes."""
+    if conn.dialect.name == "sqlite":
+        version = conn.exec_driver_sql("PRAGMA user_version").scalar_one()
+        conn.exec_driver_sql(f"PRAGMA user_version = {int(version)}")
+        return
+    if conn.exec_driver_sql("SHOW transaction_read_only").scalar_one() == "on":
+        raise exc.OperationalError("SHOW transaction_read_only", None, Exception("read-only"))
+
+
 def is_unavailable(error: BaseException) -> bool:
     """True for errors that mean "cannot reach or write the database right now", whether raised
-    through SQLAlchemy or straight from the driver (see fastpath)."""
+    through SQLAlchemy or straight from the driver (see fastpath). A PostgreSQL that only takes
+    reads (a standby, or default_transaction_read_only) is one: psycopg files that under
+    InternalError, which otherwise means a bug."""
     if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    driver_error = error.orig if isinstance(error, exc.DBAPIError) else error
+    if isinstance(driver_error, psycopg.errors.ReadOnlySqlTransaction):
         return True
     return isinstance(
         error,
