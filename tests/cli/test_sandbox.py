@@ -95,6 +95,12 @@ def test_errors_are_one_line(cli: Cli, sandbox: LiveServer, tmp_path: Path, raw_
     bad.write_text('[{"Name": ""}]')
     _, err = cli("seed", str(bad), "--store", STORE, code=1)
     assert err == f"error: {sandbox.base_url} answered 400: Name must not be empty\n"
+    bad.write_text('[{"Name": "ok"}, {"Name": ""}, {}]')
+    _, err = cli("seed", str(bad), "--store", STORE, code=1)
+    assert err == (
+        f"error: {sandbox.base_url} answered 400: "
+        "groups[1]: Name must not be empty; groups[2]: Name is required\n"
+    )
     _, err = cli("throttle", "maybe", "--store", STORE, code=1)
     assert err == "error: state must be on, off or default (got 'maybe')\n"
     _, err = cli("faults", "list", code=1, CARTGROUPS_URL=raw_server_url)

@@ -21,10 +21,24 @@ from urllib.parse import quote
 
 import httpx
 
-from cartgroups.client._core import api_error, dumps, loads, timeout_of
-from cartgroups.client.errors import CartgroupsAPIError, CartgroupsConnectionError, CartgroupsTimeout
+from cartgroups.client._core import _records, api_error, dumps, loads, timeout_of
+from cartgroups.client.errors import (
+    CartgroupsAPIError,
+    CartgroupsConnectionError,
+    CartgroupsTimeout,
+    error_for,
+)
 
 PREFIX = "/_cartgroups"
+
+
+def _error(response: httpx.Response) -> CartgroupsAPIError:
+    """The typed error; a seed's several records (one per bad group) become one message."""
+    records = _records(response) or []
+    if len(records) < 2:
+        return api_error(response)
+    message = "; ".join(f"groups[{r.get('Value', '')}]: {r.get('Message', '')}" for r in records)
+    return error_for(response.status_code, message)
 
 
 def _store_path(store: str, action: str) -> str:
@@ -74,7 +88,7 @@ class SandboxClient:
         except httpx.TransportError as exc:
             raise CartgroupsConnectionError(f"{method} {PREFIX}{path}: {type(exc).__name__}: {exc}") from None
         if not response.is_success:
-            raise api_error(response)
+            raise _error(response)
         try:
             return loads(response.content)
         except ValueError:
