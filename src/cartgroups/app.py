@@ -16,6 +16,10 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp
+
+from cartgroups.admin import create_admin_app
 from cartgroups.api import dispatch, errors, routes, system
 from cartgroups.config import Settings
 from cartgroups.errors import CartgroupsError
@@ -42,6 +46,7 @@ class CartgroupsApp:
         self.settings = settings
         self.db: Database | None = None
         self.services: dispatch.Services | None = None
+        self.admin: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -61,6 +66,7 @@ class CartgroupsApp:
             auth=Authenticator(db, cache_seconds=settings.auth_cache_seconds),
             max_body_bytes=settings.max_body_bytes,
         )
+        self.admin = create_admin_app(db, self.services.groups, max_body_bytes=settings.max_body_bytes)
 
     def stop(self) -> None:
         if self.db is not None:
@@ -82,6 +88,16 @@ class CartgroupsApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.admin is not None, "the lifespan has not started the app"
+        try:
+            await self.admin(scope, receive, send)
+        except ClientDisconnect:
+            return  # the browser left before sending its whole form
+        except Exception:
+            # Starlette has answered with a plain 500 page already; keep the traceback in the log.
+            log.exception("admin console: unhandled error on %s", scope["path"])
+
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         method, path = scope["method"], scope["path"]
@@ -92,6 +108,9 @@ class CartgroupsApp:
             if found is not None:
                 reply = await dispatch.handle(services, scope, receive, found)
                 headers = [_JSON, _CORS, *reply.headers] if reply.body else [_CORS, *reply.headers]
+            elif path[:6] == "/admin" and (len(path) == 6 or path[6] == "/"):
+                await self._admin(scope, receive, send)
+                return
             else:
                 system_reply = system.handle(db, method, path)
                 if system_reply is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cartgroups import __version__
-from cartgroups.cli import admin, groups, serve
+from cartgroups.cli import admin, groups, operators, serve
 
 app = typer.Typer(
     name="cartgroups",
@@ -37,6 +37,7 @@ app.add_typer(admin.credentials_app, name="credentials")
 app.add_typer(admin.stores_app, name="stores")
 app.add_typer(admin.apps_app, name="apps")
 app.add_typer(groups.groups_app, name="groups")
+app.add_typer(operators.admin_app, name="admin")
 
 
 def main() -> None:
