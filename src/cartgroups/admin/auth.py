@@ -70,10 +70,9 @@ async def sign_in(request: Request) -> Response:
         signed_in = operators.finish(attempt, ok=ok)
     except DatabaseUnavailable as exc:
         return web.unavailable(request, exc)
+    if isinstance(signed_in, Locked):
+        return _locked(request, signed_in, username)
     if signed_in is None:
-        wait = operators.locked_for(username=username, address=address)
-        if wait > 0:
-            return _locked(request, Locked(wait), username)
         return _sign_in_page(request, 401, error=WRONG, username=username)
     target = form.get("next")
     response = web.redirect(web.safe_next(target))

@@ -170,7 +170,8 @@ class Operators:
         return max((row.locked_until - now for row in rows if row is not None), default=0)
 
     def sign_in(self, *, username: str, password: str, address: str) -> SignedIn | Locked | None:
-        """A new session, Locked when the brake is on, or None for a wrong username or password."""
+        """A new session; Locked when the brake is on (or this failure set it); None for a wrong
+        username or password."""
         attempt = self.attempt(username=username, address=address)
         if isinstance(attempt, Locked):
             return attempt
@@ -187,17 +188,20 @@ class Operators:
             found = op_sql.find_operator(conn, username=username) if USERNAME.fullmatch(username) else None
         return Attempt(username, address, found, found.password_hash if found else _DUMMY_HASH)
 
-    def finish(self, attempt: Attempt, *, ok: bool) -> SignedIn | None:
+    def finish(self, attempt: Attempt, *, ok: bool) -> SignedIn | Locked | None:
+        """The session; or for a wrong password None, or Locked when this failure set a lock."""
         found = attempt.operator
         if found is None or not ok:
-            self._failed(attempt.username, attempt.address)
-            return None
+            wait = self._failed(attempt.username, attempt.address)
+            return Locked(wait) if wait > 0 else None
         with self.db.write() as conn:
             op_sql.clear_failures(conn, subject=_subjects(attempt.username, attempt.address)[0])
         return self.start_session(operator_id=found.id, username=found.username)
 
-    def _failed(self, username: str, address: str) -> None:
+    def _failed(self, username: str, address: str) -> int:
+        """Count a failure against the username and the address; the longest lock it set."""
         now = self.now()
+        longest = 0
         for subject in _subjects(username, address):
             free = FREE_FAILURES[subject.partition(":")[0]]
             try:
@@ -206,10 +210,13 @@ class Operators:
                     failures = 1
                     if row is not None and now - row.last_failure_at < FORGET_AFTER_SECONDS:
                         failures = row.failures + 1
-                    locked_until = now + lock_seconds(failures, free)
+                    wait = lock_seconds(failures, free)
+                    longest = max(longest, wait)
+                    locked_until = now + wait
                     op_sql.save_failure(conn, row=op_sql.FailureRow(subject, failures, now, locked_until))
             except sa.exc.IntegrityError:
                 pass  # another process counted a failure for this subject at the same moment
+        return longest
 
     def failures(self, *, subject: str) -> op_sql.FailureRow | None:
         with self.db.read() as conn:

@@ -107,7 +107,7 @@ def delete_group(conn: Connection, *, store_id: int, group_id: int) -> bool:
 # The admin console's table: sorted by an indexed column, optionally filtered by name, a page at a time.
 SORTS: dict[str, tuple[sa.ColumnElement[Any], ...]] = {
     "id": (t.c.group_id,),
-    "name": (t.c.name, t.c.group_id),
+    "name": (sa.func.lower(t.c.name), t.c.group_id),  # any case; index ix_customer_groups_store_id_name
     "price_level": (t.c.price_level, t.c.group_id),
 }
 

@@ -86,7 +86,7 @@ customer_groups = sa.Table(
 sa.Index(
     "ix_customer_groups_store_id_name",
     customer_groups.c.store_id,
-    customer_groups.c.name,
+    sa.func.lower(customer_groups.c.name),
     customer_groups.c.group_id,
 )
 sa.Index(

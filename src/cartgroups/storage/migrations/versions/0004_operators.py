@@ -51,7 +51,12 @@ def upgrade() -> None:
         sa.Column("locked_until", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("subject", name="pk_sign_in_failures"),
     )
-    op.create_index("ix_customer_groups_store_id_name", "customer_groups", ["store_id", "name", "group_id"])
+    # Names sort without regard to case, the same on both databases (collations differ).
+    op.create_index(
+        "ix_customer_groups_store_id_name",
+        "customer_groups",
+        [sa.column("store_id"), sa.func.lower(sa.column("name")), sa.column("group_id")],
+    )
     op.create_index(
         "ix_customer_groups_store_id_price_level", "customer_groups", ["store_id", "price_level", "group_id"]
     )
