@@ -28,6 +28,9 @@ COMMANDS = [
     "groups delete",
     "groups export",
     "groups import",
+    "admin create-user",
+    "admin list-users",
+    "admin delete-user",
 ]
 
 
