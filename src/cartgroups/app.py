@@ -90,13 +90,24 @@ class CartgroupsApp:
 
     async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert self.admin is not None, "the lifespan has not started the app"
+        started, status = time.perf_counter(), 0
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            await self.admin(scope, receive, send)
+            await self.admin(scope, receive, send_and_note)
         except ClientDisconnect:
             return  # the browser left before sending its whole form
         except Exception:
             # Starlette has answered with a plain 500 page already; keep the traceback in the log.
             log.exception("admin console: unhandled error on %s", scope["path"])
+        if access_log.isEnabledFor(logging.INFO):
+            elapsed = (time.perf_counter() - started) * 1000
+            access_log.info("%s %s %d %.1fms store=-", scope["method"], scope["path"], status, elapsed)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 
 import httpx
+import pytest
 
 from cartgroups.service import credentials
 from cartgroups.service.credentials import Issued
@@ -79,3 +82,21 @@ def test_the_api_routes_are_untouched(raw: httpx.Client) -> None:
         response = raw.get(path)
         assert response.status_code == 404
         assert response.headers["content-type"] == "application/json; charset=utf-8"
+
+
+def test_console_requests_get_one_access_line_without_secrets(
+    anon: Browser, operator: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cartgroups.access")
+    anon.get("/admin/stores")
+    anon.sign_in()
+    # The server thread writes the line just after the answer went out: wait for it (bounded).
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [r.getMessage() for r in caplog.records if r.name == "cartgroups.access"]
+        if any(line.startswith("POST /admin/sign-in 303 ") for line in lines) or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert any(line.startswith("GET /admin/stores 303 ") for line in lines), lines
+    assert any(line.startswith("POST /admin/sign-in 303 ") for line in lines), lines
+    assert not any("correct horse" in line or "csrf" in line for line in lines)
