@@ -41,6 +41,9 @@ COMMANDS = [
     "sandbox faults add",
     "sandbox faults delete",
     "sandbox faults clear",
+    "admin create-user",
+    "admin list-users",
+    "admin delete-user",
 ]
 
 

@@ -17,6 +17,10 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp
+
+from cartgroups.admin import create_admin_app
 from cartgroups.api import dispatch, errors, routes, system
 from cartgroups.api.sandbox import SandboxLayer
 from cartgroups.config import Settings
@@ -54,6 +58,7 @@ class CartgroupsApp:
         self.sandbox: Sandbox | None = None
         self.sandbox_layer: SandboxLayer | None = None
         self.sandbox_token: str | None = None
+        self.admin: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -91,6 +96,7 @@ class CartgroupsApp:
             self.services.limiter = rate_limit.switchable(
                 db, self.services.limiter, self.sandbox.throttle_enabled
             )
+        self.admin = create_admin_app(db, self.services.groups, max_body_bytes=settings.max_body_bytes)
 
     def stop(self) -> None:
         self.access.flush()
@@ -115,7 +121,32 @@ class CartgroupsApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.admin is not None, "the lifespan has not started the app"
+        started, status = time.perf_counter(), 0
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.admin(scope, receive, send_and_note)
+        except ClientDisconnect:
+            return  # the browser left before sending its whole form
+        except Exception:
+            # Starlette has answered with a plain 500 page already; keep the traceback in the log.
+            log.exception("admin console: unhandled error on %s", scope["path"])
+        if self.access.enabled:
+            elapsed = (time.perf_counter() - started) * 1000
+            self.access.line(scope["method"], scope["path"], status, elapsed, "-")
+
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        if path[:6] == "/admin" and (len(path) == 6 or path[6] == "/"):
+            await self._admin(scope, receive, send)  # the console answers for itself
+            return
         started = time.perf_counter()
         layer = self.sandbox_layer
         if layer is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class CartgroupsError(Exception):
     """Base of every error a client may see. ``value`` goes into the record's ``Value`` field."""
@@ -13,7 +15,14 @@ class CartgroupsError(Exception):
 
 
 class Invalid(CartgroupsError):
-    """The request breaks a rule of the resource (400)."""
+    """The request breaks a rule of the resource (400).
+
+    ``fields`` maps a field's wire name to the message about it, when the problems are about
+    fields (the admin console shows each next to its field; the API sends the joined message)."""
+
+    def __init__(self, message: str, *, value: str = "", fields: Mapping[str, str] | None = None) -> None:
+        super().__init__(message, value=value)
+        self.fields: Mapping[str, str] = fields or {}
 
 
 class NotFound(CartgroupsError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -13,6 +14,12 @@ from alembic.runtime.migration import MigrationContext
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import migrate, tables
 from cartgroups.storage.database import Database
+
+# SQLite cannot reflect the expression index on lower(name); PostgreSQL compares it.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index"),
+    pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based index"),
+]
 
 TABLES = {
     "alembic_version",
@@ -28,6 +35,9 @@ TABLES = {
     "sandbox_stores",
     "sandbox_faults",
     "sandbox_journal",
+    "operators",
+    "operator_sessions",
+    "sign_in_failures",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cartgroups import __version__
-from cartgroups.cli import admin, audit, groups, sandbox, serve
+from cartgroups.cli import admin, audit, groups, operators, sandbox, serve
 
 app = typer.Typer(
     name="cartgroups",
@@ -39,6 +39,7 @@ app.add_typer(admin.apps_app, name="apps")
 app.add_typer(groups.groups_app, name="groups")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(sandbox.sandbox_app, name="sandbox")
+app.add_typer(operators.admin_app, name="admin")
 
 
 def main() -> None:

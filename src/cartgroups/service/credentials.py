@@ -53,7 +53,8 @@ def parse_scopes(raw: str) -> tuple[bool, bool]:
     names = {part.strip().lower() for part in raw.split(",") if part.strip()}
     unknown = names - set(SCOPES)
     if unknown or not names:
-        raise Invalid(f"scope must be read, write or read,write (got {raw!r})")
+        message = f"scope must be read, write or read,write (got {raw!r})"
+        raise Invalid(message, fields={"scope": message})
     return "read" in names, "write" in names
 
 
@@ -183,9 +184,11 @@ def issue(
     """Create the store and the application when they do not exist, and issue a token."""
     store = normalise_secure_url(secure_url)
     if not _STORE.fullmatch(store):
-        raise Invalid(f"{secure_url!r} is not a store address such as shop.example.com")
+        message = f"{secure_url!r} is not a store address such as shop.example.com"
+        raise Invalid(message, fields={"store": message})
     if not _APP_NAME.fullmatch(application):
-        raise Invalid("an application name is 1 to 100 letters, digits, spaces, dots, dashes or underscores")
+        message = "an application name is 1 to 100 letters, digits, spaces, dots, dashes or underscores"
+        raise Invalid(message, fields={"application": message})
     can_read, can_write = parse_scopes(scope)
     with db.write() as conn:
         return _issue(conn, store, application, can_read, can_write)

@@ -112,22 +112,22 @@ def group_values(obj: object, *, creating: bool) -> dict[str, object]:
         raise Invalid("The request body must be a JSON object (a CustomerGroup)")
     given = fold(obj)
     values: dict[str, object] = {}
-    problems: list[str] = []
+    problems: dict[str, str] = {}  # wire name -> message, in field order
     for spec in EDITABLE:
         raw = given.get(spec.key)
         if raw is None:
             if creating:
                 if spec is NAME:
-                    problems.append(f"{NAME.wire} is required")
+                    problems[NAME.wire] = f"{NAME.wire} is required"
                 values[spec.column] = spec.default
             continue
         value, problem = _check(spec, raw)
         if problem:
-            problems.append(problem)
+            problems[spec.wire] = problem
         else:
             values[spec.column] = value
     if problems:
-        raise Invalid("; ".join(problems))
+        raise Invalid("; ".join(problems.values()), fields=problems)
     return values
 
 

@@ -105,6 +105,65 @@ def list_stores(conn: Connection) -> list[StoreRow]:
     return [StoreRow(*row) for row in rows]
 
 
+def search_stores(conn: Connection, *, contains: str = "", limit: int, skip: int) -> list[StoreRow]:
+    """Stores whose SecureURL contains the text (any case), by address, with their group counts."""
+    groups = sa.select(sa.func.count()).where(customer_groups.c.store_id == stores.c.id).scalar_subquery()
+    stmt = sa.select(stores.c.id, stores.c.secure_url, stores.c.created_at, groups).order_by(
+        stores.c.secure_url
+    )
+    if contains:
+        stmt = stmt.where(stores.c.secure_url.icontains(contains, autoescape=True))
+    return [StoreRow(*row) for row in conn.execute(stmt.limit(limit).offset(skip))]
+
+
+def count_matching_stores(conn: Connection, *, contains: str = "") -> int:
+    stmt = sa.select(sa.func.count()).select_from(stores)
+    if contains:
+        stmt = stmt.where(stores.c.secure_url.icontains(contains, autoescape=True))
+    return int(conn.execute(stmt).scalar_one())
+
+
+def get_store(conn: Connection, *, store_id: int) -> StoreRow | None:
+    groups = sa.select(sa.func.count()).where(customer_groups.c.store_id == stores.c.id).scalar_subquery()
+    row = conn.execute(
+        sa.select(stores.c.id, stores.c.secure_url, stores.c.created_at, groups).where(
+            stores.c.id == store_id
+        )
+    ).fetchone()
+    return StoreRow(*row) if row is not None else None
+
+
+def store_tokens(conn: Connection, *, store_id: int) -> list[TokenRow]:
+    """Every token of one store, live and revoked, by application then id."""
+    stmt = (
+        sa.select(
+            tokens.c.id,
+            stores.c.secure_url,
+            applications.c.name,
+            tokens.c.token_prefix,
+            tokens.c.can_read,
+            tokens.c.can_write,
+            tokens.c.created_at,
+            tokens.c.revoked_at,
+        )
+        .join(stores, stores.c.id == tokens.c.store_id)
+        .join(applications, applications.c.id == tokens.c.application_id)
+        .where(tokens.c.store_id == store_id)
+        .order_by(applications.c.name, tokens.c.id)
+    )
+    return [TokenRow(*row) for row in conn.execute(stmt)]
+
+
+def revoke_store_token(conn: Connection, *, store_id: int, token_id: int) -> bool:
+    """Revoke one live token of this store; False when the store has no such live token."""
+    stmt = (
+        sa.update(tokens)
+        .where(tokens.c.id == token_id, tokens.c.store_id == store_id, tokens.c.revoked_at.is_(None))
+        .values(revoked_at=sa.func.current_timestamp())
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
 def find_application_id(conn: Connection, *, name: str) -> int | None:
     return conn.execute(sa.select(applications.c.id).where(applications.c.name == name)).scalar_one_or_none()
 

@@ -146,3 +146,41 @@ def delete_group(conn: Connection, *, store_id: int, group_id: int) -> CustomerG
     """Delete one group and return it as it was; None when the store has no such group."""
     row = _DELETE.run(conn, {"store_id": store_id, "group_id": group_id}).fetchone()
     return _group(row) if row is not None else None
+
+
+# The admin console's table: sorted by an indexed column, optionally filtered by name, a page at a time.
+SORTS: dict[str, tuple[sa.ColumnElement[Any], ...]] = {
+    "id": (t.c.group_id,),
+    "name": (sa.func.lower(t.c.name), t.c.group_id),  # any case; index ix_customer_groups_store_id_name
+    "price_level": (t.c.price_level, t.c.group_id),
+}
+
+
+def _matching(store_id: int, name_contains: str) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = [t.c.store_id == store_id]
+    if name_contains:
+        where.append(t.c.name.icontains(name_contains, autoescape=True))
+    return where
+
+
+def search_groups(
+    conn: Connection,
+    *,
+    store_id: int,
+    name_contains: str = "",
+    sort: str = "id",
+    descending: bool = False,
+    limit: int,
+    skip: int,
+) -> list[CustomerGroup]:
+    """One page of a store's groups whose name contains the text (any case), sorted by ``sort``
+    (a key of SORTS; ties broken by id). Each sort follows an index that starts with store_id."""
+    order = [c.desc() if descending else c.asc() for c in SORTS[sort]]
+    stmt = sa.select(*_COLUMNS).where(*_matching(store_id, name_contains)).order_by(*order)
+    rows = conn.execute(stmt.limit(limit).offset(skip)).fetchall()
+    return [_group(row) for row in rows]
+
+
+def count_matching(conn: Connection, *, store_id: int, name_contains: str = "") -> int:
+    stmt = sa.select(sa.func.count()).select_from(t).where(*_matching(store_id, name_contains))
+    return int(conn.execute(stmt).scalar_one())

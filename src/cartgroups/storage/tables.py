@@ -200,3 +200,48 @@ sandbox_journal = sa.Table(
     sa.Column("fault_id", sa.Integer, nullable=True),  # the fault rule that shaped the answer
     sa.Index("ix_sandbox_journal_store_id_id", "store_id", "id"),
 )
+
+# The admin console sorts a store's groups by these columns, a page at a time.
+sa.Index(
+    "ix_customer_groups_store_id_name",
+    customer_groups.c.store_id,
+    sa.func.lower(customer_groups.c.name),
+    customer_groups.c.group_id,
+)
+sa.Index(
+    "ix_customer_groups_store_id_price_level",
+    customer_groups.c.store_id,
+    customer_groups.c.price_level,
+    customer_groups.c.group_id,
+)
+
+# Admin console: operator accounts (password_hash is "scrypt$n$r$p$salt$hash", see service/operators.py).
+operators = sa.Table(
+    "operators",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+# A signed-in browser: the SHA-256 of its random session id (the id itself lives only in the
+# cookie), the CSRF token its forms must carry, and when it ends (Unix seconds).
+operator_sessions = sa.Table(
+    "operator_sessions",
+    metadata,
+    sa.Column("session_hash", sa.String(64), primary_key=True),
+    sa.Column("operator_id", sa.ForeignKey("operators.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+)
+
+# Failed sign-ins per subject ("user:NAME" or "ip:ADDRESS"), shared by every server process.
+sign_in_failures = sa.Table(
+    "sign_in_failures",
+    metadata,
+    sa.Column("subject", sa.String(200), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure_at", sa.BigInteger, nullable=False),
+    sa.Column("locked_until", sa.BigInteger, nullable=False),
+)

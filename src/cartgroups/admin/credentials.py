@@ -1,0 +1,100 @@
+"""A store's applications and tokens: list them with their scopes, issue a token (its secret is
+shown once, on the answer to the form, and never stored), revoke one. Issuing and revoking go
+through service.credentials, the same code as `cartgroups credentials create|revoke`."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cartgroups.admin import web
+from cartgroups.admin.groups import _store
+from cartgroups.errors import Invalid, NotFound
+from cartgroups.service import credentials
+from cartgroups.service.operators import Session
+from cartgroups.storage import credentials as cred_sql
+from cartgroups.storage.credentials import StoreRow
+
+TOKEN_NOT_FOUND = "This store has no such live token (it may have been revoked already)."  # noqa: S105 (a message, not a secret)
+
+
+def _credentials_page(
+    request: Request,
+    session: Session,
+    store: StoreRow,
+    *,
+    status: int = 200,
+    application: str = credentials.DEFAULT_APP,
+    read: bool = True,
+    write: bool = True,
+    errors: dict[str, str] | None = None,
+    notice: str = "",
+) -> Response:
+    db = web.console(request).db
+    with db.read() as conn:
+        tokens = cred_sql.store_tokens(conn, store_id=store.id)
+        known = [row.name for row in cred_sql.list_applications(conn)]
+    by_app = [(name, list(rows)) for name, rows in groupby(tokens, key=lambda t: t.application)]
+    return web.page(
+        request,
+        "credentials.html",
+        status,
+        session=session,
+        store=store,
+        applications=by_app,
+        known_applications=known,
+        application=application,
+        read=read,
+        write=write,
+        errors=errors or {},
+        notice=notice,
+    )
+
+
+@web.signed_in
+async def credentials_page(request: Request, session: Session) -> Response:
+    store = _store(request)
+    notice = ""
+    revoked = request.query_params.get("revoked", "")
+    if revoked.isdigit() and len(revoked) <= 10:
+        notice = f"Token {revoked} revoked."
+    return _credentials_page(request, session, store, notice=notice)
+
+
+@web.signed_in
+async def issue_token(request: Request, session: Session) -> Response:
+    store = _store(request)
+    form: dict[str, str] = request.state.form
+    application = form.get("application", "").strip()
+    read, write = "read" in form, "write" in form
+    scope = ",".join(name for name, on in (("read", read), ("write", write)) if on)
+    try:
+        issued = credentials.issue(
+            web.console(request).db, secure_url=store.secure_url, application=application, scope=scope
+        )
+    except Invalid as exc:
+        errors = dict(exc.fields) or {"application": exc.message}
+        return _credentials_page(
+            request,
+            session,
+            store,
+            status=400,
+            application=application,
+            read=read,
+            write=write,
+            errors=errors,
+        )
+    return web.page(request, "token_issued.html", session=session, store=store, issued=issued)
+
+
+@web.signed_in
+async def revoke_token(request: Request, session: Session) -> Response:
+    store = _store(request)
+    token_id = web.parse_id(request.path_params["token_id"])
+    with web.console(request).db.write() as conn:
+        done = cred_sql.revoke_store_token(conn, store_id=store.id, token_id=token_id)
+    if not done:
+        raise NotFound(TOKEN_NOT_FOUND)
+    return web.redirect(f"{web.PREFIX}/stores/{store.id}/credentials?revoked={token_id}")

@@ -1,0 +1,224 @@
+"""Stores and their customer groups: the stores list, a store's groups table, and the
+create, edit and delete forms. Writes go through service.customer_groups.CustomerGroups, the
+same object the 3dcart API uses, so the rules and messages are the API's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cartgroups.admin import web
+from cartgroups.errors import Invalid, NotFound
+from cartgroups.model import EDITABLE, CustomerGroup, FieldSpec
+from cartgroups.service.credentials import Principal
+from cartgroups.service.operators import Session
+from cartgroups.storage import credentials as cred_sql
+from cartgroups.storage import customer_groups as group_sql
+from cartgroups.storage.credentials import StoreRow
+
+PAGE_SIZE = 50
+SEARCH_MAX = 150
+SORT_LABELS = {"id": "ID", "name": "Name", "price_level": "Price level"}
+NO_STORE = "No such store."
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    number: int  # 1-based
+    pages: int
+    total: int
+
+    @property
+    def skip(self) -> int:
+        return (self.number - 1) * PAGE_SIZE
+
+
+def paging(raw: str | None, total: int) -> Paging:
+    """The page asked for, clamped to the pages there are (a bad number means page 1)."""
+    pages = max(1, -(-total // PAGE_SIZE))
+    number = int(raw) if raw and raw.isdigit() and len(raw) < 10 else 1
+    return Paging(min(max(number, 1), pages), pages, total)
+
+
+def _by_operator(store: StoreRow, session: Session) -> Principal:
+    """Who a console change is recorded as in the audit log: the signed-in operator, as the
+    application "admin:<username>", with no token."""
+    return Principal(
+        store.id, store.secure_url, can_read=True, can_write=True, application=f"admin:{session.username}"
+    )
+
+
+def _store(request: Request) -> StoreRow:
+    store_id = web.parse_id(request.path_params["store_id"])
+    with web.console(request).db.read() as conn:
+        store = cred_sql.get_store(conn, store_id=store_id)
+    if store is None:
+        raise NotFound(NO_STORE)
+    return store
+
+
+def _search(request: Request) -> str:
+    return request.query_params.get("q", "").strip()[:SEARCH_MAX]
+
+
+@web.signed_in
+async def home(request: Request, session: Session) -> Response:
+    return web.redirect(f"{web.PREFIX}/stores")
+
+
+@web.signed_in
+async def stores(request: Request, session: Session) -> Response:
+    query = _search(request)
+    with web.console(request).db.read() as conn:
+        where = paging(request.query_params.get("page"), cred_sql.count_matching_stores(conn, contains=query))
+        found = cred_sql.search_stores(conn, contains=query, limit=PAGE_SIZE, skip=where.skip)
+    return web.page(request, "stores.html", session=session, stores=found, q=query, paging=where)
+
+
+NOTICES = {"created": "Group {} created.", "updated": "Group {} saved.", "deleted": "Group {} deleted."}
+
+
+def _notice(request: Request) -> str:
+    for key, text in NOTICES.items():
+        raw = request.query_params.get(key, "")
+        if raw.isdigit() and len(raw) <= 10:
+            return text.format(raw)
+    return ""
+
+
+@web.signed_in
+async def group_table(request: Request, session: Session) -> Response:
+    store = _store(request)
+    query = _search(request)
+    sort = request.query_params.get("sort", "id")
+    if sort not in group_sql.SORTS:
+        sort = "id"
+    descending = request.query_params.get("dir") == "desc"
+    with web.console(request).db.read() as conn:
+        total = group_sql.count_matching(conn, store_id=store.id, name_contains=query)
+        where = paging(request.query_params.get("page"), total)
+        groups = group_sql.search_groups(
+            conn,
+            store_id=store.id,
+            name_contains=query,
+            sort=sort,
+            descending=descending,
+            limit=PAGE_SIZE,
+            skip=where.skip,
+        )
+    return web.page(
+        request,
+        "groups.html",
+        session=session,
+        store=store,
+        groups=groups,
+        q=query,
+        sort=sort,
+        descending=descending,
+        sort_labels=SORT_LABELS,
+        paging=where,
+        notice=_notice(request),
+    )
+
+
+# The form: one input per editable field of model.EDITABLE, named by its wire name.
+
+
+def _form_values(group: CustomerGroup | None) -> dict[str, Any]:
+    """What the form shows: a group's values, or the defaults for a new one."""
+    values: dict[str, Any] = {}
+    for spec in EDITABLE:
+        value = getattr(group, spec.column) if group is not None else spec.default
+        values[spec.wire] = _shown(value) if spec.kind != "boolean" else bool(value)
+    return values
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def _body(form: dict[str, str]) -> dict[str, object]:
+    """The CustomerGroup object a form describes: the JSON the API would receive."""
+    body: dict[str, object] = {}
+    for spec in EDITABLE:
+        body[spec.wire] = spec.wire in form if spec.kind == "boolean" else form.get(spec.wire, "")
+    return body
+
+
+def _form_page(
+    request: Request,
+    session: Session,
+    store: StoreRow,
+    *,
+    values: dict[str, Any],
+    group_id: int | None,
+    status: int = 200,
+    error: Invalid | None = None,
+) -> Response:
+    return web.page(
+        request,
+        "group_form.html",
+        status,
+        session=session,
+        store=store,
+        fields=EDITABLE,
+        values=values,
+        group_id=group_id,
+        errors=dict(error.fields) if error else {},
+        summary=error.message if error else "",
+        kind=_kind,
+    )
+
+
+def _kind(spec: FieldSpec) -> str:
+    return spec.kind
+
+
+@web.signed_in
+async def new_group(request: Request, session: Session) -> Response:
+    store = _store(request)
+    if request.method == "GET":
+        return _form_page(request, session, store, values=_form_values(None), group_id=None)
+    form: dict[str, str] = request.state.form
+    body = _body(form)
+    try:
+        group_id = web.console(request).groups.create(principal=_by_operator(store, session), body=body)
+    except Invalid as exc:
+        return _form_page(request, session, store, values=body, group_id=None, status=400, error=exc)
+    return web.redirect(f"{web.PREFIX}/stores/{store.id}/groups?created={group_id}")
+
+
+@web.signed_in
+async def edit_group(request: Request, session: Session) -> Response:
+    store = _store(request)
+    group_id = web.parse_id(request.path_params["group_id"])
+    groups = web.console(request).groups
+    if request.method == "GET":
+        group = groups.get(store_id=store.id, group_id=group_id)
+        return _form_page(request, session, store, values=_form_values(group), group_id=group_id)
+    body = _body(request.state.form)
+    try:
+        groups.update(principal=_by_operator(store, session), group_id=group_id, body=body)
+    except Invalid as exc:
+        return _form_page(request, session, store, values=body, group_id=group_id, status=400, error=exc)
+    return web.redirect(f"{web.PREFIX}/stores/{store.id}/groups?updated={group_id}")
+
+
+@web.signed_in
+async def delete_group(request: Request, session: Session) -> Response:
+    store = _store(request)
+    group_id = web.parse_id(request.path_params["group_id"])
+    groups = web.console(request).groups
+    if request.method == "GET":
+        group = groups.get(store_id=store.id, group_id=group_id)
+        return web.page(request, "group_delete.html", session=session, store=store, group=group)
+    groups.delete(principal=_by_operator(store, session), group_id=group_id)
+    return web.redirect(f"{web.PREFIX}/stores/{store.id}/groups?deleted={group_id}")

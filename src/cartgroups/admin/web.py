@@ -1,0 +1,215 @@
+"""What every console page shares: the console's services, templates, security headers,
+sessions and CSRF checks, form parsing, and error pages.
+
+Pages are server-rendered (Jinja2, autoescaped). Handlers are ``async`` and call the same
+synchronous service layer as the 3dcart API, on the event loop like the API does; only the
+password check (scrypt, ~0.1 s of CPU) runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from cartgroups.errors import DatabaseUnavailable, NotFound
+from cartgroups.service.customer_groups import CustomerGroups
+from cartgroups.service.operators import Operators, Session
+from cartgroups.storage.database import Database
+
+log = logging.getLogger("cartgroups.admin")
+
+PREFIX = "/admin"
+SESSION_COOKIE = "cartgroups_admin"
+SIGN_IN_CSRF_COOKIE = "cartgroups_admin_signin"
+MAX_FORM_FIELDS = 50
+
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "cross-origin-opener-policy": "same-origin",
+}
+NO_STORE = {"cache-control": "no-store"}
+
+_ID = re.compile(r"[0-9]{1,10}")
+ID_MAX = 2_147_483_647
+
+
+@dataclass(slots=True)
+class Console:
+    db: Database
+    groups: CustomerGroups
+    operators: Operators
+    max_body_bytes: int
+    templates: Environment
+
+
+def make_templates() -> Environment:
+    env = Environment(
+        loader=PackageLoader("cartgroups.admin", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["prefix"] = PREFIX
+    return env
+
+
+def console(request: Request) -> Console:
+    found: Console = request.app.state.console
+    return found
+
+
+def page(
+    request: Request,
+    template: str,
+    status: int = 200,
+    *,
+    session: Session | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    html = (
+        console(request)
+        .templates.get_template(template)
+        .render(session=session, path=request.url.path, **context)
+    )
+    return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, **NO_STORE})
+
+
+def redirect(location: str) -> RedirectResponse:
+    return RedirectResponse(location, status_code=303, headers={**SECURITY_HEADERS, **NO_STORE})
+
+
+def error_page(
+    request: Request, status: int, title: str, message: str, session: Session | None = None
+) -> Response:
+    return page(request, "error.html", status, session=session, title=title, message=message)
+
+
+def parse_id(raw: str) -> int:
+    """An id from the URL; anything that cannot be one is NotFound (a 404 page)."""
+    if not _ID.fullmatch(raw) or not 1 <= int(raw) <= ID_MAX:
+        raise NotFound("No such page.")
+    return int(raw)
+
+
+def is_https(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def current_session(request: Request) -> Session | None:
+    session_id = request.cookies.get(SESSION_COOKIE, "")
+    return console(request).operators.session(session_id) if session_id else None
+
+
+def safe_next(raw: str | None) -> str:
+    """Where to go after signing in: only a path inside the console (no open redirect)."""
+    if raw and (raw == PREFIX or raw.startswith(PREFIX + "/")) and "//" not in raw and "\\" not in raw:
+        return raw
+    return PREFIX + "/stores"
+
+
+class FormError(Exception):
+    """The request cannot be read as a form (wrong type, too large, too many fields)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An application/x-www-form-urlencoded body, size-limited; the last of repeated names wins."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        raise FormError(415, "Forms must be sent as application/x-www-form-urlencoded.")
+    limit = console(request).max_body_bytes
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise FormError(413, f"The form is larger than the limit of {limit} bytes.")
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
+        )
+    except ValueError:
+        raise FormError(400, "The form has too many fields.") from None
+    return dict(pairs)
+
+
+def same_origin(request: Request) -> bool:
+    """A browser's Origin header, when it sends one, must name this site."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    return origin == f"{request.url.scheme}://{request.headers.get('host', '')}"
+
+
+def csrf_ok(expected: str, form: Mapping[str, str]) -> bool:
+    given = form.get("csrf_token", "")
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+CSRF_FAILED = (
+    "This form was not sent from a page of this console, or the page was too old. "
+    "Go back, reload the page and try again."
+)
+
+Handler = Callable[[Request, Session], Awaitable[Response]]
+
+
+def signed_in(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """The page needs an operator: without a live session, GET goes to the sign-in page and
+    anything else gets 403. A POST must carry the session's CSRF token; its form is then in
+    ``request.state.form``. NotFound and DatabaseUnavailable become error pages."""
+
+    @wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        try:
+            session = current_session(request)
+            if session is None:
+                if request.method in ("GET", "HEAD"):
+                    return redirect(f"{PREFIX}/sign-in?next={quote(request.url.path)}")
+                return error_page(request, 403, "Signed out", "Your session has ended. Sign in again.")
+            if request.method == "POST":
+                try:
+                    form = await read_form(request)
+                except FormError as exc:
+                    return error_page(request, exc.status, "Unreadable form", exc.message, session)
+                if not (same_origin(request) and csrf_ok(session.csrf_token, form)):
+                    return error_page(request, 403, "Form rejected", CSRF_FAILED, session)
+                request.state.form = form
+            return await handler(request, session)
+        except NotFound as exc:
+            return error_page(request, 404, "Not found", exc.message)
+        except DatabaseUnavailable as exc:
+            return unavailable(request, exc)
+
+    return wrapped
+
+
+def unavailable(request: Request, exc: DatabaseUnavailable) -> Response:
+    log.warning("admin: database unavailable: %s", exc.__cause__)
+    response = error_page(request, 503, "Database unavailable", exc.message + ".")
+    response.headers["retry-after"] = "1"
+    return response
+
+
+def new_sign_in_token() -> str:
+    return secrets.token_urlsafe(32)
