@@ -2,10 +2,11 @@
 an audit entry (the storage calls the service made before the audit log existed), in-process, on
 SQLite and PostgreSQL. No HTTP: this isolates the database work that auditing adds.
 
-    .venv/bin/python benchmarks/audit_cost.py [--rounds 3] [--count 1000] [--postgres URL]
+    .venv/bin/python benchmarks/audit_cost.py [--rounds 3] [--count 1000] [--postgres URL] [--http]
 
 Prints microseconds per write (best of the rounds) for create, PUT by id, delete, and a bulk PUT of
-50 items (per request and per item)."""
+50 items (per request and per item). With --http it also times POSTs through a live server (one
+process, loopback), alternating rounds with the audit insert switched off and on."""
 
 from __future__ import annotations
 
@@ -16,15 +17,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import psycopg
 import sqlalchemy as sa
 
+from cartgroups.app import create_app
+from cartgroups.config import Settings
 from cartgroups.service import credentials, validation
 from cartgroups.service.credentials import Principal
 from cartgroups.service.customer_groups import CustomerGroups
+from cartgroups.storage import audit as audit_sql
 from cartgroups.storage import customer_groups as store_sql
 from cartgroups.storage import migrate
 from cartgroups.storage.database import Database
+from cartgroups.testing.server import start_in_thread, stop_in_thread
 
 BULK = 50
 
@@ -113,6 +119,45 @@ def measure(url: str, count: int, rounds: int) -> dict[str, tuple[float, float]]
     return best
 
 
+def measure_http(url: str, count: int, rounds: int) -> dict[str, tuple[float, float]]:
+    """{"POST over HTTP": (µs without audit, µs with audit)}, best of ``rounds`` each."""
+    app = create_app(Settings(database_url=url, log_level="warning"))
+    server, thread = start_in_thread(app)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    real = audit_sql.record
+    best = [float("inf"), float("inf")]
+    try:
+        assert app.db is not None
+        issued = credentials.issue(
+            app.db,
+            secure_url=f"http-{secrets.token_hex(3)}.example.com",
+            application=f"http-{secrets.token_hex(3)}",
+        )
+        headers = {
+            "SecureURL": issued.secure_url,
+            "PrivateKey": issued.private_key or "",
+            "Token": issued.token,
+        }
+        base = f"http://127.0.0.1:{port}/3dCartWebAPI/v1"
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+            for _ in range(rounds):
+                for slot, record in ((0, _no_audit), (1, real)):
+                    audit_sql.record = record  # type: ignore[assignment]
+
+                    def post(n: int) -> None:
+                        assert client.post("/CustomerGroups", json={"Name": f"g{n}"}).status_code == 201
+
+                    best[slot] = min(best[slot], _timed(post, count))
+    finally:
+        audit_sql.record = real  # type: ignore[assignment]
+        stop_in_thread(server, thread)
+    return {"POST over HTTP": (best[0], best[1])}
+
+
+def _no_audit(*args: object, **kwargs: object) -> None:
+    return None
+
+
 def report(title: str, figures: dict[str, tuple[float, float]]) -> None:
     print(f"\n{title}")
     print("| operation | without audit (µs) | with audit (µs) | added (µs) |")
@@ -126,18 +171,21 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--http", action="store_true", help="also time POSTs through a live server")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        report(
-            "SQLite (WAL, synchronous=NORMAL)",
-            measure(f"sqlite:///{Path(tmp) / 'bench.db'}", args.count, args.rounds),
-        )
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        report("SQLite (WAL, synchronous=NORMAL)", measure(url, args.count, args.rounds))
+        if args.http:
+            report("SQLite, through HTTP", measure_http(url, args.count, args.rounds))
     name = f"cartgroups_audit_bench_{secrets.token_hex(3)}"
     with psycopg.connect(args.postgres, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         url = sa.make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
         report("PostgreSQL (loopback)", measure(url, args.count, args.rounds))
+        if args.http:
+            report("PostgreSQL, through HTTP", measure_http(url, args.count, args.rounds))
     finally:
         with psycopg.connect(args.postgres, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
