@@ -44,8 +44,9 @@ def write_lines(access: AccessLog, count: int) -> None:
 def test_fast_lines_match_what_logging_writes(stream: io.StringIO) -> None:
     without_pytest_capture()
     access = AccessLog()
-    assert access.enabled and access._handler is not None  # the fast writer is in use
+    assert access.enabled
     write_lines(access, 3)
+    assert access._handler is not None  # the fast writer was used
     logging.getLogger(ACCESS_LOGGER).info("%s %s %d %.1fms store=%s", "GET", "/x", 404, 0.04, "-")
     lines = stream.getvalue().splitlines()
     assert len(lines) == 4
@@ -77,13 +78,25 @@ def test_any_other_logging_set_up_gets_ordinary_records(
 ) -> None:
     caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)  # pytest adds its own handler
     access = AccessLog()
-    assert access._handler is None
     write_lines(access, 1)
+    assert access._handler is None  # through logging
     assert [r.getMessage() for r in caplog.records] == [
         "GET /3dCartWebAPI/v1/CustomerGroups/0 200 1.2ms store=shop.com"
     ]
 
 
-def test_no_lines_below_info(stream: io.StringIO) -> None:
-    logging.config.dictConfig(logging_config("warning"))
-    assert not AccessLog().enabled
+def test_no_lines_below_info_and_a_level_lowered_later_is_honoured(stream: io.StringIO) -> None:
+    config = logging_config("warning")
+    config["handlers"]["stderr"]["stream"] = stream
+    logging.config.dictConfig(config)
+    access = AccessLog()
+    assert not access.enabled
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO)  # while the server runs
+    try:
+        assert access.enabled
+        write_lines(access, 1)
+    finally:
+        logging.getLogger(ACCESS_LOGGER).setLevel(logging.NOTSET)
+    assert stream.getvalue().endswith(
+        "INFO cartgroups.access: GET /3dCartWebAPI/v1/CustomerGroups/0 200 1.2ms store=shop.com\n"
+    )

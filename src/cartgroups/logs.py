@@ -70,17 +70,28 @@ class AccessLog:
     ``logging_config`` sets up (what ``cartgroups serve`` runs with), the same bytes are
     formatted here with one f-string and written in batches, at most FLUSH_SECONDS late and on
     shutdown. Any other set-up (a user's own handlers, filters or format, pytest's caplog) gets
-    ordinary log records."""
+    ordinary log records. The level is checked per request (logging caches the answer); the
+    set-up is looked at when the first line is written after the level allowed it."""
 
     def __init__(self) -> None:
         self.logger = logging.getLogger(ACCESS_LOGGER)
-        self.enabled = self.logger.isEnabledFor(logging.INFO)
-        self._handler = _plain_handler(self.logger) if self.enabled else None
+        self._handler: logging.StreamHandler[Any] | None = None
+        self._looked = False  # whether _handler reflects the set-up since lines were enabled
         self._pending: list[str] = []
         self._second = -1
         self._stamp = ""
 
+    @property
+    def enabled(self) -> bool:
+        if self.logger.isEnabledFor(logging.INFO):
+            return True
+        self._looked = False
+        return False
+
     def line(self, method: str, path: str, status: int, ms: float, store: str) -> None:
+        if not self._looked:
+            self.flush()
+            self._handler, self._looked = _plain_handler(self.logger), True
         handler = self._handler
         if handler is None:
             self.logger.info("%s %s %d %.1fms store=%s", method, path, status, ms, store)

@@ -10,7 +10,7 @@ import pytest
 
 from cartgroups.admin.groups import PAGE_SIZE
 from cartgroups.service import credentials
-from cartgroups.service.credentials import Issued
+from cartgroups.service.credentials import Issued, Principal
 from tests.admin.support import Browser, field_error, text_of
 from tests.conftest import STORE, LiveServer, create_group
 
@@ -31,10 +31,14 @@ def _store_id(server: LiveServer, secure_url: str = STORE) -> int:
     return credentials.store_id_of(server.db, secure_url)
 
 
+def _seeder(store_id: int) -> Principal:
+    return Principal(store_id, STORE, can_read=True, can_write=True)
+
+
 def _add_groups(server: LiveServer, store_id: int, names: list[str]) -> None:
     assert server.app.services is not None
     for name in names:
-        server.app.services.groups.create(store_id=store_id, body={"Name": name})
+        server.app.services.groups.create(principal=_seeder(store_id), body={"Name": name})
 
 
 def _names_in_table(page: str) -> list[str]:
@@ -98,7 +102,9 @@ def test_groups_table_sorts_by_price_level(browser: Browser, server: LiveServer,
     store_id = _store_id(server)
     assert server.app.services is not None
     for name, level in (("low", 1), ("high", 9), ("mid", 5)):
-        server.app.services.groups.create(store_id=store_id, body={"Name": name, "PriceLevel": level})
+        server.app.services.groups.create(
+            principal=_seeder(store_id), body={"Name": name, "PriceLevel": level}
+        )
     page = browser.get(f"/admin/stores/{store_id}/groups", sort="price_level", dir="desc")
     assert _names_in_table(page.text) == ["high", "mid", "low"]
 

@@ -206,6 +206,7 @@ def test_dry_run_writes_nothing(cli: Cli, tmp_path: Path) -> None:
     assert db_state(cli.server.db) == before
 
 
+@pytest.mark.timeout(360)  # 10,000 audited, committed writes: ~20 s when quiet, minutes on a busy machine
 def test_ten_thousand_row_csv_import(
     cli: Cli, tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
