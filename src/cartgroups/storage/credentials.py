@@ -133,35 +133,32 @@ def get_store(conn: Connection, *, store_id: int) -> StoreRow | None:
     return StoreRow(*row) if row is not None else None
 
 
+# A TokenRow per token, with its store's address and its application's name.
+_TOKEN_ROWS = (
+    sa.select(
+        tokens.c.id,
+        stores.c.secure_url,
+        applications.c.name,
+        tokens.c.token_prefix,
+        tokens.c.can_read,
+        tokens.c.can_write,
+        tokens.c.created_at,
+        tokens.c.revoked_at,
+    )
+    .join(stores, stores.c.id == tokens.c.store_id)
+    .join(applications, applications.c.id == tokens.c.application_id)
+)
+
+
 def store_tokens(conn: Connection, *, store_id: int) -> list[TokenRow]:
     """Every token of one store, live and revoked, by application then id."""
-    stmt = (
-        sa.select(
-            tokens.c.id,
-            stores.c.secure_url,
-            applications.c.name,
-            tokens.c.token_prefix,
-            tokens.c.can_read,
-            tokens.c.can_write,
-            tokens.c.created_at,
-            tokens.c.revoked_at,
-        )
-        .join(stores, stores.c.id == tokens.c.store_id)
-        .join(applications, applications.c.id == tokens.c.application_id)
-        .where(tokens.c.store_id == store_id)
-        .order_by(applications.c.name, tokens.c.id)
-    )
+    stmt = _TOKEN_ROWS.where(tokens.c.store_id == store_id).order_by(applications.c.name, tokens.c.id)
     return [TokenRow(*row) for row in conn.execute(stmt)]
 
 
 def revoke_store_token(conn: Connection, *, store_id: int, token_id: int) -> bool:
     """Revoke one live token of this store; False when the store has no such live token."""
-    stmt = (
-        sa.update(tokens)
-        .where(tokens.c.id == token_id, tokens.c.store_id == store_id, tokens.c.revoked_at.is_(None))
-        .values(revoked_at=sa.func.current_timestamp())
-    )
-    return conn.execute(stmt).rowcount == 1
+    return _revoke(conn, tokens.c.id == token_id, tokens.c.store_id == store_id)
 
 
 def find_application_id(conn: Connection, *, name: str) -> int | None:
@@ -219,21 +216,7 @@ def insert_token(
 
 
 def list_tokens(conn: Connection, *, secure_url: str | None = None) -> list[TokenRow]:
-    stmt = (
-        sa.select(
-            tokens.c.id,
-            stores.c.secure_url,
-            applications.c.name,
-            tokens.c.token_prefix,
-            tokens.c.can_read,
-            tokens.c.can_write,
-            tokens.c.created_at,
-            tokens.c.revoked_at,
-        )
-        .join(stores, stores.c.id == tokens.c.store_id)
-        .join(applications, applications.c.id == tokens.c.application_id)
-        .order_by(tokens.c.id)
-    )
+    stmt = _TOKEN_ROWS.order_by(tokens.c.id)
     if secure_url is not None:
         stmt = stmt.where(stores.c.secure_url == secure_url)
     return [TokenRow(*row) for row in conn.execute(stmt)]
@@ -241,15 +224,22 @@ def list_tokens(conn: Connection, *, secure_url: str | None = None) -> list[Toke
 
 def revoke_token(conn: Connection, *, token_id: int | None = None, token_hash: str | None = None) -> bool:
     """Mark one live token revoked, named by id or by hash; False when there is no such live token."""
-    cond = tokens.c.id == token_id if token_id is not None else tokens.c.token_hash == token_hash
+    return _revoke(
+        conn, tokens.c.id == token_id if token_id is not None else tokens.c.token_hash == token_hash
+    )
+
+
+def _revoke(conn: Connection, *conditions: sa.ColumnElement[bool]) -> bool:
+    """Every revocation comes here: it also moves the revocation count that each process's
+    Authenticator polls, in the same transaction (a process that sees the new count also sees
+    the token revoked). A revocation that skipped it would go unnoticed by cached credentials."""
     stmt = (
         sa.update(tokens)
-        .where(cond, tokens.c.revoked_at.is_(None))
+        .where(*conditions, tokens.c.revoked_at.is_(None))
         .values(revoked_at=sa.func.current_timestamp())
     )
     if conn.execute(stmt).rowcount != 1:
         return False
-    # In the same transaction: a process that sees the new count also sees the token revoked.
     dialect.increment(conn, change_counters, key="name", value="value", name="credentials")
     return True
 
