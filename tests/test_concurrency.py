@@ -23,7 +23,7 @@ from cartgroups.service.credentials import Issued
 from cartgroups.storage import tables
 from cartgroups.storage.database import Database
 from tests.cli.procs import Served, serving
-from tests.conftest import reset_database
+from tests.conftest import headers_for, reset_database
 
 pytestmark = pytest.mark.slow
 
@@ -54,11 +54,6 @@ def db(servers: list[Served], database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-def headers(issued: Issued) -> dict[str, str]:
-    assert issued.private_key is not None
-    return {"SecureURL": issued.secure_url, "PrivateKey": issued.private_key, "Token": issued.token}
-
-
 def in_parallel(
     servers: list[Served], issued: Issued, work: Callable[[httpx.Client, int], list[Any]]
 ) -> list[Any]:
@@ -68,7 +63,7 @@ def in_parallel(
 
     def run(n: int) -> list[Any]:
         base = servers[n % len(servers)].base_url + API
-        with httpx.Client(base_url=base, headers=headers(issued), timeout=60) as client:
+        with httpx.Client(base_url=base, headers=headers_for(issued), timeout=60) as client:
             barrier.wait(timeout=60)
             return work(client, n)
 
@@ -136,7 +131,7 @@ def test_concurrent_puts_of_one_group_leave_exactly_one_of_the_writes(
     servers: list[Served], db: Database
 ) -> None:
     issued = credentials.issue(db, secure_url="puts.example.com", application="conc-put")
-    with httpx.Client(base_url=servers[0].base_url + API, headers=headers(issued), timeout=60) as c:
+    with httpx.Client(base_url=servers[0].base_url + API, headers=headers_for(issued), timeout=60) as c:
         assert c.post("/CustomerGroups", json=body_for(0)).status_code == 201
     per_thread = 8
 
@@ -158,7 +153,7 @@ def test_concurrent_puts_of_one_group_leave_exactly_one_of_the_writes(
     # Every read saw one whole write, never a mix.
     assert all(seen is not None for method, _, seen in results if method == "GET"), results
     written = {k for method, _, k in results if method == "PUT"}
-    with httpx.Client(base_url=servers[1].base_url + API, headers=headers(issued), timeout=60) as c:
+    with httpx.Client(base_url=servers[1].base_url + API, headers=headers_for(issued), timeout=60) as c:
         final = c.get("/CustomerGroups/1").json()[0]
     assert as_written(final) in written
     assert len(rows_of(db, issued)) == 1
@@ -169,7 +164,7 @@ def test_concurrent_bulk_puts_and_deletes_keep_countonly_equal_to_the_rows(
 ) -> None:
     issued = credentials.issue(db, secure_url="bulk.example.com", application="conc-bulk")
     start = 60
-    with httpx.Client(base_url=servers[0].base_url + API, headers=headers(issued), timeout=60) as c:
+    with httpx.Client(base_url=servers[0].base_url + API, headers=headers_for(issued), timeout=60) as c:
         for i in range(start):
             assert c.post("/CustomerGroups", json={"Name": f"g{i}"}).status_code == 201
 
@@ -198,7 +193,7 @@ def test_concurrent_bulk_puts_and_deletes_keep_countonly_equal_to_the_rows(
         assert status in allowed[action], (action, status)
     rows = rows_of(db, issued)
     for served in servers:
-        with httpx.Client(base_url=served.base_url + API, headers=headers(issued), timeout=60) as c:
+        with httpx.Client(base_url=served.base_url + API, headers=headers_for(issued), timeout=60) as c:
             assert c.get("/CustomerGroups", params={"countonly": 1}).json() == {"TotalCount": len(rows)}
             listed = c.get("/CustomerGroups", params={"limit": 500}).json()
             assert sorted(g["CustomerGroupID"] for g in listed) == sorted(r.group_id for r in rows)

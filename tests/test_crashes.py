@@ -21,11 +21,10 @@ import pytest
 import sqlalchemy as sa
 
 from cartgroups.service import credentials
-from cartgroups.service.credentials import Issued
 from cartgroups.storage import tables
 from cartgroups.storage.database import Database
 from tests.cli.procs import serving
-from tests.conftest import reset_database
+from tests.conftest import headers_for, reset_database
 
 pytestmark = pytest.mark.slow
 
@@ -40,11 +39,6 @@ def db(database_url: str) -> Iterator[Database]:
     database = Database(database_url)
     yield database
     database.dispose()
-
-
-def headers(issued: Issued) -> dict[str, str]:
-    assert issued.private_key is not None
-    return {"SecureURL": issued.secure_url, "PrivateKey": issued.private_key, "Token": issued.token}
 
 
 def stored(db: Database, secure_url: str) -> dict[int, Any]:
@@ -71,12 +65,12 @@ def test_sigkill_during_writes_loses_no_acknowledged_write_and_no_bulk_is_partia
 
     with serving("--log-level", "warning", database_url=database_url, cwd=tmp_path) as served:
         base = served.base_url + API
-        with httpx.Client(base_url=base, headers=headers(issued), timeout=30) as client:
+        with httpx.Client(base_url=base, headers=headers_for(issued), timeout=30) as client:
             for _ in range(BULK_WRITERS * BLOCK):
                 assert client.post("/CustomerGroups", json={"Name": "tag 0"}).status_code == 201
 
         def bulk_writer(w: int) -> None:
-            with httpx.Client(base_url=base, headers=headers(issued), timeout=30) as client:
+            with httpx.Client(base_url=base, headers=headers_for(issued), timeout=30) as client:
                 for tag in range(1, 10_000):
                     if stop.is_set():
                         return
@@ -95,7 +89,7 @@ def test_sigkill_during_writes_loses_no_acknowledged_write_and_no_bulk_is_partia
                     acked_bulk[w].append(tag)
 
         def creator(c: int) -> None:
-            with httpx.Client(base_url=base, headers=headers(issued), timeout=30) as client:
+            with httpx.Client(base_url=base, headers=headers_for(issued), timeout=30) as client:
                 for n in range(10_000):
                     if stop.is_set():
                         return
@@ -131,7 +125,7 @@ def test_sigkill_during_writes_loses_no_acknowledged_write_and_no_bulk_is_partia
     # Restarted, the server answers from what was committed before the kill.
     with (
         serving("--log-level", "warning", database_url=database_url, cwd=tmp_path) as again,
-        httpx.Client(base_url=again.base_url + API, headers=headers(issued), timeout=30) as client,
+        httpx.Client(base_url=again.base_url + API, headers=headers_for(issued), timeout=30) as client,
     ):
         for gid, name in acked_creates.items():
             got = client.get(f"/CustomerGroups/{gid}")
@@ -169,13 +163,13 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
     issued = credentials.issue(db, secure_url="term.example.com", application="term")
     with serving("--log-level", "warning", database_url=database_url, cwd=tmp_path) as served:
         base = served.base_url + API
-        with httpx.Client(base_url=base, headers=headers(issued), timeout=30) as client:
+        with httpx.Client(base_url=base, headers=headers_for(issued), timeout=30) as client:
             assert client.post("/CustomerGroups", json={"Name": "first"}).status_code == 201
         started = [threading.Event() for _ in range(6)]
 
         def slow_create(n: int) -> int:
             body = b'{"Name": "slow %d", "Description": "%s"}' % (n, b"x" * 400)
-            with httpx.Client(base_url=base, headers=headers(issued), timeout=30) as client:
+            with httpx.Client(base_url=base, headers=headers_for(issued), timeout=30) as client:
                 request = client.build_request(
                     "POST",
                     "/CustomerGroups",
@@ -186,7 +180,7 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
 
         def slow_list(n: int) -> int:
             # Plain requests sent meanwhile on kept-alive connections.
-            with httpx.Client(base_url=base, headers=headers(issued), timeout=30) as client:
+            with httpx.Client(base_url=base, headers=headers_for(issued), timeout=30) as client:
                 started[n].set()
                 return client.get("/CustomerGroups").status_code
 

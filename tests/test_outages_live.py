@@ -23,10 +23,9 @@ import pytest
 import sqlalchemy as sa
 
 from cartgroups.service import credentials
-from cartgroups.service.credentials import Issued
 from cartgroups.storage.database import UNAVAILABLE, Database
 from tests.cli.procs import Served, serving
-from tests.conftest import error_body, reset_database
+from tests.conftest import error_body, headers_for, reset_database
 from tests.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.slow
@@ -34,11 +33,6 @@ pytestmark = pytest.mark.slow
 API = "/3dCartWebAPI/v1"
 DOWN = error_body(503, UNAVAILABLE)
 CLIENT_TIMEOUT = 15  # every request during the outage must be answered well within this
-
-
-def headers(issued: Issued) -> dict[str, str]:
-    assert issued.private_key is not None
-    return {"SecureURL": issued.secure_url, "PrivateKey": issued.private_key, "Token": issued.token}
 
 
 def group_ids(db: Database) -> list[int]:
@@ -82,7 +76,7 @@ def test_postgresql_going_away_is_503_and_the_server_recovers_by_itself(
         with (
             serving("--log-level", "warning", database_url=proxied, cwd=tmp_path) as served,
             httpx.Client(
-                base_url=served.base_url + API, headers=headers(issued), timeout=CLIENT_TIMEOUT
+                base_url=served.base_url + API, headers=headers_for(issued), timeout=CLIENT_TIMEOUT
             ) as api,
         ):
             assert api.post("/CustomerGroups", json={"Name": "before"}).status_code == 201
@@ -128,7 +122,9 @@ def test_a_read_only_sqlite_file_is_503_for_writes_and_the_server_recovers_by_it
     files = (file, file.with_name(file.name + "-wal"))
     with (
         serving("--log-level", "warning", database_url=database_url, cwd=tmp_path) as served,
-        httpx.Client(base_url=served.base_url + API, headers=headers(issued), timeout=CLIENT_TIMEOUT) as api,
+        httpx.Client(
+            base_url=served.base_url + API, headers=headers_for(issued), timeout=CLIENT_TIMEOUT
+        ) as api,
     ):
         assert api.post("/CustomerGroups", json={"Name": "before"}).status_code == 201
         assert all(f.exists() for f in files)

@@ -19,7 +19,7 @@ from cartgroups.service.credentials import Issued, hash_secret
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage.database import Database
 from tests.cli.procs import Served, finish, serving, start
-from tests.conftest import reset_database
+from tests.conftest import headers_for, reset_database
 
 pytestmark = pytest.mark.slow
 
@@ -49,11 +49,6 @@ def db(servers: list[Served], database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-def headers(issued: Issued) -> dict[str, str]:
-    assert issued.private_key is not None
-    return {"SecureURL": issued.secure_url, "PrivateKey": issued.private_key, "Token": issued.token}
-
-
 def live(db: Database, issued: Issued) -> bool:
     with db.read() as conn:
         return cred_sql.find_grant(conn, token_hash=hash_secret(issued.token)) is not None
@@ -78,7 +73,7 @@ def test_concurrent_creates_on_two_processes_get_ids_1_to_n(servers: list[Served
 
     def create(base_url: str, issued: Issued, count: int) -> list[tuple[int, int]]:
         done = []
-        with httpx.Client(base_url=base_url + API, headers=headers(issued), timeout=30) as api:
+        with httpx.Client(base_url=base_url + API, headers=headers_for(issued), timeout=30) as api:
             barrier.wait(timeout=30)
             for n in range(count):
                 response = api.post("/CustomerGroups", json={"Name": f"Group {n}"})
@@ -100,7 +95,7 @@ def test_concurrent_creates_on_two_processes_get_ids_1_to_n(servers: list[Served
     assert {status for status, _ in other_results} == {201}
     assert sorted(group_id for _, group_id in other_results) == list(range(1, 21))
 
-    with httpx.Client(headers=headers(main), timeout=30) as api:
+    with httpx.Client(headers=headers_for(main), timeout=30) as api:
         listed = api.get(servers[0].base_url + API + "/CustomerGroups", params={"limit": 500})
         assert [g["CustomerGroupID"] for g in listed.json()] == list(range(1, total + 1))
         count = api.get(servers[1].base_url + API + "/CustomerGroups", params={"countonly": 1})
@@ -111,7 +106,7 @@ def test_revoked_token_stops_working_on_every_process_within_one_second(
     servers: list[Served], db: Database, database_url: str, tmp_path: Path
 ) -> None:
     issued = credentials.issue(db, secure_url="revoke.example.com", application="revoke")
-    with httpx.Client(headers=headers(issued), timeout=30) as api:
+    with httpx.Client(headers=headers_for(issued), timeout=30) as api:
         created = api.post(servers[0].base_url + API + "/CustomerGroups", json={"Name": "A"})
         assert created.status_code == 201
 
@@ -122,7 +117,7 @@ def test_revoked_token_stops_working_on_every_process_within_one_second(
 
     def ask(served: Served, into: list[tuple[float, int]]) -> None:
         url = served.base_url + API + "/CustomerGroups/1"
-        with httpx.Client(headers=headers(issued), timeout=10) as api:
+        with httpx.Client(headers=headers_for(issued), timeout=10) as api:
             deadline = time.monotonic() + 60
             while not stop.is_set() and time.monotonic() < deadline:
                 sent = time.monotonic()

@@ -2,7 +2,8 @@
 issued with the CLI, ``cartgroups serve --log-level debug`` (the most verbose), requests with
 good and bad credentials, secrets sent where they do not belong (query string, body, path),
 errors of every kind, a revoke, a list, a stop. No private key, token, wrong secret a client
-sent, or database password appears in any server output or in the other commands' output."""
+sent, sandbox token, or database password appears in any server output or in the other
+commands' output."""
 
 from __future__ import annotations
 
@@ -53,9 +54,22 @@ def test_no_secret_reaches_any_log_or_output(empty_database_url: str, tmp_path: 
         db.dispose()
     a, b, read_only = issued
     wrong_key, wrong_token = secrets.token_hex(16), secrets.token_hex(16)
-    sent_secrets = [wrong_key, wrong_token]
+    sandbox_token, wrong_sandbox_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    sent_secrets = [wrong_key, wrong_token, sandbox_token, wrong_sandbox_token]
 
-    with serving("--log-level", "debug", database_url=database_url, cwd=tmp_path) as served:
+    with serving(
+        "--log-level",
+        "debug",
+        "--sandbox",
+        "--sandbox-token",
+        sandbox_token,
+        database_url=database_url,
+        cwd=tmp_path,
+    ) as served:
+        controls = served.base_url + "/_cartgroups"
+        for token, status in ((sandbox_token, 200), (wrong_sandbox_token, 401)):
+            answer = httpx.get(controls + "/stores", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            assert answer.status_code == status
         base = served.base_url + API
         with httpx.Client(base_url=base, headers=a, timeout=30) as good:
             assert good.get("/CustomerGroups").status_code == 404
@@ -100,6 +114,14 @@ def test_no_secret_reaches_any_log_or_output(empty_database_url: str, tmp_path: 
         )
         listed.ok(), revoked.ok()
         assert httpx.get(base + "/CustomerGroups", headers=b, timeout=30).status_code == 401
+        journal = httpx.get(
+            f"{controls}/stores/{a['SecureURL']}/journal",
+            headers={"Authorization": f"Bearer {sandbox_token}"},
+            timeout=30,
+        )
+        assert journal.status_code == 200 and "[redacted]" in journal.text
+        for secret in (a["PrivateKey"], a["Token"]):  # the journal redacts headers, not bodies
+            assert secret not in json.dumps([e["request_headers"] for e in journal.json()])
     assert served.proc.returncode == 0
 
     # The session was logged (so the grep below looks at something) ...
