@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from cartgroups.service.credentials import Principal
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import customer_groups as group_sql
@@ -30,8 +31,13 @@ def test_search_sort_and_page_stay_in_the_store(db: Database) -> None:
     mine, theirs = _store(db, "mine.example.com"), _store(db, "theirs.example.com")
     groups = CustomerGroups(db, max_bulk_items=10)
     for name, level in (("b_2", 3), ("A%1", 7), ("c", 1), ("B_1", 3)):
-        groups.create(store_id=mine, body={"Name": name, "PriceLevel": level})
-    groups.create(store_id=theirs, body={"Name": "b_2 elsewhere"})
+        groups.create(
+            principal=Principal(mine, "mine.example.com", True, True),
+            body={"Name": name, "PriceLevel": level},
+        )
+    groups.create(
+        principal=Principal(theirs, "theirs.example.com", True, True), body={"Name": "b_2 elsewhere"}
+    )
     with db.read() as conn:
 
         def names(**kw: object) -> list[str]:
