@@ -209,8 +209,10 @@ def test_add_a_rule_then_it_faults_a_3dcart_request(
     page = console.get(response.headers["location"])
     assert f"Fault rule {rule.id} added." in text_of(page.text)
     assert "Down for &lt;maintenance&gt;" in page.text and "<maintenance>" not in page.text
-    row = text_of(re.search(rf'<tr id="rule-{rule.id}">(.*?)</tr>', page.text, re.S).group(1))  # type: ignore[union-attr]
-    assert row.startswith(f"{rule.id} GET */customergroups glob {STORE} 503 Down for <maintenance> 0 1 1 7 0")
+    found = re.search(rf'<tr id="rule-{rule.id}">(.*?)</tr>', page.text, re.S)
+    assert found
+    shown = f"{rule.id} GET */customergroups glob {STORE} 503 Down for <maintenance> 0 1 7 0 / 1 Delete"
+    assert text_of(found.group(1)) == shown
 
     faulted = _count(sandbox_api)
     assert faulted.status_code == 503
@@ -220,8 +222,9 @@ def test_add_a_rule_then_it_faults_a_3dcart_request(
     [after, during] = _controls(sandbox).journal(STORE)
     assert (during.status, during.fault_id, after.fault_id) == (503, rule.id, None)
     journal = console.get(f"/admin/stores/{_store_id(sandbox)}/journal").text
-    assert f'<a href="{FAULTS}#rule-{rule.id}">{rule.id}</a>' in journal
-    assert "unlimited" not in text_of(console.get(FAULTS).text)  # times left: 0
+    rows = re.findall(r"<tr(?: class=\"failed\")?>(.*?)</tr>", journal, re.S)
+    assert " 503 " in text_of(rows[-1]) and f" {rule.id} Details" in text_of(rows[-1])  # the oldest
+    assert _controls(sandbox).faults() == []  # used up, the rule is gone
 
 
 def test_a_latency_only_regex_rule_with_defaults(console: Browser, sandbox: LiveServer) -> None:
@@ -239,7 +242,7 @@ def test_a_latency_only_regex_rule_with_defaults(console: Browser, sandbox: Live
     assert (rule.latency_ms, rule.probability, rule.remaining, rule.retry_after) == (250, 1.0, None, None)
     text = text_of(console.get(FAULTS).text)
     none = "\u2013"  # the dash of an empty cell
-    assert f"{rule.id} * groups/[0-9]+$ regex any {none} {none} 250 1 unlimited {none} 0" in text
+    assert f"{rule.id} * groups/[0-9]+$ regex any {none} {none} 250 1 {none} 0 / unlimited" in text
 
 
 @pytest.mark.parametrize(
