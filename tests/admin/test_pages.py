@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from cartgroups.logs import AccessLog
 from cartgroups.service import credentials
 from cartgroups.service.credentials import Issued
 from tests.admin.support import Browser
@@ -85,9 +86,15 @@ def test_the_api_routes_are_untouched(raw: httpx.Client) -> None:
 
 
 def test_console_requests_get_one_access_line_without_secrets(
-    anon: Browser, operator: int, caplog: pytest.LogCaptureFixture
+    anon: Browser,
+    server: LiveServer,
+    operator: int,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.INFO, logger="cartgroups.access")
+    # The server's AccessLog decided at start that INFO was off; one made now logs to caplog.
+    monkeypatch.setattr(server.app, "access", AccessLog())
     anon.get("/admin/stores")
     anon.sign_in()
     # The server thread writes the line just after the answer went out: wait for it (bounded).
