@@ -183,7 +183,8 @@ def _form(**fields: str) -> dict[str, str]:
 def test_add_a_rule_then_it_faults_a_3dcart_request(
     console: Browser, sandbox: LiveServer, sandbox_api: httpx.Client
 ) -> None:
-    console.get(FAULTS)
+    form_page = console.get(FAULTS).text
+    assert f'<datalist id="known-stores"><option value="{STORE}"></datalist>' in form_page
     form = _form(
         method="GET",
         path="*/customergroups",
@@ -273,6 +274,11 @@ def test_a_latency_only_regex_rule_with_defaults(console: Browser, sandbox: Live
         (_form(status="500", path="x" * 501), "path", "path must be at most 500 characters"),
         (_form(status="500", store="nobody.example.com"), "store", "There is no store 'nobody.example.com'"),
         (_form(latency_ms="5", message="hi"), "message", "message needs a status"),
+        (
+            _form(status="500", message="a\x00b"),
+            "message",
+            "message must be valid Unicode text without NUL characters",
+        ),
         (
             _form(status="500", retry_after="-1"),
             "retry_after",

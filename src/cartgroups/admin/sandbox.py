@@ -18,8 +18,6 @@ from cartgroups.api.sandbox import fault_json, journal_json
 from cartgroups.errors import Invalid
 from cartgroups.service.operators import Session
 from cartgroups.service.sandbox import METHODS, Sandbox
-from cartgroups.storage import credentials as cred_sql
-from cartgroups.storage.credentials import StoreRow
 
 JOURNAL_SHOWN = 200  # entries on the journal page at most (the detail view has the bodies)
 # The form's fields, named like the control API's (POST /_cartgroups/faults).
@@ -35,6 +33,7 @@ RULE_FIELDS = [
     "times",
     "retry_after",
 ]
+STORE_SUGGESTIONS = 500
 _WHOLE = re.compile(r"[0-9]{1,15}")
 
 
@@ -121,9 +120,9 @@ def _number(text: str) -> object:
     return value if value.is_finite() else text
 
 
-def _stores(request: Request) -> list[StoreRow]:
-    with web.console(request).db.read() as conn:
-        return cred_sql.list_stores(conn)
+def _store_names(request: Request) -> list[str]:
+    """The stores' SecureURLs, offered as suggestions for a rule's store (the first few hundred)."""
+    return [str(row["SecureURL"]) for row in _sandbox(request).stores()[:STORE_SUGGESTIONS]]
 
 
 def _faults_page(
@@ -144,7 +143,7 @@ def _faults_page(
         rules=rules,
         values=values or BLANK_RULE,
         methods=METHODS,
-        stores=[row.secure_url for row in _stores(request)],
+        stores=_store_names(request),
         errors=dict(error.fields) if error else {},
         summary=error.message if error else "",
         notice=notice,

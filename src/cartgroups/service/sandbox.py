@@ -408,6 +408,8 @@ def _text(fields: Mapping[str, Any], name: str, *, required: bool = False) -> st
         return None
     if not isinstance(value, str) or (required and not value.strip()):
         raise _bad(name, f"{name} must be {'a non-empty' if required else 'a'} string")
+    if "\x00" in value:  # PostgreSQL cannot store it in text: a 500 without this check
+        raise _bad(name, f"{name} must be valid Unicode text without NUL characters")
     return value
 
 
