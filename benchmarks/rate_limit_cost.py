@@ -102,7 +102,7 @@ def measure(label: str, url: str, count: int, warmup: int) -> list[str]:
         callers = principals(db, 500)
         one = callers[0]
         groups = CustomerGroups(db, max_bulk_items=1000)
-        group_id = groups.create(store_id=one.store_id, body={"Name": "Reference"})
+        group_id = groups.create(principal=one, body={"Name": "Reference"})
         services = Services(groups, Authenticator(db, cache_seconds=0), 1 << 20, Idempotency(db))
         roomy = RateLimiter(db, Rate(1_000_000, 1_000_000.0))
         full = RateLimiter(db, Rate(1, 0.000001))

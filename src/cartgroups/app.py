@@ -96,7 +96,9 @@ class CartgroupsApp:
             self.services.limiter = rate_limit.switchable(
                 db, self.services.limiter, self.sandbox.throttle_enabled
             )
-        self.admin = create_admin_app(db, self.services.groups, max_body_bytes=settings.max_body_bytes)
+        self.admin = create_admin_app(
+            db, self.services.groups, max_body_bytes=settings.max_body_bytes, sandbox_service=self.sandbox
+        )
 
     def stop(self) -> None:
         self.access.flush()

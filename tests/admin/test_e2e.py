@@ -1,5 +1,6 @@
 """End to end in real headless Chromium (Debian's chromium + chromium-driver, driven by
-Selenium): sign-in, create a group, an edit rejected by validation, delete, revoke a token.
+Selenium): sign-in, create a group, an edit rejected by validation, delete, revoke a token;
+with --sandbox, add a fault rule (rejected once, then fixed) and find its effect in the journal.
 
 Skipped with a one-line reason when the browser is missing, unless
 CARTGROUPS_TEST_REQUIRE_BROWSER=1 (as in .ci/run), which makes that a failure."""
@@ -15,7 +16,7 @@ import pytest
 from cartgroups.service import credentials
 from cartgroups.service.credentials import Issued
 from tests.admin import chromium
-from tests.admin.support import PASSWORD, USERNAME
+from tests.admin.support import PASSWORD, USERNAME, make_operator
 from tests.conftest import STORE, LiveServer, create_group, db_state, headers_for, plain_client
 
 # One database is enough here: the route tests run every page on both. This keeps the
@@ -173,3 +174,47 @@ def test_issue_then_revoke_a_token(chrome: Any, server: LiveServer, creds: Issue
             assert api.get("/CustomerGroups", params={"countonly": "1"}).status_code == 401
     finally:
         server.app.services.auth.cache_seconds = 0.5
+
+
+@pytest.fixture
+def sandbox_chrome(driver: Any, sandbox: LiveServer, sandbox_creds: Issued) -> Any:
+    """The browser, signed out, on the server that runs with --sandbox (it has an operator)."""
+    make_operator(sandbox.db)
+    driver.get(sandbox.base_url + "/admin/static/admin.css")
+    driver.delete_all_cookies()
+    return driver
+
+
+def test_add_a_fault_rule_then_it_faults_and_shows_in_the_journal(
+    sandbox_chrome: Any, sandbox: LiveServer, sandbox_api: httpx.Client
+) -> None:
+    from selenium.webdriver.support.select import Select
+
+    chrome = sandbox_chrome
+    sign_in(chrome, sandbox)
+    go(chrome, chrome.find_element("link text", "Fault rules"))
+    Select(by_css(chrome, "#f-method")).select_by_visible_text("GET")
+    by_css(chrome, "#f-path").clear()
+    by_css(chrome, "#f-path").send_keys("*/CustomerGroups")
+    by_css(chrome, "#f-status").send_keys("5xx")
+    by_css(chrome, "#f-times").send_keys("1")
+    go(chrome, by_css(chrome, ".group-form button[type=submit]"))
+    assert by_css(chrome, "#e-status").text.endswith("status must be a whole number from 400 to 599")
+    assert chrome.switch_to.active_element == by_css(chrome, "#error-summary")
+    assert sandbox.app.sandbox is not None and sandbox.app.sandbox.faults() == []
+    status = by_css(chrome, "#f-status")
+    status.clear()
+    status.send_keys("503")
+    go(chrome, by_css(chrome, ".group-form button[type=submit]"))
+    [rule] = sandbox.app.sandbox.faults()
+    assert by_css(chrome, "[role=status]").text == f"Fault rule {rule.id} added."
+    assert by_css(chrome, f"#rule-{rule.id}").text.startswith(f"{rule.id} GET */CustomerGroups glob any 503")
+
+    faulted = sandbox_api.get("/CustomerGroups", params={"countonly": "1"})
+    assert faulted.status_code == 503
+    chrome.get(f"{sandbox.base_url}/admin/stores/{_store_id(sandbox)}/groups")
+    go(chrome, chrome.find_element("link text", "Journal"))
+    first_row = by_css(chrome, "tbody tr")
+    assert "GET /3dCartWebAPI/v1/CustomerGroups?countonly=1 503" in first_row.text
+    go(chrome, first_row.find_element("link text", "Details"))
+    assert by_css(chrome, "#response-body").text == faulted.text

@@ -3,15 +3,16 @@ and messages; changes seen by API clients at once and the other way round."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import httpx
 import pytest
 
 from cartgroups.admin.groups import PAGE_SIZE
-from cartgroups.service import credentials
+from cartgroups.service import audit, credentials
 from cartgroups.service.credentials import Issued, Principal
-from tests.admin.support import Browser, field_error, text_of
+from tests.admin.support import USERNAME, Browser, field_error, text_of
 from tests.conftest import STORE, LiveServer, create_group
 
 State = Callable[[], list[tuple[object, ...]]]
@@ -32,6 +33,7 @@ def _store_id(server: LiveServer, secure_url: str = STORE) -> int:
 
 
 def _seeder(store_id: int) -> Principal:
+    """Groups made by the test itself, like cartgroups.testing's seed(): no token or application."""
     return Principal(store_id, STORE, can_read=True, can_write=True)
 
 
@@ -263,6 +265,36 @@ def test_delete_asks_first_then_deletes(
     again = browser.post(f"/admin/stores/{store_id}/groups/{group_id}/delete")
     assert again.status_code == 404
     assert "The specified Customer Group does not exist." in text_of(again.text)
+
+
+def test_console_changes_are_audited_as_the_operator(
+    browser: Browser, server: LiveServer, api: httpx.Client, creds: Issued
+) -> None:
+    store_id = _store_id(server)
+    from_api = create_group(api, Name="From the API")
+    assert browser.post(f"/admin/stores/{store_id}/groups/new", VALID).status_code == 303
+    created = from_api + 1
+    edited = {**VALID, "Name": "Wholesale EU"}
+    assert browser.post(f"/admin/stores/{store_id}/groups/{created}/edit", edited).status_code == 303
+    assert browser.post(f"/admin/stores/{store_id}/groups/{created}/delete").status_code == 303
+    entries = audit.list_entries(server.db, secure_url=STORE, filters=audit.Filters())
+    by_console = [(e.action, e.group_id, e.application, e.token_id) for e in entries[:3]]
+    assert by_console == [
+        ("delete", created, f"admin:{USERNAME}", None),
+        ("update", created, f"admin:{USERNAME}", None),
+        ("create", created, f"admin:{USERNAME}", None),
+    ]
+    assert json.loads(entries[1].before or "")["Name"] == "Wholesale"
+    assert json.loads(entries[1].after or "")["Name"] == "Wholesale EU"
+    assert entries[2].before is None and entries[0].after is None
+    # The API's own change is recorded as its application and token, not as an operator.
+    [api_entry] = entries[3:]
+    assert (api_entry.action, api_entry.group_id) == ("create", from_api)
+    assert (api_entry.application, api_entry.token_id) == (creds.application, creds.token_id)
+    only_console = audit.list_entries(
+        server.db, secure_url=STORE, filters=audit.Filters(application=f"admin:{USERNAME}")
+    )
+    assert [e.id for e in only_console] == [e.id for e in entries[:3]]
 
 
 def test_another_stores_group_is_not_reachable(

@@ -87,7 +87,7 @@ def test_the_api_routes_are_untouched(raw: httpx.Client) -> None:
 def test_console_requests_get_one_access_line_without_secrets(
     anon: Browser, operator: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="cartgroups.access")
+    caplog.set_level(logging.INFO, logger="cartgroups.access")  # the running server honours it
     anon.get("/admin/stores")
     anon.sign_in()
     # The server thread writes the line just after the answer went out: wait for it (bounded).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cartgroups.errors import Unauthorized
+from cartgroups.errors import Invalid, Unauthorized
 from cartgroups.service.sandbox import (
     TOKEN_MISSING,
     TOKEN_WRONG,
@@ -67,3 +67,28 @@ def test_the_token_check() -> None:
         with pytest.raises(Unauthorized) as raised:
             sandbox.check_token(presented)
         assert raised.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("rule", "field"),
+    [
+        ({}, "status"),
+        ({"status": 600}, "status"),
+        ({"status": 500, "method": "FETCH"}, "method"),
+        ({"status": 500, "path": 5}, "path"),
+        ({"status": 500, "path": "x" * 501}, "path"),
+        ({"status": 500, "match": "regex", "path": "("}, "path"),
+        ({"status": 500, "match": "exact"}, "match"),
+        ({"latency_ms": 5, "message": "hi"}, "message"),
+        ({"latency_ms": -1}, "latency_ms"),
+        ({"status": 500, "probability": "1"}, "probability"),
+        ({"status": 500, "times": 0}, "times"),
+        ({"status": 500, "retry_after": -1}, "retry_after"),
+    ],
+)
+def test_a_rejected_rule_names_its_field(rule: dict[str, object], field: str) -> None:
+    """The API sends only the message; the admin console shows it next to ``fields``' field."""
+    sandbox = Sandbox(None, token="a-token-of-16-chars", journal_size=1)  # type: ignore[arg-type]
+    with pytest.raises(Invalid) as raised:
+        sandbox.add_fault(rule)
+    assert dict(raised.value.fields) == {field: raised.value.message}

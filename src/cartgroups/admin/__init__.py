@@ -13,9 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cartgroups.admin import auth, credentials, groups, web
+from cartgroups.admin import auth, credentials, groups, sandbox, web
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.operators import Operators
+from cartgroups.service.sandbox import Sandbox
 from cartgroups.storage.database import Database
 
 _ASSETS = {"admin.css": "text/css; charset=utf-8", "admin.js": "text/javascript; charset=utf-8"}
@@ -27,8 +28,15 @@ def _load_assets() -> dict[str, bytes]:
 
 
 def create_admin_app(
-    db: Database, groups_service: CustomerGroups, *, max_body_bytes: int, operators: Operators | None = None
+    db: Database,
+    groups_service: CustomerGroups,
+    *,
+    max_body_bytes: int,
+    operators: Operators | None = None,
+    sandbox_service: Sandbox | None = None,
 ) -> Starlette:
+    """The console; with ``sandbox_service`` (the server runs with --sandbox) it also has the
+    journal and fault-rule pages, which otherwise do not exist (404 like any unknown page)."""
     assets = _load_assets()
 
     async def static(request: Request) -> Response:
@@ -62,6 +70,16 @@ def create_admin_app(
         Route(s + "/tokens/{token_id}/revoke", credentials.revoke_token, methods=["POST"]),
         Route(p + "/static/{name}", static),
     ]
+    if sandbox_service is not None:
+        routes += [
+            Route(s + "/journal", sandbox.journal, methods=["GET"]),
+            Route(s + "/journal/clear", sandbox.clear_journal, methods=["POST"]),
+            Route(s + "/journal/{entry_id}", sandbox.journal_entry, methods=["GET"]),
+            Route(p + "/sandbox/faults", sandbox.faults, methods=["GET"]),
+            Route(p + "/sandbox/faults", sandbox.add_fault, methods=["POST"]),
+            Route(p + "/sandbox/faults/clear", sandbox.clear_faults, methods=["POST"]),
+            Route(p + "/sandbox/faults/{fault_id}/delete", sandbox.delete_fault, methods=["POST"]),
+        ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
     app.state.console = web.Console(
         db=db,
@@ -69,5 +87,6 @@ def create_admin_app(
         operators=operators or Operators(db),
         max_body_bytes=max_body_bytes,
         templates=web.make_templates(),
+        sandbox=sandbox_service,
     )
     return app

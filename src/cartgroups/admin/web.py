@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from cartgroups.errors import DatabaseUnavailable, NotFound
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.operators import Operators, Session
+from cartgroups.service.sandbox import Sandbox
 from cartgroups.storage.database import Database
 
 log = logging.getLogger("cartgroups.admin")
@@ -57,6 +58,7 @@ class Console:
     operators: Operators
     max_body_bytes: int
     templates: Environment
+    sandbox: Sandbox | None = None  # set while the server runs with --sandbox
 
 
 def make_templates() -> Environment:
@@ -83,10 +85,9 @@ def page(
     session: Session | None = None,
     **context: Any,
 ) -> HTMLResponse:
-    html = (
-        console(request)
-        .templates.get_template(template)
-        .render(session=session, path=request.url.path, **context)
+    found = console(request)
+    html = found.templates.get_template(template).render(
+        session=session, path=request.url.path, sandbox_on=found.sandbox is not None, **context
     )
     return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, **NO_STORE})
 

@@ -275,34 +275,34 @@ class Sandbox:
         )
         method = (_text(fields, "method") or "*").upper()
         if method != "*" and method not in METHODS:
-            raise Invalid(f"method must be * or one of {', '.join(METHODS)}")
+            raise _bad("method", f"method must be * or one of {', '.join(METHODS)}")
         path = _text(fields, "path") or "*"
         if len(path) > MAX_PATTERN:
-            raise Invalid(f"path must be at most {MAX_PATTERN} characters")
+            raise _bad("path", f"path must be at most {MAX_PATTERN} characters")
         kind = _text(fields, "match") or "glob"
         if kind not in ("glob", "regex"):
-            raise Invalid("match must be glob or regex")
+            raise _bad("match", "match must be glob or regex")
         if kind == "regex":
             try:
                 compile_pattern(path, True)
             except re.error as exc:
-                raise Invalid(f"path is not a valid regular expression: {exc}") from None
+                raise _bad("path", f"path is not a valid regular expression: {exc}") from None
         store = _text(fields, "store")
         status = _integer(fields, "status", 400, 599)
         message = _text(fields, "message")
         if message is not None and status is None:
-            raise Invalid("message needs a status")
+            raise _bad("message", "message needs a status")
         retry_after = _integer(fields, "retry_after", 0, 86_400)
         latency = _integer(fields, "latency_ms", 0, MAX_LATENCY_MS) or 0
         if status is None and latency == 0:
-            raise Invalid("a fault needs a status, a latency_ms, or both")
+            raise _bad("status", "a fault needs a status, a latency_ms, or both")
         probability = fields.get("probability", 1)
         if probability is None:
             probability = 1
         if isinstance(probability, bool) or not isinstance(probability, int | float | Decimal):
-            raise Invalid("probability must be a number from 0 to 1")
+            raise _bad("probability", "probability must be a number from 0 to 1")
         if not 0 <= probability <= 1:
-            raise Invalid("probability must be a number from 0 to 1")
+            raise _bad("probability", "probability must be a number from 0 to 1")
         times = _integer(fields, "times", 1, 1_000_000)
         return {
             "method": method,
@@ -323,7 +323,7 @@ class Sandbox:
         try:
             return self.store_id(store)
         except NotFound as exc:
-            raise Invalid(exc.message, value=exc.value) from None
+            raise Invalid(exc.message, value=exc.value, fields={"store": exc.message}) from None
 
     def fault_for(self, method: str, path: str, secure_url: str | None) -> Fault | None:
         """The first rule (in the order they were added) that matches the request and fires:
@@ -364,10 +364,24 @@ class Sandbox:
         with self.db.read() as conn:
             return sql.read_journal(conn, store_id=store_id, limit=limit or self.journal_size)
 
+    def journal_entry(self, secure_url: str, entry_id: int) -> JournalRow:
+        """One entry of the store's journal; NotFound when it has none with that id (any more)."""
+        store_id = self.store_id(secure_url)
+        with self.db.read() as conn:
+            found = sql.read_journal(conn, store_id=store_id, limit=1, entry_id=entry_id)
+        if not found:
+            raise NotFound(f"The journal of {secure_url} has no entry {entry_id}", value=str(entry_id))
+        return found[0]
+
     def clear_journal(self, secure_url: str) -> int:
         store_id = self.store_id(secure_url)
         with self.db.write() as conn:
             return sql.clear_journal(conn, store_id=store_id)
+
+
+def _bad(name: str, message: str) -> Invalid:
+    """A rejected field: the API sends ``message``; the admin console shows it next to ``name``."""
+    return Invalid(message, fields={name: message})
 
 
 def _object(body: object, *names: str) -> dict[str, Any]:
@@ -390,10 +404,12 @@ def _text(fields: Mapping[str, Any], name: str, *, required: bool = False) -> st
     value = fields.get(name)
     if value is None:
         if required:
-            raise Invalid(f"{name} is required")
+            raise _bad(name, f"{name} is required")
         return None
     if not isinstance(value, str) or (required and not value.strip()):
-        raise Invalid(f"{name} must be {'a non-empty' if required else 'a'} string")
+        raise _bad(name, f"{name} must be {'a non-empty' if required else 'a'} string")
+    if "\x00" in value:  # PostgreSQL cannot store it in text: a 500 without this check
+        raise _bad(name, f"{name} must be valid Unicode text without NUL characters")
     return value
 
 
@@ -402,5 +418,5 @@ def _integer(fields: Mapping[str, Any], name: str, low: int, high: int) -> int |
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise Invalid(f"{name} must be a whole number from {low} to {high}")
+        raise _bad(name, f"{name} must be a whole number from {low} to {high}")
     return value

@@ -269,9 +269,11 @@ def append_journal(conn: Connection, *, store_id: int, entry: Mapping[str, objec
     _TRIM.run(conn, {"store_id": store_id, "skip": keep - 1})
 
 
-def read_journal(conn: Connection, *, store_id: int, limit: int) -> list[JournalRow]:
-    """The store's newest entries first."""
-    rows = conn.execute(
+def read_journal(
+    conn: Connection, *, store_id: int, limit: int, entry_id: int | None = None
+) -> list[JournalRow]:
+    """The store's newest entries first (only the one with ``entry_id`` when given)."""
+    query = (
         sa.select(
             sandbox_journal.c.id,
             sandbox_journal.c.at,
@@ -289,7 +291,9 @@ def read_journal(conn: Connection, *, store_id: int, limit: int) -> list[Journal
         .order_by(sandbox_journal.c.id.desc())
         .limit(limit)
     )
-    return [JournalRow(*row) for row in rows]
+    if entry_id is not None:
+        query = query.where(sandbox_journal.c.id == entry_id)
+    return [JournalRow(*row) for row in conn.execute(query)]
 
 
 def clear_journal(conn: Connection, *, store_id: int) -> int:
