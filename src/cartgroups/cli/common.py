@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 import typer
 from pydantic import ValidationError
 
+from cartgroups.client import CartgroupsAPIError, CartgroupsConnectionError, ClientError, Unauthorized
 from cartgroups.config import Settings
 from cartgroups.errors import CartgroupsError, DatabaseUnavailable
 from cartgroups.storage import migrate
@@ -24,6 +25,24 @@ JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table.
 def fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
+
+
+@contextmanager
+def client_errors(url: str, *, refused: str) -> Iterator[None]:
+    """For commands that talk to a server through the SDK: every failure is one ``error:``
+    line (``refused`` names what a 401 refused: the credentials, the sandbox token)."""
+    try:
+        yield
+    except Unauthorized as exc:
+        fail(f"{url} refused {refused} (401): {exc.message}")
+    except CartgroupsAPIError as exc:
+        fail(f"{url} answered {exc.status}: {exc.message}")
+    except CartgroupsConnectionError as exc:
+        fail(f"cannot reach {url}: {exc}")
+    except ClientError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 def load_settings(**overrides: Any) -> Settings:

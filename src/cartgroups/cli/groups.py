@@ -29,13 +29,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cartgroups.cli.common import JSON_OPTION, fail
+from cartgroups.cli.common import JSON_OPTION, client_errors, fail
 from cartgroups.cli.groups_io import FileProblem, detect_format, dumps, read_rows, write_csv, write_json
 from cartgroups.client import (
     CartgroupsAPIError,
-    CartgroupsConnectionError,
     Client,
-    ClientError,
     CustomerGroup,
     NotFound,
     Unauthorized,
@@ -90,19 +88,11 @@ def connect(url: str, secure_url: str | None, private_key: str | None, token: st
             "credentials missing: give --secure-url, --private-key and --token "
             "(or CARTGROUPS_SECURE_URL, CARTGROUPS_PRIVATE_KEY, CARTGROUPS_TOKEN)"
         )
-    try:
-        with Client(url, secure_url, private_key, token, timeout=30.0) as client:
-            yield client
-    except Unauthorized as exc:
-        fail(f"{url} refused the credentials (401): {exc.message}")
-    except CartgroupsAPIError as exc:
-        fail(f"{url} answered {exc.status}: {exc.message}")
-    except CartgroupsConnectionError as exc:
-        fail(f"cannot reach {url}: {exc}")
-    except ClientError as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        sys.exit(130)
+    with (
+        client_errors(url, refused="the credentials"),
+        Client(url, secure_url, private_key, token, timeout=30.0) as client,
+    ):
+        yield client
 
 
 def _fields(**options: Any) -> dict[str, object]:

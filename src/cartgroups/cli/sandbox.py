@@ -5,7 +5,6 @@ variable the server reads too) and is never printed."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -16,9 +15,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cartgroups.cli.common import JSON_OPTION, fail
+from cartgroups.cli.common import JSON_OPTION, client_errors, fail
 from cartgroups.cli.groups_io import dumps
-from cartgroups.client import CartgroupsAPIError, CartgroupsConnectionError, ClientError, Unauthorized
+from cartgroups.client import CartgroupsAPIError
 from cartgroups.client.sandbox import SandboxClient
 
 sandbox_app = typer.Typer(
@@ -50,21 +49,13 @@ def connect(url: str, token: str | None) -> Iterator[SandboxClient]:
     """A client for the controls, with every failure turned into one ``error:`` line."""
     if not token:
         fail("the sandbox token is missing: give --token or CARTGROUPS_SANDBOX_TOKEN")
-    try:
-        with SandboxClient(url, token, timeout=30.0) as client:
+    with client_errors(url, refused="the sandbox token"), SandboxClient(url, token, timeout=30.0) as client:
+        try:
             yield client
-    except Unauthorized as exc:
-        fail(f"{url} refused the sandbox token (401): {exc.message}")
-    except CartgroupsAPIError as exc:
-        if exc.status == 404 and "No resource matches the path /_cartgroups" in exc.message:
-            fail(f"{url} has no sandbox controls: start it with `cartgroups serve --sandbox`")
-        fail(f"{url} answered {exc.status}: {exc.message}")
-    except CartgroupsConnectionError as exc:
-        fail(f"cannot reach {url}: {exc}")
-    except ClientError as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        sys.exit(130)
+        except CartgroupsAPIError as exc:
+            if exc.status == 404 and "No resource matches the path /_cartgroups" in exc.message:
+                fail(f"{url} has no sandbox controls: start it with `cartgroups serve --sandbox`")
+            raise
 
 
 def _print(obj: object) -> None:
