@@ -17,22 +17,9 @@ from cartgroups.admin.groups import _store
 from cartgroups.api.sandbox import fault_json, journal_json
 from cartgroups.errors import Invalid
 from cartgroups.service.operators import Session
-from cartgroups.service.sandbox import METHODS, Sandbox
+from cartgroups.service.sandbox import FAULT_FIELDS, METHODS, Sandbox
 
 JOURNAL_SHOWN = 200  # entries on the journal page at most (the detail view has the bodies)
-# The form's fields, named like the control API's (POST /_cartgroups/faults).
-RULE_FIELDS = [
-    "method",
-    "path",
-    "match",
-    "store",
-    "status",
-    "message",
-    "latency_ms",
-    "probability",
-    "times",
-    "retry_after",
-]
 STORE_SUGGESTIONS = 500
 _WHOLE = re.compile(r"[0-9]{1,15}")
 
@@ -90,7 +77,7 @@ async def clear_journal(request: Request, session: Session) -> Response:
 
 # Fault rules -----------------------------------------------------------------------------------
 
-BLANK_RULE = {name: "" for name in RULE_FIELDS} | {"method": "*", "path": "*", "match": "glob"}
+BLANK_RULE = {name: "" for name in FAULT_FIELDS} | {"method": "*", "path": "*", "match": "glob"}
 
 
 def _rule_body(form: dict[str, str]) -> dict[str, object]:
@@ -98,7 +85,7 @@ def _rule_body(form: dict[str, str]) -> dict[str, object]:
     out; a number that cannot be read as one is passed on as text, so that the sandbox rejects
     it with the API's own message (``status must be a whole number from 400 to 599``)."""
     body: dict[str, object] = {}
-    for name in RULE_FIELDS:
+    for name in FAULT_FIELDS:
         raw = form.get(name, "")
         text = raw.strip() if name not in ("path", "message") else raw
         if text == "":
@@ -166,7 +153,7 @@ async def add_fault(request: Request, session: Session) -> Response:
     try:
         rule = _sandbox(request).add_fault(_rule_body(form))
     except Invalid as exc:
-        values = {name: form.get(name, "") for name in RULE_FIELDS}
+        values = {name: form.get(name, "") for name in FAULT_FIELDS}
         return _faults_page(request, session, status=400, values=values, error=exc)
     return web.redirect(f"{web.PREFIX}/sandbox/faults?added={rule.id}")
 

@@ -118,6 +118,21 @@ def _store_of(secure_url: str | None) -> str | None:
     return credentials.normalise_secure_url(secure_url) if secure_url else None
 
 
+# The properties of a fault rule, as the control API takes them (and the admin console's form).
+FAULT_FIELDS = (
+    "method",
+    "path",
+    "match",
+    "store",
+    "status",
+    "message",
+    "retry_after",
+    "latency_ms",
+    "probability",
+    "times",
+)
+
+
 class Sandbox:
     """The controls, on one database. ``random`` draws the probability of a rule (replaceable
     in tests); ``journal_size`` is how many entries each store's journal keeps."""
@@ -260,19 +275,7 @@ class Sandbox:
             return sql.delete_faults(conn)
 
     def _fault_values(self, body: object) -> dict[str, object]:
-        fields = _object(
-            body,
-            "method",
-            "path",
-            "match",
-            "store",
-            "status",
-            "message",
-            "retry_after",
-            "latency_ms",
-            "probability",
-            "times",
-        )
+        fields = _object(body, *FAULT_FIELDS)
         method = (_text(fields, "method") or "*").upper()
         if method != "*" and method not in METHODS:
             raise _bad("method", f"method must be * or one of {', '.join(METHODS)}")
