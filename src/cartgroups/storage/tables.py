@@ -201,20 +201,6 @@ sandbox_journal = sa.Table(
     sa.Index("ix_sandbox_journal_store_id_id", "store_id", "id"),
 )
 
-# The admin console sorts a store's groups by these columns, a page at a time.
-sa.Index(
-    "ix_customer_groups_store_id_name",
-    customer_groups.c.store_id,
-    sa.func.lower(customer_groups.c.name),
-    customer_groups.c.group_id,
-)
-sa.Index(
-    "ix_customer_groups_store_id_price_level",
-    customer_groups.c.store_id,
-    customer_groups.c.price_level,
-    customer_groups.c.group_id,
-)
-
 # Admin console: operator accounts (password_hash is "scrypt$n$r$p$salt$hash", see service/operators.py).
 operators = sa.Table(
     "operators",
