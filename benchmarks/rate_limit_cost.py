@@ -32,6 +32,7 @@ from pathlib import Path
 import psycopg
 import sqlalchemy as sa
 
+from cartgroups.api.batching import WriteBatcher
 from cartgroups.api.dispatch import Services
 from cartgroups.service import credentials
 from cartgroups.service.credentials import Authenticator, Principal
@@ -103,7 +104,9 @@ def measure(label: str, url: str, count: int, warmup: int) -> list[str]:
         one = callers[0]
         groups = CustomerGroups(db, max_bulk_items=1000)
         group_id = groups.create(principal=one, body={"Name": "Reference"})
-        services = Services(groups, Authenticator(db, cache_seconds=0), 1 << 20, Idempotency(db))
+        services = Services(
+            groups, Authenticator(db, cache_seconds=0), 1 << 20, Idempotency(db), WriteBatcher(db)
+        )
         roomy = RateLimiter(db, Rate(1_000_000, 1_000_000.0))
         full = RateLimiter(db, Rate(1, 0.000001))
         full.check(callers[1])

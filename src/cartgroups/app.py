@@ -22,6 +22,7 @@ from starlette.types import ASGIApp
 
 from cartgroups.admin import create_admin_app
 from cartgroups.api import dispatch, errors, routes, system
+from cartgroups.api.batching import WriteBatcher
 from cartgroups.api.sandbox import SandboxLayer
 from cartgroups.config import Settings
 from cartgroups.errors import CartgroupsError
@@ -79,6 +80,7 @@ class CartgroupsApp:
             auth=Authenticator(db, cache_seconds=settings.auth_cache_seconds),
             max_body_bytes=settings.max_body_bytes,
             idempotency=Idempotency(db),
+            writes=WriteBatcher(db),
             limiter=rate_limit.from_setting(db, settings.rate_limit),
             body_timeout_seconds=settings.body_timeout_seconds,
         )

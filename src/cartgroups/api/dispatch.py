@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from cartgroups.api import routes, wire
+from cartgroups.api.batching import WriteBatcher
 from cartgroups.api.customer_groups import Call
 from cartgroups.api.errors import MethodNotAllowed, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from cartgroups.errors import RateLimited
@@ -44,6 +45,7 @@ class Services:
     auth: Authenticator
     max_body_bytes: int
     idempotency: Idempotency
+    writes: WriteBatcher
     limiter: RateLimiter | None = None
     body_timeout_seconds: float = 30.0
 
@@ -151,23 +153,38 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         if wait is not None:
             raise RateLimited(RATE_LIMITED.format(wait), retry_after=wait)
     call = Call(services.groups, principal, found.path_id, _query(scope), headers=headers)
-    if not op.has_body:
+    if not op.writes:
         status, body = op.handler(call)
+        return Reply(status, body, call.reply_headers)
+    # Writes run in the process's next batch (group commit, api/batching.py), ordered by store
+    # and group. The handler checks the id in the path, as before: its error keeps its precedence.
+    order = (principal.store_id, _order_of(found.path_id))
+    if not op.has_body:
+        status, body = await services.writes.run(lambda: op.handler(call), order=order)
         return Reply(status, body, call.reply_headers)
     charset = _charset(headers)
     raw = await read_body(receive, headers, services.max_body_bytes, services.body_timeout_seconds)
     call.body = wire.decode_json(raw, charset)
     key = headers.get("idempotency-key") if op.keyed else None
     if key is None:
-        status, body = op.handler(call)
+        status, body = await services.writes.run(lambda: op.handler(call), order=order)
         return Reply(status, body, call.reply_headers)
-    status, body, replayed = services.idempotency.run(
-        principal,
-        key=idempotency.checked_key(key),
-        fingerprint=idempotency.fingerprint(method, raw),
-        work=lambda: op.handler(call),
+    checked = idempotency.checked_key(key)
+    digest = idempotency.fingerprint(method, raw)
+    status, body, replayed = await services.writes.run(
+        lambda: services.idempotency.run(
+            principal, key=checked, fingerprint=digest, work=lambda: op.handler(call)
+        ),
+        order=order,
     )
     return Reply(status, body, _REPLAYED if replayed else call.reply_headers)
+
+
+def _order_of(path_id: str | None) -> int:
+    """Where a write on this path id goes in its batch (any number will do for an invalid id)."""
+    if path_id is not None and path_id.isascii() and path_id.isdigit() and len(path_id) <= 18:
+        return int(path_id)
+    return 0
 
 
 def _query(scope: Scope) -> dict[str, str]:

@@ -152,6 +152,40 @@ def transaction(conn: Connection) -> Iterator[None]:
     driver.execute("COMMIT")
 
 
+def no_waiting(conn: Connection) -> None:
+    """Set up the connection of write batches (Database.write_batch): on SQLite, beginning a
+    write transaction fails at once instead of waiting while another connection holds the write
+    lock, so that the server's event loop waits without blocking (api/batching.py). PostgreSQL
+    has no database-wide write lock: nothing to set."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+
+
+def begin_nowait(conn: Connection) -> bool:
+    """Begin a write transaction on a no_waiting connection; False, with nothing begun, when
+    SQLite's write lock is held by another connection."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    if conn.dialect.name != "sqlite":
+        driver.execute("BEGIN")
+        return True
+    try:
+        driver.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+            return False
+        raise
+    return True
+
+
+def is_conflict(error: BaseException) -> bool:
+    """True for PostgreSQL's "this transaction lost to a concurrent one" errors (deadlock,
+    serialisation failure: SQLSTATE class 40), raised through SQLAlchemy or by the driver. Running
+    the same work again in a new transaction is the cure."""
+    driver_error = error.orig if isinstance(error, exc.DBAPIError) else error
+    return isinstance(driver_error, psycopg.Error) and (driver_error.sqlstate or "").startswith("40")
+
+
 def volatile(conn: Connection) -> None:
     """Set up a connection for single statements whose effect may be lost (the rate limiter's).
 

@@ -1,0 +1,146 @@
+"""Group commit: the write requests a server process holds at one moment share one transaction.
+
+A write's cost on SQLite is mostly its COMMIT (writing its pages to the WAL), and only one
+connection of all the server's processes can write at a time. So instead of one transaction per
+request, each process collects the writes its event loop has in hand and runs them together
+(Database.write_batch): one BEGIN, each write in a savepoint of its own, one COMMIT. The pages
+the writes share are written once, and a busy server makes bigger batches by itself: while one
+batch runs, the next one gathers.
+
+What a client sees does not change. Each write succeeds or fails alone (a write that fails is
+rolled back to its savepoint; its neighbours still commit); a reply is sent only after the
+COMMIT that made its write durable; a write that fails because the database does is answered
+503 like any write, and then none of its batch was committed. Writes that arrive together have
+no order between them, so running them sorted by store and group is allowed; it makes every
+batch take PostgreSQL's row locks in one order, so two processes' batches cannot deadlock on
+single-row writes, and a write that loses a deadlock anyway (say, against a bulk update) runs
+again on its own.
+
+While another process holds SQLite's write lock, the batch does not block the event loop (which
+goes on reading requests into the next batch): beginning fails at once and the batch is tried
+again a millisecond later, for as long as the busy timeout a plain write waits
+(dialect.SQLITE_BUSY_TIMEOUT_MS), then answered 503.
+
+Everything here runs on the event loop's thread; a batch's transaction begins and ends within
+one callback, so no request's code runs inside another's transaction by accident.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from cartgroups.errors import DatabaseUnavailable
+from cartgroups.storage import dialect
+from cartgroups.storage.database import UNAVAILABLE, Database, Retry, WriterBusy
+
+T = TypeVar("T")
+
+MAX_BATCH = 64  # writes per transaction: bounds how long one batch holds the write lock
+BUSY_RETRY_SECONDS = 0.001
+BUSY_TIMEOUT_SECONDS = dialect.SQLITE_BUSY_TIMEOUT_MS / 1000
+
+
+@dataclass(slots=True)
+class _Write:
+    order: tuple[int, int]
+    work: Callable[[], Any]
+    future: asyncio.Future[Any]
+    alone: bool = False  # lost a conflict in a batch: runs in a transaction of its own
+
+
+class WriteBatcher:
+    """One per server process (its event loop). ``await batcher.run(work, order=(store, group))``
+    runs ``work()`` (which opens its writes with Database.write) in the next batch and returns
+    what it returned, or raises what it raised."""
+
+    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._pending: list[_Write] = []
+        self._scheduled = False
+        self._busy_since: float | None = None
+        self.batches = 0  # committed batches and the writes in them: for tests and tuning
+        self.writes = 0
+
+    async def run(self, work: Callable[[], T], *, order: tuple[int, int] = (0, 0)) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append(_Write(order, work, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush, loop)
+        return await future
+
+    def _take(self) -> list[_Write]:
+        """The next batch: a write that must run alone, else up to max_batch writes in arrival
+        order. Writes whose request was abandoned (future cancelled) are dropped unrun."""
+        live = [w for w in self._pending if not w.future.done()]
+        alone = next((w for w in live if w.alone), None)
+        if alone is not None:
+            live.remove(alone)
+            self._pending = live
+            return [alone]
+        batch, self._pending = live[: self.max_batch], live[self.max_batch :]
+        batch.sort(key=lambda w: w.order)  # stable: one store's writes keep their arrival order
+        return batch
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run the next batch; then go on while writes wait (a moment later if the lock was busy:
+        _run has set that timer)."""
+        batch = self._take()
+        if batch:
+            self._run(loop, batch)
+        if not self._pending:
+            self._scheduled = False
+        elif self._busy_since is None:
+            loop.call_soon(self._flush, loop)
+
+    def _run(self, loop: asyncio.AbstractEventLoop, batch: list[_Write]) -> None:
+        try:
+            outcomes = self.db.write_batch([w.work for w in batch])
+        except WriterBusy:
+            self._pending[:0] = batch  # first in line when the lock is free
+            now = loop.time()
+            if self._busy_since is None:
+                self._busy_since = now
+            elif now - self._busy_since > BUSY_TIMEOUT_SECONDS:
+                self._busy_since = None
+                self._fail_pending(DatabaseUnavailable(UNAVAILABLE))
+                return
+            loop.call_later(BUSY_RETRY_SECONDS, self._flush, loop)
+            return
+        except Exception as exc:  # the database failed (or a bug): nothing of the batch committed
+            self._busy_since = None
+            for w in batch:
+                _settle(w.future, exc)
+            return
+        self._busy_since = None
+        self.batches += 1
+        for w, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Retry):
+                if w.alone:  # lost again, on its own: answer like any write that failed so
+                    _settle(w.future, outcome.__cause__ or outcome)
+                else:
+                    w.alone = True
+                    self._pending.insert(0, w)
+                continue
+            self.writes += 1
+            _settle(w.future, outcome)
+
+    def _fail_pending(self, error: Exception) -> None:
+        pending, self._pending = self._pending, []
+        self._scheduled = False
+        for w in pending:
+            _settle(w.future, error)
+
+
+def _settle(future: asyncio.Future[Any], outcome: object) -> None:
+    if future.done():  # the request was abandoned while its write ran
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

@@ -1,0 +1,217 @@
+"""Group commit through the API (api/batching.py): concurrent writes of one process share a
+transaction, yet each request is answered exactly as if it had been alone — a failed write
+changes nothing and does not disturb its neighbours — and on SQLite the event loop keeps
+serving while another process holds the write lock. In-process ASGI, both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from cartgroups.api import batching
+from cartgroups.api.batching import WriteBatcher
+from cartgroups.app import CartgroupsApp, create_app
+from cartgroups.config import Settings
+from cartgroups.service import credentials
+from cartgroups.storage import customer_groups as groups_sql
+from cartgroups.storage import tables
+from cartgroups.storage.database import UNAVAILABLE, Database
+from tests.conftest import db_state, error_body, headers_for, result_body
+
+PREFIX = "/3dCartWebAPI/v1/CustomerGroups"
+
+
+@pytest.fixture
+def app(empty_database_url: str) -> Iterator[CartgroupsApp]:
+    application = create_app(Settings(database_url=empty_database_url, audit_retention_days=0))
+    application.start()
+    yield application
+    application.stop()
+
+
+def _batcher(app: CartgroupsApp) -> WriteBatcher:
+    assert app.services is not None
+    return app.services.writes
+
+
+def _db(app: CartgroupsApp) -> Database:
+    assert app.db is not None
+    return app.db
+
+
+def run_with_client(app: CartgroupsApp, scenario: Callable[[httpx.AsyncClient], Awaitable[Any]]) -> Any:
+    issued = credentials.issue(_db(app), secure_url="shop.example.com")
+
+    async def main() -> Any:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test" + PREFIX, headers=headers_for(issued)
+        ) as client:
+            return await scenario(client)
+
+    return asyncio.run(main())
+
+
+def _names(db: Database) -> list[tuple[int, str]]:
+    store_id = credentials.store_id_of(db, "shop.example.com")
+    with db.read() as conn:
+        groups = groups_sql.list_groups(conn, store_id=store_id, limit=10, skip=0)
+    return [(g.group_id, g.name) for g in groups]
+
+
+def _audit_count(db: Database) -> int:
+    with db.read() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(tables.audit_log)).scalar_one())
+
+
+def test_concurrent_creates_share_one_transaction_and_each_gets_its_own_id(app: CartgroupsApp) -> None:
+    async def scenario(client: httpx.AsyncClient) -> list[httpx.Response]:
+        posts = [client.post("", json={"Name": f"Group {n}"}) for n in range(20)]
+        return list(await asyncio.gather(*posts))
+
+    replies = run_with_client(app, scenario)
+    assert [r.status_code for r in replies] == [201] * 20
+    ids = sorted(int(r.json()[0]["Value"]) for r in replies)
+    assert ids == list(range(1, 21))
+    batcher = _batcher(app)
+    assert (batcher.batches, batcher.writes) == (1, 20)  # all twenty in one COMMIT
+    assert _audit_count(_db(app)) == 20
+
+
+def test_a_failing_write_changes_nothing_and_its_neighbours_still_commit(app: CartgroupsApp) -> None:
+    async def scenario(client: httpx.AsyncClient) -> tuple[list[httpx.Response], list[tuple[object, ...]]]:
+        for n in (1, 2, 3):
+            assert (await client.post("", json={"Name": f"Seed {n}"})).status_code == 201
+        before = db_state(_db(app))
+        audited = _audit_count(_db(app))
+        replies = await asyncio.gather(
+            client.post("", json={"Name": "New"}),
+            client.post("", json={"Name": "Bad", "PriceLevel": 99}),  # 400
+            client.put("/1", json={"Name": "Renamed"}),
+            client.put("/77", json={"Name": "Missing"}),  # 404
+            client.put("/2", json={"Name": "Stale"}, headers={"If-Match": '"not-the-etag"'}),  # 412
+            client.delete("/3"),
+            client.delete("/3"),  # 404: the first delete, earlier in the batch, took it
+        )
+        assert _audit_count(_db(app)) == audited + 3  # the create, the update, the delete
+        return list(replies), before
+
+    replies, before = run_with_client(app, scenario)
+    assert [r.status_code for r in replies] == [201, 400, 200, 404, 412, 200, 404]
+    assert replies[0].content == result_body(201, 4, "Created successfully")
+    assert replies[1].content == error_body(400, "PriceLevel must be an integer from 1 to 10")
+    assert replies[3].content == error_body(404, "The specified Customer Group does not exist.", "77")
+    assert replies[5].content == result_body(200, 3, "Deleted successfully")
+    batcher = _batcher(app)
+    assert batcher.batches == 4  # three seeds, then the seven requests together
+    assert _names(_db(app)) == [(1, "Renamed"), (2, "Seed 2"), (4, "New")]
+    assert before != db_state(_db(app))
+
+
+def test_an_abandoned_request_is_not_written(app: CartgroupsApp) -> None:
+    async def scenario(client: httpx.AsyncClient) -> None:
+        task = asyncio.ensure_future(client.post("", json={"Name": "Abandoned"}))
+        while not _batcher(app)._pending:  # until the request waits for its batch
+            await asyncio.sleep(0)
+        task.cancel()  # the client went away
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (await client.post("", json={"Name": "Kept"})).status_code == 201
+
+    run_with_client(app, scenario)
+    assert _names(_db(app)) == [(1, "Kept")]
+
+
+def test_a_write_that_loses_a_conflict_runs_again_alone(app: CartgroupsApp) -> None:
+    batcher = _batcher(app)
+    attempts: list[str] = []
+
+    def loses_once() -> str:
+        attempts.append("try")
+        if len(attempts) == 1:
+            raise psycopg.errors.DeadlockDetected("deadlock detected")
+        return "done"
+
+    async def main() -> list[object]:
+        return list(await asyncio.gather(batcher.run(loses_once), batcher.run(lambda: "neighbour")))
+
+    assert asyncio.run(main()) == ["done", "neighbour"]
+    assert attempts == ["try", "try"]
+    assert batcher.batches == 2  # the shared batch, then the retry on its own
+
+
+def test_a_write_that_loses_again_alone_gets_the_error(app: CartgroupsApp) -> None:
+    def always_loses() -> None:
+        raise psycopg.errors.DeadlockDetected("deadlock detected")
+
+    with pytest.raises(psycopg.errors.DeadlockDetected):
+        asyncio.run(_batcher(app).run(always_loses))
+
+
+class _OtherWriter:
+    """Another process's write transaction on the SQLite file, holding its write lock."""
+
+    def __init__(self, db: Database) -> None:
+        self.conn = sqlite3.connect(db.url.database or "", isolation_level=None)
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def release(self) -> None:
+        self.conn.execute("ROLLBACK")
+        self.conn.close()
+
+
+def test_writes_wait_for_another_processs_lock_without_blocking_reads(app: CartgroupsApp) -> None:
+    db = _db(app)
+    if db.dialect_name != "sqlite":
+        pytest.skip("SQLite's database-wide write lock")
+
+    async def scenario(client: httpx.AsyncClient) -> tuple[httpx.Response, httpx.Response]:
+        assert (await client.post("", json={"Name": "Existing"})).status_code == 201
+        other = _OtherWriter(db)
+        try:
+            post = asyncio.ensure_future(client.post("", json={"Name": "Waiting"}))
+            while not _batcher(app)._pending:
+                await asyncio.sleep(0)
+            await asyncio.sleep(0.05)  # several retries of the batch while the lock is held
+            read = await client.get("/1")  # the loop is free: reads are answered meanwhile
+            assert not post.done()
+        finally:
+            other.release()
+        return read, await post
+
+    read, created = run_with_client(app, scenario)
+    assert read.status_code == 200 and read.json()[0]["Name"] == "Existing"
+    assert created.status_code == 201 and created.content == result_body(201, 2, "Created successfully")
+
+
+def test_writes_get_503_when_the_lock_stays_busy_and_nothing_is_written(
+    app: CartgroupsApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = _db(app)
+    if db.dialect_name != "sqlite":
+        pytest.skip("SQLite's database-wide write lock")
+    monkeypatch.setattr(batching, "BUSY_TIMEOUT_SECONDS", 0.05)
+
+    async def scenario(client: httpx.AsyncClient) -> tuple[list[httpx.Response], httpx.Response]:
+        before = db_state(db)
+        other = _OtherWriter(db)
+        try:
+            replies = await asyncio.gather(*(client.post("", json={"Name": f"G{n}"}) for n in range(3)))
+        finally:
+            other.release()
+        assert db_state(db) == before
+        return list(replies), await client.post("", json={"Name": "After"})
+
+    replies, after = run_with_client(app, scenario)
+    for reply in replies:
+        assert reply.status_code == 503
+        assert reply.content == error_body(503, UNAVAILABLE)
+        assert reply.headers["retry-after"] == "1"
+    assert after.status_code == 201 and after.content == result_body(201, 1, "Created successfully")

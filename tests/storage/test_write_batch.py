@@ -1,0 +1,112 @@
+"""Database.write_batch, the group commit under the server's writes: each work commits or rolls
+back alone inside one transaction, a database failure fails the whole batch, and on SQLite a
+batch never waits for another connection's write lock."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+from cartgroups.errors import DatabaseUnavailable, Invalid
+from cartgroups.storage import customer_groups as groups_sql
+from cartgroups.storage.database import Database, Retry, WriterBusy
+from tests.storage.conftest import group_values, new_store
+
+
+def _ids(db: Database, store: int) -> list[int]:
+    with db.read() as conn:
+        return [g.group_id for g in groups_sql.list_groups(conn, store_id=store, limit=500, skip=0)]
+
+
+def _insert(db: Database, store: int, name: str) -> Callable[[], int]:
+    def work() -> int:
+        with db.write() as conn:  # joins the batch's transaction
+            return groups_sql.insert_group(conn, store_id=store, values=group_values(name=name))
+
+    return work
+
+
+def test_each_work_commits_or_rolls_back_alone(db: Database) -> None:
+    store = new_store(db, "a.example.com")
+
+    def writes_then_fails() -> None:
+        _insert(db, store, "rolled back")()
+        raise RuntimeError("after writing")
+
+    def fails_before_writing() -> None:
+        raise Invalid("Name is required")
+
+    outcomes = db.write_batch(
+        [_insert(db, store, "first"), writes_then_fails, fails_before_writing, _insert(db, store, "last")]
+    )
+    assert outcomes[0] == 1
+    assert isinstance(outcomes[1], RuntimeError) and str(outcomes[1]) == "after writing"
+    assert isinstance(outcomes[2], Invalid)
+    # The failed work's row and its id are rolled back with it: the next create takes id 2.
+    assert outcomes[3] == 2
+    assert _ids(db, store) == [1, 2]
+    with db.read() as conn:
+        names = [g.name for g in groups_sql.list_groups(conn, store_id=store, limit=10, skip=0)]
+    assert names == ["first", "last"]
+    assert not db.writes_failing
+
+
+def test_a_database_failure_fails_the_whole_batch_and_writes_nothing(db: Database) -> None:
+    store = new_store(db, "a.example.com")
+
+    def database_fails() -> None:
+        raise DatabaseUnavailable("gone")
+
+    with pytest.raises(DatabaseUnavailable):
+        db.write_batch([_insert(db, store, "first"), database_fails, _insert(db, store, "never run")])
+    assert _ids(db, store) == []
+    assert db.writes_failing  # /healthz checks writes until one commits again
+    assert db.write_batch([_insert(db, store, "after")]) == [1]
+    assert not db.writes_failing
+
+
+def test_a_write_outside_a_batch_does_not_join_a_finished_one(db: Database) -> None:
+    store = new_store(db, "a.example.com")
+    db.write_batch([_insert(db, store, "in the batch")])
+    with pytest.raises(RuntimeError), db.write() as conn:
+        groups_sql.insert_group(conn, store_id=store, values=group_values(name="rolled back"))
+        raise RuntimeError("roll back")
+    assert _ids(db, store) == [1]
+
+
+def test_a_batch_on_sqlite_does_not_wait_for_another_writer(db: Database, empty_database_url: str) -> None:
+    if db.dialect_name != "sqlite":
+        pytest.skip("SQLite's database-wide write lock")
+    store = new_store(db, "a.example.com")
+    other = sqlite3.connect(db.url.database or "", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process's write transaction
+        ran: list[str] = []
+        with pytest.raises(WriterBusy):
+            db.write_batch([lambda: ran.append("work")])
+        assert ran == []  # nothing began, nothing ran
+        assert not db.writes_failing  # busy is not a failure
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert db.write_batch([_insert(db, store, "after")]) == [1]
+    # The plain write path still waits for the lock as before (busy timeout), on its own connection.
+    with db.write() as conn:
+        assert groups_sql.insert_group(conn, store_id=store, values=group_values()) == 2
+
+
+def test_a_work_that_loses_a_conflict_is_marked_for_retry(db: Database) -> None:
+    store = new_store(db, "a.example.com")
+
+    def loses_a_deadlock() -> None:
+        _insert(db, store, "rolled back")()
+        raise psycopg.errors.DeadlockDetected("deadlock detected")
+
+    outcomes = db.write_batch([loses_a_deadlock, _insert(db, store, "kept")])
+    assert isinstance(outcomes[0], Retry)
+    assert isinstance(outcomes[0].__cause__, psycopg.errors.DeadlockDetected)
+    assert outcomes[1] == 1
+    assert _ids(db, store) == [1]
