@@ -105,6 +105,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="Worker counts for the GET-by-id scan (default 1,2,4; quick: 1).",
     )
+    p.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"Main scenarios to run, comma-separated (default all: {','.join(SCENARIOS)}); a subset "
+        "is for working on one path, and --write-docs refuses it.",
+    )
     p.add_argument("--threads", type=int, default=2, help="wrk threads.")
     p.add_argument("--connections", type=int, default=64, help="wrk connections (quick: 16).")
     p.add_argument(
@@ -162,6 +168,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.bulk_connections is None:
         args.bulk_connections = args.workers
     args.scan = [int(w) for w in str(args.scan_workers).split(",") if w.strip()]
+    args.scenarios = [name.strip() for name in args.scenarios.split(",") if name.strip()]
+    unknown = sorted(set(args.scenarios) - set(SCENARIOS))
+    if unknown or not args.scenarios:
+        p.error(f"--scenarios takes names from {','.join(SCENARIOS)} (got {','.join(unknown) or 'none'})")
+    if args.write_docs and set(args.scenarios) != set(SCENARIOS):
+        p.error("--write-docs needs every scenario (drop --scenarios)")
     if args.wide_groups < 100:
         p.error("--wide-groups must be at least 100 (a bulk PUT and a list page hold 100 groups)")
     return args
@@ -465,7 +477,7 @@ class Run:
                     "answers with the same bytes and headers"
                 )
             self.warm_up(server, clients)
-            for scenario in SCENARIOS:
+            for scenario in a.scenarios:
                 bulk = scenario == "bulk"
                 self.measure(
                     server,
