@@ -89,4 +89,4 @@ def bind_time(conn: Connection, value: datetime) -> Any:
     text SQLAlchemy's DateTime writes there (naive UTC, microseconds), so both paths compare."""
     if conn.dialect.name == "postgresql":
         return value
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
