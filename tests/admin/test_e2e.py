@@ -51,12 +51,16 @@ def by_css(driver: Any, selector: str) -> Any:
 
 def go(driver: Any, element: Any) -> None:
     """Click a link or a submit button and wait until the next page has replaced this one."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.wait import WebDriverWait
 
     page = driver.find_element("tag name", "html")
     element.click()
-    wait = WebDriverWait(driver, 15)
+    # While the old document is being torn down, chromedriver may answer the staleness probe with
+    # "Node with given id does not belong to the document" (a WebDriverException, not a
+    # StaleElementReferenceException): that is the navigation under way, so poll again.
+    wait = WebDriverWait(driver, 15, ignored_exceptions=[WebDriverException])
     wait.until(staleness_of(page))
     wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
