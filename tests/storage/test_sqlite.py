@@ -1,4 +1,5 @@
-"""SQLite set-up: a connection never fails with "database is locked" while it can wait."""
+"""SQLite set-up: a connection never fails with "database is locked" while it can wait, and an
+SQLite too old for the server's SQL is refused with a clear message."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
+from cartgroups.errors import ConfigurationError
 from cartgroups.storage.database import Database
 
 
@@ -29,3 +32,16 @@ def test_connecting_waits_for_a_writer_on_a_brand_new_file(tmp_path: Path) -> No
         commit.join(timeout=10)
         writer.close()
         db.dispose()
+
+
+def test_an_sqlite_too_old_for_the_server_is_a_clear_configuration_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
+    with pytest.raises(ConfigurationError) as caught:
+        Database(f"sqlite:///{tmp_path / 'old.db'}")
+    assert caught.value.message == (
+        "cartgroups needs SQLite 3.38 or newer; this Python's sqlite3 module uses SQLite 3.34.1"
+    )
+    assert not (tmp_path / "old.db").exists()

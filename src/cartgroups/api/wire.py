@@ -1,7 +1,9 @@
 """Bytes in and out, exactly as 3dcart's clients expect them.
 
 Responses are compact JSON (orjson keeps insertion order and writes no spaces); decimals are
-written with at least one fractional digit, the way Json.NET writes a .NET decimal.
+written with at least one fractional digit, the way Json.NET writes a .NET decimal. On SQLite a
+list page is written by the database itself in the same bytes (storage.customer_groups
+.list_groups_json; tests/api/test_list.py holds the two writers to each other).
 Requests are read with Python's json module so that numbers with a fraction become
 ``Decimal`` and never pass through a binary float.
 """

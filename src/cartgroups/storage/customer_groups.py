@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from cartgroups.model import FIELDS, CustomerGroup
+from cartgroups.model import FIELDS, CustomerGroup, FieldSpec
 from cartgroups.storage.fastpath import Prepared, bind_decimal, to_decimal
 from cartgroups.storage.tables import customer_groups as t
 from cartgroups.storage.tables import stores
@@ -28,6 +28,30 @@ _LIST = Prepared(
     .order_by(t.c.group_id)
     .limit(sa.bindparam("limit"))
     .offset(sa.bindparam("offset"))
+)
+
+
+def _json_value(field: FieldSpec) -> str:
+    """SQLite: one field's value as the API writes it (api/wire.group_object)."""
+    column = field.column
+    if field.kind == "boolean":  # stored as 0/1; json('true') is a constant, computed once
+        return f"iif({column}, json('true'), json('false'))"
+    if field.kind == "decimal":  # stored as fixed-point text; written as a number with a fraction
+        return f"json(iif(instr({column}, '.'), {column}, {column} || '.0'))"
+    return column
+
+
+# A page written as the API's JSON array by SQLite itself (one value instead of a Python object
+# per column of every row), and how many groups it holds. The names and the order come from
+# model.FIELDS; SQLite escapes text exactly as orjson does, and json() keeps a number's digits
+# (tests/api/test_list.py compares these bytes with the Python-written ones, character by character).
+_LIST_JSON = Prepared(
+    sa.text(
+        "SELECT CAST(json_group_array(json_object("
+        + ", ".join(f"'{f.wire}', {_json_value(f)}" for f in FIELDS)
+        + ")) AS BLOB), count(*) FROM (SELECT * FROM customer_groups WHERE store_id = :store_id "
+        "ORDER BY group_id LIMIT :limit OFFSET :offset)"
+    )
 )
 _COUNT = Prepared(sa.select(sa.func.count()).select_from(t).where(t.c.store_id == sa.bindparam("store_id")))
 _NEXT_ID = Prepared(
@@ -114,6 +138,16 @@ def list_groups(conn: Connection, *, store_id: int, limit: int, skip: int) -> li
     """Groups in ascending id order, ``skip`` of them left out first (0-based)."""
     rows = _LIST.run(conn, {"store_id": store_id, "limit": limit, "offset": skip}).fetchall()
     return [_group(row) for row in rows]
+
+
+def list_groups_json(conn: Connection, *, store_id: int, limit: int, skip: int) -> tuple[bytes, int] | None:
+    """Like list_groups, the page already written as the API's JSON array (UTF-8), with how many
+    groups it holds; None when the database does not write it (PostgreSQL: its JSON text has
+    spaces and its own key order, so the API writes that page itself)."""
+    if conn.dialect.name != "sqlite":
+        return None
+    body, count = _LIST_JSON.run(conn, {"store_id": store_id, "limit": limit, "offset": skip}).fetchone()
+    return bytes(body), int(count)
 
 
 def count_groups(conn: Connection, *, store_id: int) -> int:

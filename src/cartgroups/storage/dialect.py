@@ -88,7 +88,15 @@ def create_engine(url: URL, *, sqlite_synchronous: str = "NORMAL") -> Engine:
     )
 
 
+SQLITE_MINIMUM = (3, 38)  # RETURNING (3.35) and the JSON functions built in (3.38)
+
+
 def _sqlite_engine(url: URL, synchronous: str) -> Engine:
+    if sqlite3.sqlite_version_info < SQLITE_MINIMUM:
+        raise ConfigurationError(
+            f"cartgroups needs SQLite {'.'.join(map(str, SQLITE_MINIMUM))} or newer; this Python's "
+            f"sqlite3 module uses SQLite {sqlite3.sqlite_version}"
+        )
     engine = sa.create_engine(url, pool_size=4, max_overflow=8)
 
     @event.listens_for(engine, "connect")
