@@ -179,7 +179,7 @@ def test_a_change_whose_entry_cannot_be_written_is_rolled_back(
     def broken_record(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the audit log is broken")
 
-    monkeypatch.setattr(audit_sql, "record", broken_record)
+    monkeypatch.setattr(audit_sql, "record_entries", broken_record)  # what every write path calls
     response = {
         "create": lambda: api.post(COLLECTION, json={"Name": "x"}),
         "update": lambda: api.put(item_path(1), json={"Name": "x"}),

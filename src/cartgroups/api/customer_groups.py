@@ -1,9 +1,16 @@
-"""Handlers of the CustomerGroups routes: parse, call the service, shape the reply."""
+"""Handlers of the CustomerGroups routes: parse, call the service, shape the reply.
+
+A read handler returns the reply. A write handler checks and prepares the request and returns
+a Write: what runs in the process's next write batch (api/batching.py) and how its result
+becomes the reply. Whatever can be done before the batch is, because a batch holds SQLite's
+write lock, which every server process shares."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cartgroups.api import wire
 from cartgroups.model import ID
@@ -44,13 +51,22 @@ class Call:
         return validation.path_id(self.path_id)
 
 
+@dataclass(frozen=True, slots=True)
+class Write:
+    """A checked write request: ``apply()`` makes the change (in the caller's transaction, if it
+    has one); ``answer(result)`` is the reply, from what apply returned."""
+
+    apply: Callable[[], Any]
+    answer: Callable[[Any], Reply]
+
+
 def _done(status: int, group_id: int, message: str) -> Reply:
     return status, wire.records_body([wire.record(ID.wire, str(group_id), status, message)])
 
 
-def create(call: Call) -> Reply:
-    group_id = call.groups.create(principal=call.principal, body=call.body)
-    return _done(201, group_id, "Created successfully")
+def create(call: Call) -> Write:
+    write = call.groups.plan_create(principal=call.principal, body=call.body)
+    return Write(write, lambda group_id: _done(201, group_id, "Created successfully"))
 
 
 def list_groups(call: Call) -> Reply:
@@ -106,12 +122,12 @@ def get(call: Call) -> Reply:
     return 200, body
 
 
-def update(call: Call) -> Reply:
+def update(call: Call) -> Write:
     group_id = call.group_id
-    call.groups.update(
+    write = call.groups.plan_update(
         principal=call.principal, group_id=group_id, body=call.body, precondition=_precondition(call)
     )
-    return _done(200, group_id, "updated successfully")
+    return Write(write, lambda _: _done(200, group_id, "updated successfully"))
 
 
 _ITEM_STATUS = {Outcome.UPDATED: 200, Outcome.NOT_FOUND: 404, Outcome.INVALID: 400}
@@ -127,13 +143,19 @@ def bulk_status(results: list[ItemResult]) -> int:
     return 404 if outcomes == {Outcome.NOT_FOUND} else 400
 
 
-def bulk_update(call: Call) -> Reply:
-    results = call.groups.bulk_update(principal=call.principal, body=call.body)
+def bulk_update(call: Call) -> Write:
+    return Write(lambda: call.groups.bulk_update(principal=call.principal, body=call.body), _bulk_reply)
+
+
+def _bulk_reply(results: list[ItemResult]) -> Reply:
     records = [wire.record(ID.wire, r.value, _ITEM_STATUS[r.outcome], r.message) for r in results]
     return bulk_status(results), wire.records_body(records)
 
 
-def delete(call: Call) -> Reply:
+def delete(call: Call) -> Write:
     group_id = call.group_id
-    call.groups.delete(principal=call.principal, group_id=group_id, precondition=_precondition(call))
-    return _done(200, group_id, "Deleted successfully")
+    precondition = _precondition(call)
+    return Write(
+        lambda: call.groups.delete(principal=call.principal, group_id=group_id, precondition=precondition),
+        lambda _: _done(200, group_id, "Deleted successfully"),
+    )

@@ -11,7 +11,8 @@ from urllib.parse import parse_qsl
 
 from cartgroups.api import routes, wire
 from cartgroups.api.batching import WriteBatcher
-from cartgroups.api.customer_groups import Call
+from cartgroups.api.customer_groups import Call, Write
+from cartgroups.api.customer_groups import Reply as ReadReply
 from cartgroups.api.errors import MethodNotAllowed, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from cartgroups.errors import RateLimited
 from cartgroups.service import idempotency
@@ -154,30 +155,40 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
             raise RateLimited(RATE_LIMITED.format(wait), retry_after=wait)
     call = Call(services.groups, principal, found.path_id, _query(scope), headers=headers)
     if not op.writes:
-        status, body = op.handler(call)
+        status, body = _read(op.handler(call))
         return Reply(status, body, call.reply_headers)
-    # Writes run in the process's next batch (group commit, api/batching.py), ordered by store
-    # and group. The handler checks the id in the path, as before: its error keeps its precedence.
-    order = (principal.store_id, _order_of(found.path_id))
-    if not op.has_body:
-        status, body = await services.writes.run(lambda: op.handler(call), order=order)
-        return Reply(status, body, call.reply_headers)
-    charset = _charset(headers)
-    raw = await read_body(receive, headers, services.max_body_bytes, services.body_timeout_seconds)
-    call.body = wire.decode_json(raw, charset)
+    if op.has_body:
+        charset = _charset(headers)
+        raw = await read_body(receive, headers, services.max_body_bytes, services.body_timeout_seconds)
+        call.body = wire.decode_json(raw, charset)
     key = headers.get("idempotency-key") if op.keyed else None
-    if key is None:
-        status, body = await services.writes.run(lambda: op.handler(call), order=order)
+    checked = None if key is None else idempotency.checked_key(key)
+    write = _write(op.handler(call))  # checked and prepared here, before the batch
+    # The change runs in the process's next batch (group commit, api/batching.py), ordered by
+    # store and group.
+    order = (principal.store_id, _order_of(found.path_id))
+    if checked is None:
+        result = await services.writes.run(write.apply, order=order)
+        status, body = write.answer(result)
         return Reply(status, body, call.reply_headers)
-    checked = idempotency.checked_key(key)
     digest = idempotency.fingerprint(method, raw)
     status, body, replayed = await services.writes.run(
         lambda: services.idempotency.run(
-            principal, key=checked, fingerprint=digest, work=lambda: op.handler(call)
+            principal, key=checked, fingerprint=digest, work=lambda: write.answer(write.apply())
         ),
         order=order,
     )
     return Reply(status, body, _REPLAYED if replayed else call.reply_headers)
+
+
+def _read(outcome: ReadReply | Write) -> ReadReply:
+    assert not isinstance(outcome, Write), "a read handler answers at once"
+    return outcome
+
+
+def _write(outcome: ReadReply | Write) -> Write:
+    assert isinstance(outcome, Write), "a write handler returns a Write"
+    return outcome
 
 
 def _order_of(path_id: str | None) -> int:

@@ -25,7 +25,7 @@ class Operation:
     route: Route
     operation_id: str
     summary: str
-    handler: Callable[[h.Call], h.Reply]
+    handler: Callable[[h.Call], h.Reply] | Callable[[h.Call], h.Write]  # a Write when ``writes``
     success: int
     writes: bool  # needs the write scope (and reads a body unless it is DELETE)
     keyed: bool = False  # takes an Idempotency-Key (POST and bulk PUT)

@@ -88,9 +88,15 @@ def _shown_id(raw: object) -> str:
     return str(raw)
 
 
+_POSITION = {f.column: i for i, f in enumerate(FIELDS)}
+
+
 def _changed(group: CustomerGroup, values: dict[str, object]) -> CustomerGroup:
     """The group as an update with these column values leaves it."""
-    return CustomerGroup._make(values.get(f.column, old) for f, old in zip(FIELDS, group, strict=True))
+    changed = list(group)
+    for column, value in values.items():
+        changed[_POSITION[column]] = value
+    return CustomerGroup._make(changed)
 
 
 def created_group(group_id: int, values: Mapping[str, object]) -> CustomerGroup:
@@ -111,13 +117,23 @@ class CustomerGroups:
         self.max_bulk_items = max_bulk_items
 
     def create(self, *, principal: Principal, body: object) -> int:
+        return self.plan_create(principal=principal, body=body)()
+
+    def plan_create(self, *, principal: Principal, body: object) -> Callable[[], int]:
+        """Check the body now (Invalid); the function returned writes the group and returns its
+        id, in a transaction of its own or in the one it is called in (a batch of the server's)."""
         values = validation.group_values(body, creating=True)
-        store_id = principal.store_id
-        with self.db.write() as conn:
-            group_id = store_sql.insert_group(conn, store_id=store_id, values=values)
-            change = Change("create", group_id, None, created_group(group_id, values))
-            audit_sql.record(conn, store_id=store_id, actor=_actor(principal), changes=[change])
-        return group_id
+        store_id, actor = principal.store_id, _actor(principal)
+        created = created_group(0, values)
+
+        def write() -> int:
+            with self.db.write() as conn:
+                group_id = store_sql.insert_group(conn, store_id=store_id, values=values)
+                change = Change("create", group_id, None, created._replace(group_id=group_id))
+                audit_sql.record(conn, store_id=store_id, actor=actor, changes=[change])
+            return group_id
+
+        return write
 
     def get(self, *, store_id: int, group_id: int) -> CustomerGroup:
         with self.db.read() as conn:
@@ -151,24 +167,53 @@ class CustomerGroups:
     def update(
         self, *, principal: Principal, group_id: int, body: object, precondition: Precondition | None = None
     ) -> None:
+        self.plan_update(principal=principal, group_id=group_id, body=body, precondition=precondition)()
+
+    def plan_update(
+        self, *, principal: Principal, group_id: int, body: object, precondition: Precondition | None = None
+    ) -> Callable[[], None]:
         """Partial update: the properties present are changed; a CustomerGroupID in the body is ignored.
 
-        ``precondition`` (If-Match) is checked against the group as stored, in the transaction
-        that writes it (the row locked), so nothing can change it in between. An update that
-        names no property (or sets every one to its current value) still is an accepted write
-        and is recorded, with equal before and after."""
+        The body is checked now (Invalid); the function returned writes, in a transaction of its own
+        or in the one it is called in (a batch of the server's, which holds SQLite's write lock while
+        it runs: so as much as can be is done here, before it). The group is read here, and the
+        change, its audit entry and the If-Match ``precondition`` are worked out from that copy; the
+        write then changes the row only if it still equals the copy, which proves the copy current.
+        If it does not (another write came in between), the write reads the group again, locked,
+        and works everything out from that: either way the precondition is checked against the
+        group as it is when it changes, and nothing can change it in between.
+
+        An update that names no property (or sets every one to its current value) still is an
+        accepted write and is recorded, with equal before and after."""
         values = validation.group_values(body, creating=False)
-        store_id = principal.store_id
-        with self.db.write() as conn:
-            before = store_sql.lock_group(conn, store_id=store_id, group_id=group_id)
-            if before is not None:
-                _check(before, group_id, precondition)
-                if values:
-                    store_sql.update_group(conn, store_id=store_id, group_id=group_id, values=values)
-                change = Change("update", group_id, before, _changed(before, values))
-                audit_sql.record(conn, store_id=store_id, actor=_actor(principal), changes=[change])
-        if before is None:
-            raise NotFound(GROUP_NOT_FOUND, value=str(group_id))
+        store_id, actor = principal.store_id, _actor(principal)
+
+        def write_locked() -> None:
+            with self.db.write() as conn:
+                before = store_sql.lock_group(conn, store_id=store_id, group_id=group_id)
+                if before is not None:
+                    _check(before, group_id, precondition)
+                    if values:
+                        store_sql.update_group(conn, store_id=store_id, group_id=group_id, values=values)
+                    change = Change("update", group_id, before, _changed(before, values))
+                    audit_sql.record(conn, store_id=store_id, actor=actor, changes=[change])
+            if before is None:
+                raise NotFound(GROUP_NOT_FOUND, value=str(group_id))
+
+        with self.db.read() as conn:
+            seen = store_sql.get_group(conn, store_id=store_id, group_id=group_id)
+        if seen is None or not values or (precondition is not None and not precondition(seen)):
+            return write_locked  # decided where it is certain: unknown group, no change, or 412
+        entry = audit_sql.entry(store_id, actor, Change("update", group_id, seen, _changed(seen, values)))
+
+        def write() -> None:
+            with self.db.write() as conn:
+                if store_sql.update_group_if(conn, store_id=store_id, expected=seen, values=values):
+                    audit_sql.record_entries(conn, [entry])
+                    return
+            write_locked()  # it changed since it was read (joins the same transaction)
+
+        return write
 
     def bulk_update(self, *, principal: Principal, body: object) -> list[ItemResult]:
         """Update many groups; one result per item, in request order.

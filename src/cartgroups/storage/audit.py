@@ -84,10 +84,11 @@ def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _row(store_id: int, actor: Actor, at: object, change: Change) -> dict[str, object]:
+def entry(store_id: int, actor: Actor, change: Change) -> dict[str, object]:
+    """The entry for one change, but its time: what record_entries writes. Made before the write
+    transaction when it can be (the JSON is most of the work), to keep that transaction short."""
     return {
         "store_id": store_id,
-        "at": at,
         "token_id": actor.token_id,
         "application": actor.application,
         "action": change.action,
@@ -107,13 +108,21 @@ def record(
     at: datetime | None = None,
 ) -> None:
     """Write one entry per change, all with the same time. Call inside the change's transaction."""
-    if not changes:
+    record_entries(conn, [entry(store_id, actor, change) for change in changes], at=at)
+
+
+def record_entries(
+    conn: Connection, entries: Sequence[dict[str, object]], at: datetime | None = None
+) -> None:
+    """Write entries made by entry(), all with the same time (now, unless given). Call inside the
+    changes' transaction."""
+    if not entries:
         return
     when = bind_time(conn, utc(at) if at is not None else now())
-    if len(changes) == 1:
-        _INSERT.run(conn, _row(store_id, actor, when, changes[0]))
+    if len(entries) == 1:
+        _INSERT.run(conn, {**entries[0], "at": when})
     else:
-        _INSERT.run_many(conn, [_row(store_id, actor, when, change) for change in changes])
+        _INSERT.run_many(conn, [{**e, "at": when} for e in entries])
 
 
 def list_entries(

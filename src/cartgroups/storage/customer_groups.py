@@ -176,6 +176,30 @@ def update_group(conn: Connection, *, store_id: int, group_id: int, values: Mapp
     return bool(cursor.rowcount == 1)
 
 
+_UPDATES_IF: dict[frozenset[str], Prepared] = {}  # one statement per set of columns changed
+
+
+def update_group_if(
+    conn: Connection, *, store_id: int, expected: CustomerGroup, values: Mapping[str, object]
+) -> bool:
+    """Change the given columns of ``expected``'s group only if every column still holds what
+    ``expected`` says; True when it did (the row matched and is changed), False otherwise.
+    An optimistic write: it proves a copy read earlier still current, in the same statement."""
+    columns = frozenset(values)
+    statement = _UPDATES_IF.get(columns)
+    if statement is None:
+        statement = _UPDATES_IF[columns] = Prepared(
+            sa.update(t)
+            .where(t.c.store_id == sa.bindparam("store_id"))
+            .where(*(t.c[f.column] == sa.bindparam(f"was_{f.column}") for f in FIELDS))
+            .values({c: sa.bindparam(f"new_{c}") for c in sorted(columns)})
+        )
+    params = {f"new_{c}": v for c, v in _bind(conn, values).items()}
+    params.update({f"was_{c}": v for c, v in _bind(conn, expected._asdict()).items()})
+    params["store_id"] = store_id
+    return bool(statement.run(conn, params).rowcount == 1)
+
+
 def delete_group(conn: Connection, *, store_id: int, group_id: int) -> CustomerGroup | None:
     """Delete one group and return it as it was; None when the store has no such group."""
     row = _DELETE.run(conn, {"store_id": store_id, "group_id": group_id}).fetchone()
