@@ -155,7 +155,7 @@ def test_a_bulk_update_that_fails_half_way_leaves_neither_changes_nor_entries(
 
     def failing_update(conn: object, *, store_id: int, group_id: int, values: object) -> bool:
         calls.append(group_id)
-        if len(calls) == 3:
+        if group_id == 3:  # every time: a batch whose write fails may be run again
             raise RuntimeError("simulated crash in the middle of a bulk update")
         return real_update(conn, store_id=store_id, group_id=group_id, values=values)  # type: ignore[arg-type]
 
@@ -163,7 +163,7 @@ def test_a_bulk_update_that_fails_half_way_leaves_neither_changes_nor_entries(
     response = api.put(COLLECTION, json=[{"CustomerGroupID": n, "Name": f"new {n}"} for n in (1, 2, 3)])
     assert_error(response, 500, "An internal error occurred; it has been logged")
     monkeypatch.undo()
-    assert calls == [1, 2, 3]
+    assert calls[:3] == [1, 2, 3]  # two updates ran before the crash
     assert entries(server.db) == log
     assert state() == before
 

@@ -1,6 +1,7 @@
 """Database.write_batch, the group commit under the server's writes: each work commits or rolls
-back alone inside one transaction, a database failure fails the whole batch, and on SQLite a
-batch never waits for another connection's write lock."""
+back alone inside one transaction (savepoints only when a work that changed something fails), a
+database failure fails the whole batch, and on SQLite a batch never waits for another
+connection's write lock."""
 
 from __future__ import annotations
 
@@ -110,3 +111,53 @@ def test_a_work_that_loses_a_conflict_is_marked_for_retry(db: Database) -> None:
     assert isinstance(outcomes[0].__cause__, psycopg.errors.DeadlockDetected)
     assert outcomes[1] == 1
     assert _ids(db, store) == [1]
+
+
+def _counted(db: Database, store: int, name: str, runs: list[str]) -> Callable[[], int]:
+    insert = _insert(db, store, name)
+
+    def work() -> int:
+        runs.append(name)
+        return insert()
+
+    return work
+
+
+def test_a_work_that_fails_after_changing_something_makes_the_batch_run_again_with_savepoints(
+    db: Database,
+) -> None:
+    store = new_store(db, "a.example.com")
+    runs: list[str] = []
+
+    def writes_then_fails() -> None:
+        runs.append("fails")
+        _insert(db, store, "undone")()
+        raise RuntimeError("after writing")
+
+    outcomes = db.write_batch(
+        [_counted(db, store, "a", runs), writes_then_fails, _counted(db, store, "b", runs)]
+    )
+    assert outcomes[0] == 1 and isinstance(outcomes[1], RuntimeError) and outcomes[2] == 2
+    assert runs == ["a", "fails", "a", "fails", "b"]  # the first run stopped at the failure
+    assert _ids(db, store) == [1, 2]
+
+
+def test_a_work_that_fails_without_changing_anything_needs_no_second_run_on_sqlite(db: Database) -> None:
+    store = new_store(db, "a.example.com")
+    runs: list[str] = []
+
+    def reads_then_fails() -> None:
+        runs.append("fails")
+        with db.write() as conn:
+            groups_sql.get_group(conn, store_id=store, group_id=1)
+        raise Invalid("no such thing")
+
+    outcomes = db.write_batch(
+        [_counted(db, store, "a", runs), reads_then_fails, _counted(db, store, "b", runs)]
+    )
+    assert outcomes[0] == 1 and isinstance(outcomes[1], Invalid) and outcomes[2] == 2
+    if db.dialect_name == "sqlite":  # it counts changed rows: nothing to undo, no second run
+        assert runs == ["a", "fails", "b"]
+    else:  # PostgreSQL keeps no such count: the batch runs again with savepoints
+        assert runs == ["a", "fails", "a", "fails", "b"]
+    assert _ids(db, store) == [1, 2]

@@ -3,12 +3,15 @@
 A write's cost on SQLite is mostly its COMMIT (writing its pages to the WAL), and only one
 connection of all the server's processes can write at a time. So instead of one transaction per
 request, each process collects the writes its event loop has in hand and runs them together
-(Database.write_batch): one BEGIN, each write in a savepoint of its own, one COMMIT. The pages
-the writes share are written once, and a busy server makes bigger batches by itself: while one
-batch runs, the next one gathers.
+(Database.write_batch): one BEGIN, the writes, one COMMIT. The pages the writes share are
+written once, and a busy server makes bigger batches by itself: while one batch runs, the next
+one gathers. What runs in a batch is only the SQL of each write: the request is checked and
+prepared before (api/customer_groups.Write), because the batch holds the write lock that every
+process shares.
 
-What a client sees does not change. Each write succeeds or fails alone (a write that fails is
-rolled back to its savepoint; its neighbours still commit); a reply is sent only after the
+What a client sees does not change. Each write succeeds or fails alone (a write that fails
+leaves nothing behind; its neighbours still commit: write_batch runs a batch again with a
+savepoint per write when one fails after changing something); a reply is sent only after the
 COMMIT that made its write durable; a write that fails because the database does is answered
 503 like any write, and then none of its batch was committed. Writes that arrive together have
 no order between them, so running them sorted by store and group is allowed; it makes every

@@ -30,6 +30,11 @@ class WriterBusy(Exception):
     """Another process holds SQLite's write lock: try the batch again shortly."""
 
 
+class _Undo(Exception):
+    """A work of a batch run without savepoints failed after changing something: run the batch
+    again with them."""
+
+
 class Retry(Exception):
     """The outcome of a work in a batch that lost a deadlock or serialisation conflict
     (PostgreSQL) to another transaction: its statements were rolled back, and it should run
@@ -108,10 +113,18 @@ class Database:
         self.writes_failing = False
 
     def write_batch(self, works: Sequence[Callable[[], T]]) -> list[T | Exception]:
-        """Run several writes in one transaction, each in a savepoint of its own: a group commit.
+        """Run several writes in one transaction: a group commit. Each work succeeds or fails
+        alone: a work that raises leaves nothing behind, and the others still commit.
 
-        Returns, in order, each work's result or the exception it raised (its statements are
-        rolled back to its savepoint; the others still commit). A work's write() joins the batch.
+        Returns, in order, each work's result or the exception it raised. A work's write()
+        joins the batch. A work may run more than once (see below), so it must do nothing but
+        database work and return its result.
+
+        A savepoint around every work would cost two statements each (two round trips on
+        PostgreSQL), so the batch first runs without them. When a work raises, SQLite's count of
+        changed rows tells whether it changed anything: if not, nothing needs undoing and the
+        batch goes on. Otherwise (and on PostgreSQL, which keeps no such count, always) the
+        transaction is rolled back and the whole batch run again with a savepoint per work.
 
         A work that lost a deadlock or serialisation conflict (PostgreSQL) has a Retry as its
         outcome: run it again on its own. Raises WriterBusy at once, writing nothing, when
@@ -120,18 +133,27 @@ class Database:
         that raises it fails the whole batch)."""
         local = self._local
         assert getattr(local, "joined", None) is None, "a batch cannot join another transaction"
+        try:
+            return self._batch(works, savepoints=False)
+        except _Undo:
+            return self._batch(works, savepoints=True)
+
+    def _batch(self, works: Sequence[Callable[[], T]], *, savepoints: bool) -> list[T | Exception]:
         conn = self._connection("batch")
         driver = conn.connection.driver_connection
         assert driver is not None
         outcomes: list[T | Exception] = []
-        local.joined = conn
+        self._local.joined = conn
         try:
             with _DroppedOnOutage(conn):
                 if not dialect.begin_nowait(conn):
                     raise WriterBusy()
                 try:
                     for work in works:
-                        driver.execute("SAVEPOINT batch_item")
+                        if savepoints:
+                            driver.execute("SAVEPOINT batch_item")
+                        else:
+                            changes = dialect.changes(conn)
                         try:
                             outcomes.append(work())
                         except Exception as exc:
@@ -140,13 +162,19 @@ class Database:
                                 isinstance(exc, DatabaseUnavailable) or dialect.is_unavailable(exc)
                             ):
                                 raise
+                            if not savepoints:
+                                if conflict or changes is None or dialect.changes(conn) != changes:
+                                    raise _Undo() from exc
+                                outcomes.append(exc)  # it changed nothing: nothing to undo
+                                continue
                             driver.execute("ROLLBACK TO SAVEPOINT batch_item")
                             if conflict:
                                 retry = Retry()
                                 retry.__cause__ = exc
                                 exc = retry
                             outcomes.append(exc)
-                        driver.execute("RELEASE SAVEPOINT batch_item")
+                        if savepoints:
+                            driver.execute("RELEASE SAVEPOINT batch_item")
                 except BaseException:
                     with suppress(Exception):  # a broken connection has nothing left to roll back
                         driver.execute("ROLLBACK")
@@ -156,7 +184,7 @@ class Database:
             self.writes_failing = True
             raise
         finally:
-            local.joined = None
+            self._local.joined = None
         self.writes_failing = False
         return outcomes
 

@@ -186,6 +186,17 @@ def begin_nowait(conn: Connection) -> bool:
     return True
 
 
+def changes(conn: Connection) -> int | None:
+    """How many rows this connection has inserted, updated or deleted since it opened (SQLite
+    counts them; a statement that failed counts none), or None where the database does not say
+    (PostgreSQL)."""
+    if conn.dialect.name != "sqlite":
+        return None
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    return int(driver.total_changes)
+
+
 def is_conflict(error: BaseException) -> bool:
     """True for PostgreSQL's "this transaction lost to a concurrent one" errors (deadlock,
     serialisation failure: SQLSTATE class 40), raised through SQLAlchemy or by the driver. Running
