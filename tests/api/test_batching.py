@@ -215,3 +215,28 @@ def test_writes_get_503_when_the_lock_stays_busy_and_nothing_is_written(
         assert reply.content == error_body(503, UNAVAILABLE)
         assert reply.headers["retry-after"] == "1"
     assert after.status_code == 201 and after.content == result_body(201, 1, "Created successfully")
+
+
+def test_a_batcher_keeps_working_on_a_new_event_loop(app: CartgroupsApp) -> None:
+    """A loop that ends while its batch waits for the lock (a retry timer pending) does not stall
+    the batcher on the next loop."""
+    db = _db(app)
+    if db.dialect_name != "sqlite":
+        pytest.skip("SQLite's database-wide write lock")
+    batcher = _batcher(app)
+    other = _OtherWriter(db)
+
+    async def leave_a_retry_pending() -> None:
+        waiting = asyncio.ensure_future(batcher.run(lambda: "never answered"))
+        await asyncio.sleep(0.01)  # the batch found the lock busy: a retry timer is set
+        waiting.cancel()
+
+    try:
+        asyncio.run(leave_a_retry_pending())
+    finally:
+        other.release()
+
+    async def write_again() -> object:
+        return await asyncio.wait_for(batcher.run(lambda: "answered"), timeout=10)
+
+    assert asyncio.run(write_again()) == "answered"

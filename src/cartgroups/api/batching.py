@@ -65,11 +65,16 @@ class WriteBatcher:
         self._pending: list[_Write] = []
         self._scheduled = False
         self._busy_since: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.batches = 0  # committed batches and the writes in them: for tests and tuning
         self.writes = 0
 
     async def run(self, work: Callable[[], T], *, order: tuple[int, int] = (0, 0)) -> T:
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A new event loop (a server runs one; tests and tools may run several in turn):
+            # whatever an earlier loop left scheduled will never run, and its requests are gone.
+            self._loop, self._pending, self._scheduled, self._busy_since = loop, [], False, None
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append(_Write(order, work, future))
         if not self._scheduled:

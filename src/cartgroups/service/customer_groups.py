@@ -211,7 +211,7 @@ class CustomerGroups:
                 if store_sql.update_group_if(conn, store_id=store_id, expected=seen, values=values):
                     audit_sql.record_entries(conn, [entry])
                     return
-            write_locked()  # it changed since it was read (joins the same transaction)
+            write_locked()  # it changed since it was read (in a batch: the same transaction)
 
         return write
 
