@@ -199,7 +199,7 @@ class CartgroupsApp:
 
 
 # Collections of the youngest generation happen after this many new container objects (Python's
-# default is 700: under load that was a collection every few requests, and ~9 % of a write's CPU).
+# default is 700; with it, collections were ~9 % of a worker's CPU under write load, py-spy).
 GC_YOUNG_THRESHOLD = 20_000
 
 
