@@ -6,6 +6,7 @@ If-Match precondition all follow the group as it is when it changes. Both databa
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -128,3 +129,32 @@ def test_a_group_deleted_between_the_read_and_the_write_is_404_and_nothing_is_wr
     with db.read() as conn:
         rows = conn.execute(sa.select(sa.func.count()).select_from(tables.customer_groups)).scalar_one()
     assert rows == 0
+
+
+@pytest.mark.parametrize("amount", ["0", "1.50", "100", "0.0000001", "34158822.957761675", "1E2"])
+def test_the_copy_is_confirmed_in_one_statement_whatever_the_stored_values(
+    db: Database,
+    groups: CustomerGroups,
+    principal: Principal,
+    monkeypatch: pytest.MonkeyPatch,
+    amount: str,
+) -> None:
+    """The conditional UPDATE must match a copy read back from the database (decimals with
+    trailing zeros, booleans, text): otherwise every PUT would fall back to the locked read."""
+    groups.create(
+        principal=principal,
+        body={"Name": "é 😀", "MinimumOrder": amount, "NonTaxable": True, "RegistrationMessage": "a\nb"},
+    )
+    locked_reads: list[int] = []
+    real_lock = groups_sql.lock_group
+
+    def counting_lock(conn: object, *, store_id: int, group_id: int) -> CustomerGroup | None:
+        locked_reads.append(group_id)
+        return real_lock(conn, store_id=store_id, group_id=group_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(groups_sql, "lock_group", counting_lock)
+    groups.plan_update(principal=principal, group_id=1, body={"PriceLevel": 4})()
+    assert locked_reads == []
+    current = _group(db, principal)
+    assert current is not None
+    assert (current.price_level, current.minimum_order) == (4, Decimal(amount))

@@ -177,6 +177,8 @@ def update_group(conn: Connection, *, store_id: int, group_id: int, values: Mapp
 
 
 _UPDATES_IF: dict[frozenset[str], Prepared] = {}  # one statement per set of columns changed
+_NEW = {f.column: f"new_{f.column}" for f in FIELDS}  # parameter names, made once
+_WAS = tuple(f"was_{f.column}" for f in FIELDS)
 
 
 def update_group_if(
@@ -191,11 +193,12 @@ def update_group_if(
         statement = _UPDATES_IF[columns] = Prepared(
             sa.update(t)
             .where(t.c.store_id == sa.bindparam("store_id"))
-            .where(*(t.c[f.column] == sa.bindparam(f"was_{f.column}") for f in FIELDS))
-            .values({c: sa.bindparam(f"new_{c}") for c in sorted(columns)})
+            .where(*(t.c[f.column] == sa.bindparam(was) for f, was in zip(FIELDS, _WAS, strict=True)))
+            .values({c: sa.bindparam(_NEW[c]) for c in sorted(columns)})
         )
-    params = {f"new_{c}": v for c, v in _bind(conn, values).items()}
-    params.update({f"was_{c}": v for c, v in _bind(conn, expected._asdict()).items()})
+    params = {_NEW[c]: v for c, v in _bind(conn, values).items()}
+    params.update(zip(_WAS, expected, strict=True))
+    params[_WAS[_MONEY_AT]] = bind_decimal(conn, expected.minimum_order)
     params["store_id"] = store_id
     return bool(statement.run(conn, params).rowcount == 1)
 

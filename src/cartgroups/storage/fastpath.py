@@ -9,9 +9,10 @@ decimal of its own), so callers get the same Python values as through SQLAlchemy
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -37,33 +38,26 @@ class Prepared:
             names = tuple(compiled.positiontup or ()) if dialect.positional else None
             # Binds the statement itself fixed, such as the 1 in "last_group_id + 1".
             fixed = {k: v for k, v in compiled.params.items() if v is not None}
-            found = self._compiled[dialect.name] = (str(compiled), names, fixed)
+            found = self._compiled[dialect.name] = (str(compiled), _positional(names), fixed)
         return found
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """Execute on the connection's driver connection (inside its transaction, if any);
         returns the driver's cursor."""
-        sql, names, fixed = self._for(conn)
+        sql, positional, fixed = self._for(conn)
         driver = conn.connection.driver_connection
         assert driver is not None
         values = {**fixed, **params} if fixed else params
-        bound: Sequence[Any] | Mapping[str, Any] = (
-            tuple(values[n] for n in names) if names is not None else values
-        )
-        return driver.execute(sql, bound)
+        return driver.execute(sql, values if positional is None else positional(values))
 
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute once per row, as one batch: SQLite steps one prepared statement in C, and
         psycopg sends every row in one pipeline (one round trip) rather than one at a time."""
-        sql, names, fixed = self._for(conn)
+        sql, positional, fixed = self._for(conn)
         driver = conn.connection.driver_connection
         assert driver is not None
-        batch = [
-            tuple(({**fixed, **row} if fixed else row)[n] for n in names)
-            if names is not None
-            else ({**fixed, **row} if fixed else row)
-            for row in rows
-        ]
+        merged = [{**fixed, **row} if fixed else row for row in rows]
+        batch = merged if positional is None else [positional(values) for values in merged]
         cursor = driver.cursor()
         try:
             cursor.executemany(sql, batch)
@@ -71,7 +65,23 @@ class Prepared:
             cursor.close()
 
 
-_Compiled = tuple[str, tuple[str, ...] | None, dict[str, Any]]
+# The compiled SQL; for a driver with positional parameters (SQLite's "?"), what picks the values
+# out of a name -> value mapping in statement order (None: the driver takes the mapping itself);
+# the values the statement fixes.
+_Compiled = tuple[str, Callable[[Mapping[str, Any]], Sequence[Any]] | None, dict[str, Any]]
+
+
+def _positional(names: tuple[str, ...] | None) -> Callable[[Mapping[str, Any]], Sequence[Any]] | None:
+    """The values for these names, in order, as a tuple: itemgetter builds it in C (it returns a
+    bare value for a single name, so that case is wrapped)."""
+    if names is None:
+        return None
+    if len(names) == 1:
+        (name,) = names
+        return lambda values: (values[name],)
+    if not names:
+        return lambda values: ()
+    return itemgetter(*names)
 
 
 def to_decimal(value: Any) -> Decimal:
