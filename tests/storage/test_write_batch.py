@@ -78,7 +78,7 @@ def test_a_write_outside_a_batch_does_not_join_a_finished_one(db: Database) -> N
     assert _ids(db, store) == [1]
 
 
-def test_a_batch_on_sqlite_does_not_wait_for_another_writer(db: Database, empty_database_url: str) -> None:
+def test_a_batch_on_sqlite_does_not_wait_for_another_writer(db: Database) -> None:
     if db.dialect_name != "sqlite":
         pytest.skip("SQLite's database-wide write lock")
     store = new_store(db, "a.example.com")
@@ -94,7 +94,7 @@ def test_a_batch_on_sqlite_does_not_wait_for_another_writer(db: Database, empty_
     finally:
         other.close()
     assert db.write_batch([_insert(db, store, "after")]) == [1]
-    # The plain write path still waits for the lock as before (busy timeout), on its own connection.
+    # The plain write path (its own connection, which keeps the busy timeout) is unaffected.
     with db.write() as conn:
         assert groups_sql.insert_group(conn, store_id=store, values=group_values()) == 2
 
