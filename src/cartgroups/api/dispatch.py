@@ -165,8 +165,8 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
     checked = None if key is None else idempotency.checked_key(key)
     write = _write(op.handler(call))  # checked and prepared here, before the batch
     # The change runs in the process's next batch (group commit, api/batching.py), ordered by
-    # store and group.
-    order = (principal.store_id, _order_of(found.path_id))
+    # store and group (the handler has checked the id in the path).
+    order = (principal.store_id, 0 if found.path_id is None else call.group_id)
     if checked is None:
         result = await services.writes.run(write.apply, order=order)
         status, body = write.answer(result)
@@ -189,13 +189,6 @@ def _read(outcome: ReadReply | Write) -> ReadReply:
 def _write(outcome: ReadReply | Write) -> Write:
     assert isinstance(outcome, Write), "a write handler returns a Write"
     return outcome
-
-
-def _order_of(path_id: str | None) -> int:
-    """Where a write on this path id goes in its batch (any number will do for an invalid id)."""
-    if path_id is not None and path_id.isascii() and path_id.isdigit() and len(path_id) <= 18:
-        return int(path_id)
-    return 0
 
 
 def _query(scope: Scope) -> dict[str, str]:

@@ -63,6 +63,7 @@ _NEXT_ID = Prepared(
 _INSERT = Prepared(sa.insert(t).values({c.name: sa.bindparam(c.name) for c in t.columns}))
 _DELETE = Prepared(sa.delete(t).where(*_KEY).returning(*_COLUMNS))
 _UPDATES: dict[frozenset[str], Prepared] = {}  # one statement per set of columns changed
+_NEW = {f.column: f"new_{f.column}" for f in FIELDS}  # parameter names of new values, made once
 
 
 _MONEY_AT = next(i for i, f in enumerate(FIELDS) if f.kind == "decimal")
@@ -169,16 +170,15 @@ def update_group(conn: Connection, *, store_id: int, group_id: int, values: Mapp
     statement = _UPDATES.get(columns)
     if statement is None:
         statement = _UPDATES[columns] = Prepared(
-            sa.update(t).where(*_KEY).values({c: sa.bindparam(f"new_{c}") for c in sorted(columns)})
+            sa.update(t).where(*_KEY).values({c: sa.bindparam(_NEW[c]) for c in sorted(columns)})
         )
-    params = {f"new_{c}": v for c, v in _bind(conn, values).items()}
+    params = {_NEW[c]: v for c, v in _bind(conn, values).items()}
     cursor = statement.run(conn, {**params, "store_id": store_id, "group_id": group_id})
     return bool(cursor.rowcount == 1)
 
 
 _UPDATES_IF: dict[frozenset[str], Prepared] = {}  # one statement per set of columns changed
-_NEW = {f.column: f"new_{f.column}" for f in FIELDS}  # parameter names, made once
-_WAS = tuple(f"was_{f.column}" for f in FIELDS)
+_WAS = tuple(f"was_{f.column}" for f in FIELDS)  # parameter names, made once
 
 
 def update_group_if(
