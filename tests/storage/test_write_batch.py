@@ -13,7 +13,8 @@ import pytest
 
 from cartgroups.errors import DatabaseUnavailable, Invalid
 from cartgroups.storage import customer_groups as groups_sql
-from cartgroups.storage.database import Database, Retry, WriterBusy
+from cartgroups.storage.database import Database, Retry
+from cartgroups.storage.dialect import WriterBusy
 from tests.storage.conftest import group_values, new_store
 
 

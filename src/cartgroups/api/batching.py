@@ -37,7 +37,8 @@ from typing import Any, TypeVar
 
 from cartgroups.errors import DatabaseUnavailable
 from cartgroups.storage import dialect
-from cartgroups.storage.database import UNAVAILABLE, Database, Retry, WriterBusy
+from cartgroups.storage.database import UNAVAILABLE, Database, Retry
+from cartgroups.storage.dialect import WriterBusy
 
 T = TypeVar("T")
 

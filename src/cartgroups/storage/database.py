@@ -26,10 +26,6 @@ from cartgroups.storage import dialect
 T = TypeVar("T")
 
 
-class WriterBusy(Exception):
-    """Another process holds SQLite's write lock: try the batch again shortly."""
-
-
 class _Undo(Exception):
     """A work of a batch run without savepoints failed after changing something: run the batch
     again with them."""
@@ -95,15 +91,22 @@ class Database:
         Opened inside another write() or a batch (write_batch) of the same thread, it joins that
         transaction: its statements commit or roll back with the outer one (how an
         Idempotency-Key is stored in the same transaction as the write it answers)."""
-        local = self._local
-        joined = getattr(local, "joined", None)
+        joined = getattr(self._local, "joined", None)
         if joined is not None:
             yield joined
             return
-        conn = self._connection("writer")
+        with self._transaction("writer") as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, role: Literal["writer", "batch"], *, wait: bool = True) -> Iterator[Connection]:
+        """A transaction on this thread's connection for ``role``, which later write() calls of
+        the thread join; it records whether writes are failing (for /healthz)."""
+        conn = self._connection(role)
+        local = self._local
         local.joined = conn
         try:
-            with _DroppedOnOutage(conn), dialect.transaction(conn):
+            with _DroppedOnOutage(conn), dialect.transaction(conn, wait=wait):
                 yield conn
         except DatabaseUnavailable:
             self.writes_failing = True
@@ -127,7 +130,7 @@ class Database:
         transaction is rolled back and the whole batch run again with a savepoint per work.
 
         A work that lost a deadlock or serialisation conflict (PostgreSQL) has a Retry as its
-        outcome: run it again on its own. Raises WriterBusy at once, writing nothing, when
+        outcome: run it again on its own. Raises dialect.WriterBusy at once, writing nothing, when
         another process holds SQLite's write lock (the caller waits without blocking and tries
         again), and DatabaseUnavailable, with nothing committed, when the database fails (a work
         that raises it fails the whole batch)."""
@@ -139,53 +142,34 @@ class Database:
             return self._batch(works, savepoints=True)
 
     def _batch(self, works: Sequence[Callable[[], T]], *, savepoints: bool) -> list[T | Exception]:
-        conn = self._connection("batch")
-        driver = conn.connection.driver_connection
-        assert driver is not None
         outcomes: list[T | Exception] = []
-        self._local.joined = conn
-        try:
-            with _DroppedOnOutage(conn):
-                if not dialect.begin_nowait(conn):
-                    raise WriterBusy()
+        with self._transaction("batch", wait=False) as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            for work in works:
+                if savepoints:
+                    driver.execute("SAVEPOINT batch_item")
+                else:
+                    changes = dialect.changes(conn)
                 try:
-                    for work in works:
-                        if savepoints:
-                            driver.execute("SAVEPOINT batch_item")
-                        else:
-                            changes = dialect.changes(conn)
-                        try:
-                            outcomes.append(work())
-                        except Exception as exc:
-                            conflict = dialect.is_conflict(exc)
-                            if not conflict and (
-                                isinstance(exc, DatabaseUnavailable) or dialect.is_unavailable(exc)
-                            ):
-                                raise
-                            if not savepoints:
-                                if conflict or changes is None or dialect.changes(conn) != changes:
-                                    raise _Undo() from exc
-                                outcomes.append(exc)  # it changed nothing: nothing to undo
-                                continue
-                            driver.execute("ROLLBACK TO SAVEPOINT batch_item")
-                            if conflict:
-                                retry = Retry()
-                                retry.__cause__ = exc
-                                exc = retry
-                            outcomes.append(exc)
-                        if savepoints:
-                            driver.execute("RELEASE SAVEPOINT batch_item")
-                except BaseException:
-                    with suppress(Exception):  # a broken connection has nothing left to roll back
-                        driver.execute("ROLLBACK")
-                    raise
-                driver.execute("COMMIT")
-        except DatabaseUnavailable:
-            self.writes_failing = True
-            raise
-        finally:
-            self._local.joined = None
-        self.writes_failing = False
+                    outcomes.append(work())
+                except Exception as exc:
+                    conflict = dialect.is_conflict(exc)
+                    if not conflict and (isinstance(exc, DatabaseUnavailable) or dialect.is_unavailable(exc)):
+                        raise
+                    if not savepoints:
+                        if conflict or changes is None or dialect.changes(conn) != changes:
+                            raise _Undo() from exc
+                        outcomes.append(exc)  # it changed nothing: nothing to undo
+                        continue
+                    driver.execute("ROLLBACK TO SAVEPOINT batch_item")
+                    if conflict:
+                        retry = Retry()
+                        retry.__cause__ = exc
+                        exc = retry
+                    outcomes.append(exc)
+                if savepoints:
+                    driver.execute("RELEASE SAVEPOINT batch_item")
         return outcomes
 
     @contextmanager

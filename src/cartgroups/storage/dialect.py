@@ -143,14 +143,27 @@ def autocommit(conn: Connection) -> Connection:
     return conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
+class WriterBusy(Exception):
+    """Another connection holds SQLite's write lock (a transaction begun with wait=False)."""
+
+
 @contextmanager
-def transaction(conn: Connection) -> Iterator[None]:
+def transaction(conn: Connection, *, wait: bool = True) -> Iterator[None]:
     """A write transaction on an autocommit connection, begun and ended on the driver (cheaper
     than SQLAlchemy's bookkeeping on every write request). On SQLite it takes the write lock up
-    front (BEGIN IMMEDIATE), so it waits for other writers instead of failing half-way."""
+    front (BEGIN IMMEDIATE), so it waits for other writers instead of failing half-way; with
+    ``wait=False`` (on a no_waiting connection) it raises WriterBusy at once, nothing begun."""
     driver = conn.connection.driver_connection
     assert driver is not None
-    driver.execute("BEGIN IMMEDIATE" if conn.dialect.name == "sqlite" else "BEGIN")
+    if conn.dialect.name != "sqlite":
+        driver.execute("BEGIN")
+    else:
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if wait or error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+            raise WriterBusy() from None
     try:
         yield
     except BaseException:
@@ -161,29 +174,13 @@ def transaction(conn: Connection) -> Iterator[None]:
 
 
 def no_waiting(conn: Connection) -> None:
-    """Set up the connection of write batches (Database.write_batch): on SQLite, beginning a
-    write transaction fails at once instead of waiting while another connection holds the write
-    lock, so that the server's event loop waits without blocking (api/batching.py). PostgreSQL
+    """Set up the connection of write batches (Database.write_batch): on SQLite, a statement
+    fails at once instead of waiting while another connection holds the write lock (see
+    transaction(wait=False)), so that the server's event loop waits without blocking
+    (api/batching.py). PostgreSQL
     has no database-wide write lock: nothing to set."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("PRAGMA busy_timeout = 0")
-
-
-def begin_nowait(conn: Connection) -> bool:
-    """Begin a write transaction on a no_waiting connection; False, with nothing begun, when
-    SQLite's write lock is held by another connection."""
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    if conn.dialect.name != "sqlite":
-        driver.execute("BEGIN")
-        return True
-    try:
-        driver.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as error:
-        if error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
-            return False
-        raise
-    return True
 
 
 def changes(conn: Connection) -> int | None:
