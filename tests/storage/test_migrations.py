@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -91,5 +93,71 @@ def test_concurrent_upgrades_of_a_new_database_all_succeed(fresh_database_url: s
     try:
         assert migrate.current_revision(db) == head
         assert _differences(db) == []
+    finally:
+        db.dispose()
+
+
+def _migrate_to(db: Database, revision: str, *, down: bool = False) -> None:
+    """Run the migrations up (or down) to ``revision``, the way migrate.upgrade runs them."""
+    cfg = migrate._config()
+    with db.engine.connect() as conn, conn.begin():
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+
+
+def _groups(db: Database) -> list[tuple[object, ...]]:
+    with db.read() as conn:
+        rows = conn.execute(sa.select(tables.customer_groups).order_by(*tables.customer_groups.primary_key))
+        return [tuple(row) for row in rows]
+
+
+def _without_rowid(db: Database) -> bool | None:
+    """On SQLite, whether customer_groups is a WITHOUT ROWID table; None elsewhere."""
+    if db.dialect_name != "sqlite":
+        return None
+    with db.read() as conn:
+        query = "SELECT sql FROM sqlite_master WHERE name = 'customer_groups'"
+        sql = conn.exec_driver_sql(query).scalar_one()
+    return " ".join(sql.split()).upper().endswith("WITHOUT ROWID")
+
+
+def test_0008_keeps_every_group_and_its_store_link_both_ways(fresh_database_url: str) -> None:
+    db = Database(fresh_database_url)
+    try:
+        _migrate_to(db, "0007")
+        with db.write() as conn:
+            kept = cred_sql.insert_store(conn, secure_url="kept.example.com")
+            dropped = cred_sql.insert_store(conn, secure_url="dropped.example.com")
+            values = {
+                "name": "Wholesale",
+                "description": "Résumé ✓ \U0001f600",
+                "minimum_order": Decimal("250.10"),
+                "non_taxable": True,
+                "allow_registration": False,
+                "disable_reward_points": True,
+                "auto_approve": False,
+                "registration_message": "",
+                "price_level": 3,
+            }
+            for store in (kept, dropped):
+                conn.execute(
+                    tables.customer_groups.insert(),
+                    [{"store_id": store, "group_id": g, **values, "name": f"G{g}"} for g in (1, 2, 10)],
+                )
+        before = _groups(db)
+        assert _without_rowid(db) in (False, None)
+
+        _migrate_to(db, "0008")
+        assert _without_rowid(db) in (True, None)
+        assert _groups(db) == before
+        assert _differences(db) == []
+        with db.write() as conn:  # the foreign key still cascades
+            conn.execute(tables.stores.delete().where(tables.stores.c.id == dropped))
+        remaining = [row for row in before if row[0] == kept]
+        assert _groups(db) == remaining
+
+        _migrate_to(db, "0007", down=True)
+        assert _without_rowid(db) in (False, None)
+        assert _groups(db) == remaining
     finally:
         db.dispose()

@@ -90,6 +90,7 @@ customer_groups = sa.Table(
     sa.Column("store_id", sa.ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True),
     sa.Column(ID.column, sa.Integer, primary_key=True),
     *(_column(f) for f in EDITABLE),
+    sqlite_with_rowid=False,  # rows stored in the key's own B-tree (migration 0008)
 )
 
 # One leaky bucket per store and application (see service/rate_limit.py). ``level`` is how full
