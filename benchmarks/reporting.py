@@ -46,7 +46,7 @@ def cv(values: list[float]) -> float:
 
 
 def baseline_summary(slices: list[Measurement]) -> list[Measurement]:
-    """One row per worker count: the mean of the baseline slices measured before the scenarios."""
+    """One row per worker count: the mean of the baseline slices measured around the scenarios."""
     rows = []
     for workers in sorted({m.workers for m in slices}):
         mine = [m for m in slices if m.workers == workers and m.ok]
@@ -217,10 +217,11 @@ def markdown(report: dict[str, Any], ms: list[Measurement], targets: list[Target
         f"{settings['wide_stores']} stores x {settings['wide_groups']} groups "
         f"(list and bulk use those), load spread over {settings['clients']:,} stores' credentials. "
         f'"x baseline" is req/s divided by the req/s of the bare ASGI app (same uvicorn options, '
-        f"same worker count and concurrency) measured for {settings['baseline_duration']} s right "
-        f'before that scenario. "CPU us/req" is the CPU time the server (and, on PostgreSQL, '
-        f'its database backends) spent per request; "CPU x" is the baseline\'s CPU per request '
-        f"divided by it: a cost ratio that other processes on the machine hardly move. "
+        f"same worker count and concurrency): the mean of two {settings['baseline_duration']} s "
+        f'slices, right before and right after that scenario. "CPU us/req" is the CPU time the '
+        f'server (and, on PostgreSQL, its database backends) spent per request; "CPU x" is the '
+        f"baseline's CPU per request (the same two slices) divided by it: a cost ratio that other "
+        f"processes on the machine hardly move. "
         f'"other CPU" is CPU (in cores) used during the scenario by processes other than the '
         f"server, its database and wrk: the machine's noise.",
         "",

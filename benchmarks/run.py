@@ -97,7 +97,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--baseline-duration",
         type=float,
-        help="Seconds of baseline measured right before each scenario (default 5; quick: 1).",
+        help="Seconds of each baseline slice, measured right before and right after each scenario "
+        "(default 5; quick: 1).",
     )
     p.add_argument("--workers", type=int, default=2, help="Worker processes for the main scenarios.")
     p.add_argument(
@@ -304,6 +305,8 @@ class Run:
         self.stack = contextlib.ExitStack()
         self.db_pids: Callable[[], list[int]] | None = None  # PostgreSQL backends, when on it
         self._logs = 0
+        self.last_run: Measurement | None = None  # the latest wrk run, of any server
+        self._last_slice: tuple[tuple[int, int | None], Measurement] | None = None
 
     def new_log(self, what: str) -> Path:
         self._logs += 1
@@ -379,6 +382,7 @@ class Run:
         )
         if note:
             m.extra["note"] = note
+        self.last_run = m
         return m
 
     def measure(
@@ -392,46 +396,73 @@ class Run:
         connections: int | None = None,
         note: str = "",
     ) -> Measurement:
-        """One scenario, right after a slice of the baseline at the same worker count and
-        concurrency: the ratio compares two figures taken seconds apart on the same machine.
-        Bulk PUT is a latency figure at its own low concurrency and gets no baseline slice."""
-        base = None
-        if scenario != "bulk":
-            base = self.wrk_run(
-                self.baseline_server(server.workers),
-                "get",
-                f"baseline-{server.workers}w (before {label})",
-                "-",
-                clients,
-                duration=self.args.baseline_duration,
-                connections=connections,
-            )
-            base.scenario = "baseline"
-            base.baseline_rps = base.rps
-            self.baseline_slices.append(base)
+        """One scenario between two slices of the baseline at the same worker count and
+        concurrency, one right before it and one right after: its ratio divides by their mean, so
+        a drift of the machine's speed during the scenario counts on both sides of the ratio. A
+        slice after one scenario is the slice before the next when nothing ran in between.
+        Bulk PUT is a latency figure at its own low concurrency and gets no baseline."""
+        if scenario == "bulk":
+            m = self.wrk_run(server, scenario, label, database, clients, connections=connections, note=note)
+            self.ms.append(m)
+            self._log_measurement(m)
+            return m
+        key = (server.workers, connections)
+        last = self._last_slice
+        before = last[1] if last is not None and last[0] == key and self.last_run is last[1] else None
+        if before is None:
+            before = self._baseline_slice(server.workers, f"before {label}", clients, connections)
         m = self.wrk_run(server, scenario, label, database, clients, connections=connections, note=note)
-        if base is not None:
-            if base.ok:
-                m.baseline_rps = base.rps
-                m.extra["baseline"] = {
-                    "rps": base.rps,
-                    "cpu_us_per_request": base.cpu_us_per_request,
-                    "p50_ms": base.p50_ms,
-                    "p99_ms": base.p99_ms,
-                    "cpu_other": base.cpu_other,
-                }
-            elif m.error is None:
-                m.error = f"the baseline slice before it failed: {base.error}"
-        self.ms.append(m)
-        if m.ok:
-            ratio = f"{m.ratio:.2f} x baseline ({base.rps:,.0f})" if base else "no baseline"
-            log(
-                f"  {m.label:<28} {m.rps:>8,.0f} req/s  p50 {m.p50_ms:6.2f} ms  p99 {m.p99_ms:7.2f} ms"
-                f"  {ratio}  {m.cpu_us_per_request:,.0f} CPU us/req  other CPU {m.cpu_other:.2f}"
-            )
+        after = self._baseline_slice(server.workers, f"after {label}", clients, connections)
+        self._last_slice = (key, after)
+        failed = next((b for b in (before, after) if not b.ok), None)
+        if failed is not None:
+            if m.error is None:
+                m.error = f"a baseline slice next to it failed: {failed.error}"
         else:
-            log(f"  {m.label:<28} ERROR: {m.error}")
+            m.baseline_rps = (before.rps + after.rps) / 2
+            m.extra["baseline"] = {
+                "rps": m.baseline_rps,
+                "cpu_us_per_request": (before.cpu_us_per_request + after.cpu_us_per_request) / 2,
+                "p50_ms": (before.p50_ms + after.p50_ms) / 2,
+                "p99_ms": (before.p99_ms + after.p99_ms) / 2,
+                "cpu_other": (before.cpu_other + after.cpu_other) / 2,
+                "slices_rps": [before.rps, after.rps],
+            }
+        self.ms.append(m)
+        self._log_measurement(m)
         return m
+
+    def _baseline_slice(
+        self, workers: int, label: str, clients: Path, connections: int | None
+    ) -> Measurement:
+        base = self.wrk_run(
+            self.baseline_server(workers),
+            "get",
+            f"baseline-{workers}w ({label})",
+            "-",
+            clients,
+            duration=self.args.baseline_duration,
+            connections=connections,
+        )
+        base.scenario = "baseline"
+        base.baseline_rps = base.rps
+        self.baseline_slices.append(base)
+        return base
+
+    def _log_measurement(self, m: Measurement) -> None:
+        if not m.ok:
+            log(f"  {m.label:<28} ERROR: {m.error}")
+            return
+        slices = m.extra.get("baseline", {}).get("slices_rps")
+        ratio = (
+            f"{m.ratio:.2f} x baseline ({slices[0]:,.0f} before, {slices[1]:,.0f} after)"
+            if slices
+            else "no baseline"
+        )
+        log(
+            f"  {m.label:<28} {m.rps:>8,.0f} req/s  p50 {m.p50_ms:6.2f} ms  p99 {m.p99_ms:7.2f} ms"
+            f"  {ratio}  {m.cpu_us_per_request:,.0f} CPU us/req  other CPU {m.cpu_other:.2f}"
+        )
 
     def warm_up(self, server: servers.Server, clients: Path) -> None:
         if self.args.quick:
