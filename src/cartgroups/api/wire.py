@@ -66,6 +66,10 @@ def _reject_constant(name: str) -> object:
     raise _NotANumber(name)
 
 
+# Made once: json.loads with options builds a new decoder on every call (~2 us of a write).
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+
+
 def decode_json(body: bytes, charset: str = "utf-8") -> object:
     """Parse a request body; every way it can be broken is an Invalid with a clear message."""
     try:
@@ -76,7 +80,7 @@ def decode_json(body: bytes, charset: str = "utf-8") -> object:
     if not text.strip():
         raise Invalid("The request body is empty; send a JSON document")
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise Invalid(
             f"The request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
