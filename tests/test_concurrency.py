@@ -200,3 +200,55 @@ def test_concurrent_bulk_puts_and_deletes_keep_countonly_equal_to_the_rows(
     deleted = sum(1 for action, status in results if action == "delete" and status == 200)
     created = sum(1 for action, _ in results if action == "create")
     assert len(rows) == start - deleted + created
+
+
+def test_a_write_on_any_process_is_what_the_next_read_on_every_process_answers(
+    servers: list[Served], db: Database
+) -> None:
+    """Each process keeps read answers until the database changes (storage/read_cache.py): every
+    process reads a group, its count and a page first (so each has them in memory), then one
+    process, or a write outside the servers, changes them; the very next reads, on every
+    process, answer the change, with a new ETag."""
+    issued = credentials.issue(db, secure_url="reads.example.com", application="conc-reads")
+    clients = [
+        httpx.Client(base_url=s.base_url + API, headers=headers_for(issued), timeout=60) for s in servers
+    ]
+    try:
+        assert clients[0].post("/CustomerGroups", json={"Name": "read me"}).status_code == 201
+
+        def everyone_reads() -> list[tuple[str, str, int, list[str]]]:
+            out = []
+            for client in clients:
+                group = client.get("/CustomerGroups/1")
+                count = client.get("/CustomerGroups", params={"countonly": 1}).json()["TotalCount"]
+                page = [g["Name"] for g in client.get("/CustomerGroups", params={"limit": 10}).json()]
+                out.append((group.json()[0]["Name"], group.headers["ETag"], count, page))
+            return out
+
+        for round_ in range(12):
+            before = everyone_reads()
+            assert len({etag for _, etag, _, _ in before}) == 1
+            name = f"round {round_}"
+            if round_ % 3 == 2:  # outside every server: the CLI, a script on the database
+                with db.write() as conn:
+                    conn.execute(
+                        tables.customer_groups.update()
+                        .where(tables.customer_groups.c.group_id == 1)
+                        .where(tables.customer_groups.c.store_id == rows_of(db, issued)[0].store_id)
+                        .values(name=name)
+                    )
+            else:
+                writer = clients[round_ % len(clients)]
+                assert writer.put("/CustomerGroups/1", json={"Name": name}).status_code == 200
+            if round_ % 2:
+                assert clients[-1].post("/CustomerGroups", json={"Name": f"new {round_}"}).status_code == 201
+            after = everyone_reads()
+            groups = len(rows_of(db, issued))
+            for got_name, etag, count, page in after:
+                assert got_name == name
+                assert etag != before[0][1]
+                assert count == groups
+                assert page[0] == name and len(page) == min(groups, 10)
+    finally:
+        for client in clients:
+            client.close()

@@ -36,6 +36,7 @@ from cartgroups.service.idempotency import Idempotency
 from cartgroups.service.sandbox import Sandbox
 from cartgroups.storage import migrate
 from cartgroups.storage.database import Database
+from cartgroups.storage.read_cache import ReadCache
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -82,6 +83,7 @@ class CartgroupsApp:
             max_body_bytes=settings.max_body_bytes,
             idempotency=Idempotency(db),
             writes=WriteBatcher(db),
+            reads=ReadCache(db, enabled=settings.read_cache),
             limiter=rate_limit.from_setting(db, settings.rate_limit),
             body_timeout_seconds=settings.body_timeout_seconds,
         )

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         "it reuses credentials it has verified (0 disables the reuse). At most 1 s, so a revoked "
         "token stops working within 1 s everywhere.",
     )
+    read_cache: bool = Field(
+        True,
+        description="On SQLite, keep answers of API reads (a group, a count, a list page) in each "
+        "process until any process commits a change, checked before every answer.",
+    )
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL",
         description="SQLite durability: NORMAL (WAL) survives a process crash, FULL also power loss.",

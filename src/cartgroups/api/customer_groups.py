@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from cartgroups.api import wire
 from cartgroups.model import ID
@@ -20,11 +20,14 @@ from cartgroups.service.customer_groups import (
     CustomerGroups,
     ItemResult,
     Outcome,
+    Page,
     Precondition,
     parse_page,
 )
+from cartgroups.storage.read_cache import ReadCache
 
 Reply = tuple[int, bytes]
+T = TypeVar("T")
 Headers = list[tuple[bytes, bytes]]
 NOT_MODIFIED = 304
 
@@ -40,6 +43,7 @@ class Call:
     body: object = None
     headers: dict[str, str] = field(default_factory=dict)  # the request's, names lower-cased
     reply_headers: Headers = field(default_factory=list)  # extra headers for the reply
+    reads: ReadCache | None = None  # answers of reads kept until the database changes
 
     @property
     def store_id(self) -> int:
@@ -69,15 +73,30 @@ def create(call: Call) -> Write:
     return Write(write, lambda group_id: _done(201, group_id, "Created successfully"))
 
 
+def _remembered(call: Call, key: tuple[object, ...], make: Callable[[], T]) -> T:
+    """make(), or its answer kept since nothing was committed (storage/read_cache.py). Keys
+    start with the store: nothing read for one store is ever answered to another."""
+    return make() if call.reads is None else call.reads.get(key, make)
+
+
 def list_groups(call: Call) -> Reply:
     q = call.query
     page = parse_page(q.get("limit"), q.get("offset"), q.get("countonly"))
+    store_id = call.store_id
     if page.count_only:
-        return 200, wire.json_body({"TotalCount": call.groups.count(store_id=call.store_id)})
-    written = call.groups.page_json(store_id=call.store_id, page=page)  # by SQLite, in C
+        return 200, _remembered(call, (store_id, "count"), lambda: _count_body(call.groups, store_id))
+    return 200, _remembered(call, (store_id, "page", page), lambda: _page_body(call.groups, store_id, page))
+
+
+def _count_body(groups: CustomerGroups, store_id: int) -> bytes:
+    return wire.json_body({"TotalCount": groups.count(store_id=store_id)})
+
+
+def _page_body(groups: CustomerGroups, store_id: int, page: Page) -> bytes:
+    written = groups.page_json(store_id=store_id, page=page)  # by SQLite, in C
     if written is not None:
-        return 200, written
-    return 200, wire.groups_body(call.groups.page(store_id=call.store_id, page=page))
+        return written
+    return wire.groups_body(groups.page(store_id=store_id, page=page))
 
 
 def entity_tag(body: bytes) -> str:
@@ -112,14 +131,20 @@ def _precondition(call: Call) -> Precondition | None:
 
 
 def get(call: Call) -> Reply:
-    group = call.groups.get(store_id=call.store_id, group_id=call.group_id)
-    body = wire.groups_body([group])
-    etag = entity_tag(body)
+    store_id, group_id = call.store_id, call.group_id
+    body, etag = _remembered(
+        call, (store_id, "group", group_id), lambda: _group_body(call.groups, store_id, group_id)
+    )
     call.reply_headers += [(b"etag", etag.encode()), (b"access-control-expose-headers", b"ETag")]
     known = call.headers.get("if-none-match")
     if known is not None and _none_match(known, etag):
         return NOT_MODIFIED, b""
     return 200, body
+
+
+def _group_body(groups: CustomerGroups, store_id: int, group_id: int) -> tuple[bytes, str]:
+    body = wire.groups_body([groups.get(store_id=store_id, group_id=group_id)])
+    return body, entity_tag(body)
 
 
 def update(call: Call) -> Write:

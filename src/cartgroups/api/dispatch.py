@@ -20,6 +20,7 @@ from cartgroups.service.credentials import Authenticator
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.idempotency import Idempotency
 from cartgroups.service.rate_limit import RateLimiter
+from cartgroups.storage.read_cache import ReadCache
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -47,6 +48,7 @@ class Services:
     max_body_bytes: int
     idempotency: Idempotency
     writes: WriteBatcher
+    reads: ReadCache
     limiter: RateLimiter | None = None
     body_timeout_seconds: float = 30.0
 
@@ -153,7 +155,9 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         wait = limiter.check(principal)
         if wait is not None:
             raise RateLimited(RATE_LIMITED.format(wait), retry_after=wait)
-    call = Call(services.groups, principal, found.path_id, _query(scope), headers=headers)
+    call = Call(
+        services.groups, principal, found.path_id, _query(scope), headers=headers, reads=services.reads
+    )
     if not op.writes:
         status, body = _read(op.handler(call))
         return Reply(status, body, call.reply_headers)

@@ -194,6 +194,17 @@ def changes(conn: Connection) -> int | None:
     return int(driver.total_changes)
 
 
+def data_version(conn: Connection) -> int | None:
+    """SQLite's data version of this connection: it moves whenever another connection, of this
+    process or any other, commits a change to the database file, and is read fresh from the
+    file's shared index. None where the database keeps no such number (PostgreSQL)."""
+    if conn.dialect.name != "sqlite":
+        return None
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    return int(driver.execute("PRAGMA data_version").fetchone()[0])
+
+
 def is_conflict(error: BaseException) -> bool:
     """True for PostgreSQL's "this transaction lost to a concurrent one" errors (deadlock,
     serialisation failure: SQLSTATE class 40), raised through SQLAlchemy or by the driver. Running

@@ -1,0 +1,91 @@
+"""Answers of reads kept in a server process's memory until the database changes (SQLite).
+
+A read by id, a count or a list page of the API costs a database statement and the work of
+shaping its answer; under read-heavy load most of them ask what was asked a moment ago. Before
+answering from memory, the cache asks SQLite whether anything changed: ``PRAGMA data_version``
+on the process's read connection moves whenever any other connection commits to the file: a
+write of this process (made on its write connections, never on the read one), of another
+server process, of the CLI, a restore. When it moved, everything kept is dropped. So an answer
+from memory is the answer the database would give at that moment, and a write is visible to the
+next read on every process, as issue #3 requires of any cache.
+
+The check is one statement (~4 us) against the read, the row's conversion, the JSON and the
+ETag it saves. Under write-heavy load nearly every read finds the version moved and reads the
+database, as it would without the cache. PostgreSQL has no such cheap, exact check (and may be
+written from other hosts), so nothing is kept there. One cache serves one thread (the server's
+event loop): the version it compares belongs to that thread's read connection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import Connection
+
+from cartgroups.storage import dialect
+from cartgroups.storage.database import Database
+
+V = TypeVar("V")
+_MISSING = object()
+
+
+class ReadCache:
+    # A full cache starts again empty. 10,000 GET-by-id answers take ~6 MB; list pages are
+    # larger (up to a few hundred kB each), so their bytes are counted too.
+    MAX_ENTRIES = 10_000
+    MAX_BYTES = 16 * 1024 * 1024
+
+    def __init__(self, db: Database, *, enabled: bool = True) -> None:
+        self.db = db
+        self.enabled = enabled and db.dialect_name == "sqlite"
+        self._entries: dict[Hashable, Any] = {}
+        self._bytes = 0  # of the bytes and text in the entries' values
+        # The read connection and its data version when the entries were valid.
+        self._conn: Connection | None = None
+        self._version: int | None = None
+        self.hits = 0  # for tests and tuning
+        self.misses = 0
+
+    def get(self, key: Hashable, make: Callable[[], V]) -> V:
+        """What ``make()`` returns (a read of the database), from memory when nothing has been
+        committed since it was kept. A ``make()`` that raises is not kept."""
+        if not self.enabled:
+            return make()
+        with self.db.read() as conn:
+            version = dialect.data_version(conn)
+        if conn is not self._conn or version != self._version:
+            # The version is taken before make() reads: a change committed in between moves
+            # it again, so what make() returns is never kept under a version older than it.
+            self._forget()
+            self._conn, self._version = conn, version
+        entries = self._entries
+        found = entries.get(key, _MISSING)
+        if found is not _MISSING:
+            self.hits += 1
+            kept: V = found
+            return kept
+        self.misses += 1
+        value = make()
+        size = _size(value)
+        if len(entries) >= self.MAX_ENTRIES or self._bytes + size > self.MAX_BYTES:
+            self._forget()
+        entries[key] = value
+        self._bytes += size
+        return value
+
+    def clear(self) -> None:
+        self._forget()
+        self._conn = self._version = None
+
+    def _forget(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
+
+def _size(value: object) -> int:
+    """The bytes and text a kept answer holds (its other objects are small and few)."""
+    if isinstance(value, bytes | str):
+        return len(value)
+    if isinstance(value, tuple):
+        return sum(_size(item) for item in value)
+    return 0

@@ -1,0 +1,137 @@
+"""storage.read_cache: an answer is reused only while nothing has been committed to the
+database, whoever committed it; nothing is kept on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from cartgroups.storage import tables
+from cartgroups.storage.database import Database
+from cartgroups.storage.read_cache import ReadCache
+from tests.storage.conftest import new_store
+
+
+class Reads:
+    """make() for the cache: reads the store's name and counts how often it really read."""
+
+    def __init__(self, db: Database, store_id: int) -> None:
+        self.db, self.store_id, self.calls = db, store_id, 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        with self.db.read() as conn:
+            stores = tables.stores
+            return str(
+                conn.execute(sa.select(stores.c.secure_url).where(stores.c.id == self.store_id)).scalar_one()
+            )
+
+
+@pytest.fixture
+def store(db: Database) -> int:
+    return new_store(db, "cached.example.com")
+
+
+def rename(conn: sa.Connection, store_id: int, name: str) -> None:
+    conn.execute(tables.stores.update().where(tables.stores.c.id == store_id).values(secure_url=name))
+
+
+def test_nothing_is_kept_on_postgresql(db: Database, store: int) -> None:
+    if db.dialect_name == "sqlite":
+        pytest.skip("SQLite keeps answers")
+    cache, reads = ReadCache(db), Reads(db, store)
+    assert [cache.get("k", reads) for _ in range(3)] == ["cached.example.com"] * 3
+    assert reads.calls == 3 and not cache.enabled
+
+
+@pytest.fixture
+def sqlite_db(db: Database) -> Database:
+    if db.dialect_name != "sqlite":
+        pytest.skip("only SQLite has a data version to check")
+    return db
+
+
+def test_an_answer_is_reused_until_this_process_writes(sqlite_db: Database, store: int) -> None:
+    db = sqlite_db
+    cache, reads = ReadCache(db), Reads(db, store)
+    assert cache.get("k", reads) == cache.get("k", reads) == "cached.example.com"
+    assert (reads.calls, cache.hits, cache.misses) == (1, 1, 1)
+
+    with db.write() as conn:  # this thread's write connection, not the one the cache checks
+        rename(conn, store, "renamed.example.com")
+    assert cache.get("k", reads) == "renamed.example.com"
+    assert reads.calls == 2
+
+    db.write_batch([lambda: _rename(db, store, "batched.example.com")])  # the server's group commit
+    assert cache.get("k", reads) == "batched.example.com"
+    assert cache.get("k", reads) == "batched.example.com"
+    assert reads.calls == 3
+
+
+def _rename(db: Database, store_id: int, name: str) -> None:
+    with db.write() as conn:
+        rename(conn, store_id, name)
+
+
+def test_a_write_by_another_connection_of_another_engine_is_seen(sqlite_db: Database, store: int) -> None:
+    """Another Database is what another server process or the CLI has: its own engine and file
+    handles; so is a plain sqlite3 connection (a restore, the sqlite3 shell)."""
+    db = sqlite_db
+    cache, reads = ReadCache(db), Reads(db, store)
+    assert cache.get("k", reads) == "cached.example.com"
+    other = Database(str(db.engine.url))
+    try:
+        with other.write() as conn:
+            rename(conn, store, "other.example.com")
+    finally:
+        other.dispose()
+    assert cache.get("k", reads) == "other.example.com"
+
+    raw = db.engine.raw_connection()
+    try:
+        raw.driver_connection.execute(  # type: ignore[union-attr]
+            "UPDATE stores SET secure_url = 'shell.example.com' WHERE id = ?", (store,)
+        )
+        raw.driver_connection.commit()  # type: ignore[union-attr]
+    finally:
+        raw.close()
+    assert cache.get("k", reads) == "shell.example.com"
+    assert reads.calls == 3
+
+
+def test_a_failed_read_is_not_kept_and_keys_are_separate(sqlite_db: Database, store: int) -> None:
+    db = sqlite_db
+    cache, reads = ReadCache(db), Reads(db, store)
+
+    def failing() -> str:
+        raise LookupError("no such group")
+
+    for _ in range(2):
+        with pytest.raises(LookupError):
+            cache.get("missing", failing)
+    assert cache.get("k", reads) == "cached.example.com"
+    assert cache.get("other", lambda: "x") == "x"
+    assert cache.get("k", reads) == "cached.example.com"
+    assert reads.calls == 1
+
+
+def test_a_full_cache_starts_again(sqlite_db: Database, store: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = sqlite_db
+    cache = ReadCache(db)
+    monkeypatch.setattr(cache, "MAX_BYTES", 10)
+    cache.get("a", lambda: b"123456")
+    assert cache.get("a", lambda: b"changed") == b"123456"
+    cache.get("b", lambda: (b"12345", "6"))  # 6 + 6 bytes > 10: "a" is forgotten
+    assert cache.get("a", lambda: b"again") == b"again"
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 2)
+    cache.clear()
+    for key in "xyz":
+        cache.get(key, lambda: b"")
+    assert cache.get("x", lambda: b"new") == b"new"
+
+
+def test_disabled_it_always_reads(sqlite_db: Database, store: int) -> None:
+    cache, reads = ReadCache(sqlite_db, enabled=False), Reads(sqlite_db, store)
+    cache.get("k", reads)
+    cache.get("k", reads)
+    assert reads.calls == 2
