@@ -328,7 +328,7 @@ class Run:
         return seeded
 
     def cartgroups(
-        self, url: str, workers: int, what: str
+        self, url: str, workers: int, what: str, settings: dict[str, str] | None = None
     ) -> contextlib.AbstractContextManager[servers.Server]:
         return servers.cartgroups_server(
             self.bin,
@@ -336,6 +336,7 @@ class Run:
             workers=workers,
             log=self.new_log(f"cartgroups-{what}"),
             log_level=self.args.log_level,
+            settings=settings,
         )
 
     def baseline_server(self, workers: int) -> servers.Server:
@@ -521,6 +522,23 @@ class Run:
                 )
             self.record_rss(server, f"{prefix} (main scenarios)")
 
+    def uncached_reads(self, key: str, url: str) -> None:
+        """The read scenarios again with the read cache off (CARTGROUPS_READ_CACHE=false): the
+        main scenarios run without writes, so nearly every read there is answered from memory;
+        these show what a read costs when the database has just changed."""
+        a = self.args
+        clients = self.seeded[key].clients_file
+        reads = [s for s in ("get", "count", "list") if s in a.scenarios]
+        if not reads:
+            return
+        log(f"read scenarios on {key} with the read cache off, {a.workers} workers")
+        settings = {"CARTGROUPS_READ_CACHE": "false"}
+        with self.cartgroups(url, a.workers, f"{key}-uncached", settings) as server:
+            self.warm_up(server, clients)
+            for scenario in reads:
+                label = f"{key}-{a.workers}w-uncached:{scenario}"
+                self.measure(server, scenario, label, key, clients, note="read cache off")
+
     def worker_scan(self) -> None:
         a = self.args
         clients = self.seeded["sqlite"].clients_file
@@ -645,6 +663,7 @@ class Run:
         if a.profile_only:
             return self.profile(sqlite_url, self.seeded["sqlite"].clients_file)
         self.main_scenarios("sqlite", sqlite_url)
+        self.uncached_reads("sqlite", sqlite_url)
         self.worker_scan()
         if not a.no_large:
             large_url = f"sqlite:///{self.work / 'large.db'}"

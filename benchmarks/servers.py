@@ -156,7 +156,9 @@ def cartgroups_server(
     workers: int,
     log: Path,
     log_level: str | None,
+    settings: dict[str, str] | None = None,
 ) -> contextlib.AbstractContextManager[Server]:
+    """``settings``: extra CARTGROUPS_* environment variables for the server."""
     port = free_port()
     argv = [
         cartgroups_bin,
@@ -179,6 +181,7 @@ def cartgroups_server(
         workers=workers,
         log=log,
         log_level=log_level or "info",
+        env={**os.environ, **settings} if settings else None,
     )
 
 
