@@ -13,7 +13,11 @@ The check is one statement (~4 us) against the read, the row's conversion, the J
 ETag it saves. Under write-heavy load nearly every read finds the version moved and reads the
 database, as it would without the cache. PostgreSQL has no such cheap, exact check (and may be
 written from other hosts), so nothing is kept there. One cache serves one thread (the server's
-event loop): the version it compares belongs to that thread's read connection."""
+event loop): the version it compares belongs to that thread's read connection.
+
+Keep each answer as one bytes object where possible: a (bytes, str) pair per GET-by-id answer
+left a server process ~17 MB larger after 4,000 answers (the entries' small objects pinned
+allocator pools among each request's short-lived ones); one bytes object, ~3.6 MB."""
 
 from __future__ import annotations
 
