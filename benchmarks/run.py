@@ -557,12 +557,24 @@ class Run:
         prefix = f"{key}-{a.workers}w"
         small_n, large_n = self.layout.total_groups, self.large_layout.total_groups
         pairs = (
-            (small_url, self.seeded[key].clients_file, "get-small-pair", f"{small_n:,} groups, paired"),
-            (large_url, self.seeded[f"{key}-large"].clients_file, "get-large", f"{large_n:,} groups"),
+            (
+                small_url,
+                self.seeded[key].clients_file,
+                "get-small-pair",
+                f"{small_n:,} groups, paired, read cache off",
+            ),
+            (
+                large_url,
+                self.seeded[f"{key}-large"].clients_file,
+                "get-large",
+                f"{large_n:,} groups, read cache off",
+            ),
         )
+        # The read cache off: with it, both would answer from memory, whatever the data's size.
+        uncached = {"CARTGROUPS_READ_CACHE": "false"}
         for url, clients, suffix, note in pairs:
             log(f"GET by id on {key} with {note}")
-            with self.cartgroups(url, a.workers, f"{key}-{suffix}") as server:
+            with self.cartgroups(url, a.workers, f"{key}-{suffix}", uncached) as server:
                 self.warm_up(server, clients)
                 self.measure(server, "get", f"{prefix}:{suffix}", key, clients, note=note)
                 self.record_rss(server, f"{prefix} ({note})")
