@@ -121,7 +121,7 @@ def test_a_full_cache_starts_again(sqlite_db: Database, store: int, monkeypatch:
     monkeypatch.setattr(cache, "MAX_BYTES", 10)
     cache.get("a", lambda: b"123456")
     assert cache.get("a", lambda: b"changed") == b"123456"
-    cache.get("b", lambda: (b"12345", "6"))  # 6 + 6 bytes > 10: "a" is forgotten
+    cache.get("b", lambda: b"123456")  # 6 + 6 bytes > 10: "a" is forgotten
     assert cache.get("a", lambda: b"again") == b"again"
     monkeypatch.setattr(cache, "MAX_ENTRIES", 2)
     cache.clear()

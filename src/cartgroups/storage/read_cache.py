@@ -11,9 +11,11 @@ next read on every process, as issue #3 requires of any cache.
 
 The check is one statement (~4 us) against the read, the row's conversion, the JSON and the
 ETag it saves. Under write-heavy load nearly every read finds the version moved and reads the
-database, as it would without the cache. PostgreSQL has no such cheap, exact check (and may be
-written from other hosts), so nothing is kept there. One cache serves one thread (the server's
-event loop): the version it compares belongs to that thread's read connection.
+database, as it would without the cache; any commit counts, so with the rate limiter on (a
+bucket is written per request) or in sandbox mode (a journal row per request) little is kept.
+PostgreSQL has no such cheap, exact check (and may be written from other hosts), so nothing is
+kept there. One cache serves one thread (the server's event loop): the version it compares
+belongs to that thread's read connection.
 
 Keep each answer as one bytes object where possible: a (bytes, str) pair per GET-by-id answer
 left a server process ~17 MB larger after 4,000 answers (the entries' small objects pinned
@@ -34,8 +36,8 @@ _MISSING = object()
 
 
 class ReadCache:
-    # A full cache starts again empty. 10,000 GET-by-id answers take ~6 MB; list pages are
-    # larger (up to a few hundred kB each), so their bytes are counted too.
+    # A full cache starts again empty. 10,000 GET-by-id answers take ~9 MB of a process; list
+    # pages are larger (up to a few hundred kB each), so their bytes are counted too.
     MAX_ENTRIES = 10_000
     MAX_BYTES = 16 * 1024 * 1024
 
@@ -43,7 +45,7 @@ class ReadCache:
         self.db = db
         self.enabled = enabled and db.dialect_name == "sqlite"
         self._entries: dict[Hashable, Any] = {}
-        self._bytes = 0  # of the bytes and text in the entries' values
+        self._bytes = 0  # of the entries' values
         # The read connection and its data version when the entries were valid.
         self._conn: Connection | None = None
         self._version: int | None = None
@@ -87,9 +89,5 @@ class ReadCache:
 
 
 def _size(value: object) -> int:
-    """The bytes and text a kept answer holds (its other objects are small and few)."""
-    if isinstance(value, bytes | str):
-        return len(value)
-    if isinstance(value, tuple):
-        return sum(_size(item) for item in value)
-    return 0
+    """The bytes a kept answer holds (answers are bytes; anything else counts as small)."""
+    return len(value) if isinstance(value, bytes | str) else 0
