@@ -523,9 +523,9 @@ class Run:
             self.record_rss(server, f"{prefix} (main scenarios)")
 
     def uncached_reads(self, key: str, url: str) -> None:
-        """The read scenarios again with the read cache off (CARTGROUPS_READ_CACHE=false): the
-        main scenarios run without writes, so nearly every read there is answered from memory;
-        these show what a read costs when the database has just changed."""
+        """The read scenarios again with the read cache off (CARTGROUPS_READ_CACHE=false): no
+        write runs during the main read scenarios, so nearly every read there is answered from
+        memory; these show what a read costs when the database has just changed."""
         a = self.args
         clients = self.seeded[key].clients_file
         reads = [s for s in ("get", "count", "list") if s in a.scenarios]
