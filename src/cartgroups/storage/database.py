@@ -144,8 +144,7 @@ class Database:
     def _batch(self, works: Sequence[Callable[[], T]], *, savepoints: bool) -> list[T | Exception]:
         outcomes: list[T | Exception] = []
         with self._transaction("batch", wait=False) as conn:
-            driver = conn.connection.driver_connection
-            assert driver is not None
+            driver = dialect.driver(conn)
             for work in works:
                 if savepoints:
                     driver.execute("SAVEPOINT batch_item")

@@ -143,6 +143,14 @@ def autocommit(conn: Connection) -> Connection:
     return conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
+def driver(conn: Connection) -> Any:
+    """The driver's own connection (sqlite3 or psycopg) under an SQLAlchemy connection, for
+    statements run on it directly (BEGIN/COMMIT, the fast path, pragmas)."""
+    found = conn.connection.driver_connection
+    assert found is not None, "the connection is closed"
+    return found
+
+
 class WriterBusy(Exception):
     """Another connection holds SQLite's write lock (a transaction begun with wait=False)."""
 
@@ -153,13 +161,12 @@ def transaction(conn: Connection, *, wait: bool = True) -> Iterator[None]:
     than SQLAlchemy's bookkeeping on every write request). On SQLite it takes the write lock up
     front (BEGIN IMMEDIATE), so it waits for other writers instead of failing half-way; with
     ``wait=False`` (on a no_waiting connection) it raises WriterBusy at once, nothing begun."""
-    driver = conn.connection.driver_connection
-    assert driver is not None
+    on = driver(conn)
     if conn.dialect.name != "sqlite":
-        driver.execute("BEGIN")
+        on.execute("BEGIN")
     else:
         try:
-            driver.execute("BEGIN IMMEDIATE")
+            on.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:
             if wait or error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
                 raise
@@ -168,9 +175,9 @@ def transaction(conn: Connection, *, wait: bool = True) -> Iterator[None]:
         yield
     except BaseException:
         with suppress(Exception):  # a broken connection has nothing left to roll back
-            driver.execute("ROLLBACK")
+            on.execute("ROLLBACK")
         raise
-    driver.execute("COMMIT")
+    on.execute("COMMIT")
 
 
 def no_waiting(conn: Connection) -> None:
@@ -189,9 +196,7 @@ def changes(conn: Connection) -> int | None:
     (PostgreSQL)."""
     if conn.dialect.name != "sqlite":
         return None
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    return int(driver.total_changes)
+    return int(driver(conn).total_changes)
 
 
 def data_version(conn: Connection) -> int | None:
@@ -200,9 +205,7 @@ def data_version(conn: Connection) -> int | None:
     file's shared index. None where the database keeps no such number (PostgreSQL)."""
     if conn.dialect.name != "sqlite":
         return None
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    return int(driver.execute("PRAGMA data_version").fetchone()[0])
+    return int(driver(conn).execute("PRAGMA data_version").fetchone()[0])
 
 
 def is_conflict(error: BaseException) -> bool:

@@ -19,6 +19,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from cartgroups.storage import dialect
+
 
 class Prepared:
     """One statement, compiled on first use for each dialect it meets."""
@@ -30,23 +32,22 @@ class Prepared:
         self._compiled: dict[str, _Compiled] = {}
 
     def _for(self, conn: Connection) -> _Compiled:
-        dialect = conn.dialect
-        found = self._compiled.get(dialect.name)
+        sql_dialect = conn.dialect
+        found = self._compiled.get(sql_dialect.name)
         if found is None:
-            compiled = self.statement.compile(dialect=dialect)
+            compiled = self.statement.compile(dialect=sql_dialect)
             assert isinstance(compiled, SQLCompiler)
-            names = tuple(compiled.positiontup or ()) if dialect.positional else None
+            names = tuple(compiled.positiontup or ()) if sql_dialect.positional else None
             # Binds the statement itself fixed, such as the 1 in "last_group_id + 1".
             fixed = {k: v for k, v in compiled.params.items() if v is not None}
-            found = self._compiled[dialect.name] = (str(compiled), _positional(names), fixed)
+            found = self._compiled[sql_dialect.name] = (str(compiled), _positional(names), fixed)
         return found
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """Execute on the connection's driver connection (inside its transaction, if any);
         returns the driver's cursor."""
         sql, positional, fixed = self._for(conn)
-        driver = conn.connection.driver_connection
-        assert driver is not None
+        driver = dialect.driver(conn)
         values = {**fixed, **params} if fixed else params
         return driver.execute(sql, values if positional is None else positional(values))
 
@@ -54,8 +55,7 @@ class Prepared:
         """Execute once per row, as one batch: SQLite steps one prepared statement in C, and
         psycopg sends every row in one pipeline (one round trip) rather than one at a time."""
         sql, positional, fixed = self._for(conn)
-        driver = conn.connection.driver_connection
-        assert driver is not None
+        driver = dialect.driver(conn)
         merged = [{**fixed, **row} if fixed else row for row in rows]
         batch = merged if positional is None else [positional(values) for values in merged]
         cursor = driver.cursor()
