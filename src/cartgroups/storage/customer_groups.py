@@ -162,6 +162,11 @@ def insert_group(conn: Connection, *, store_id: int, values: Mapping[str, object
     return group_id
 
 
+def _new_params(conn: Connection, values: Mapping[str, object]) -> dict[str, object]:
+    """The new column values of an update, under their parameter names (``new_<column>``)."""
+    return {_NEW[c]: v for c, v in _bind(conn, values).items()}
+
+
 def update_group(conn: Connection, *, store_id: int, group_id: int, values: Mapping[str, object]) -> bool:
     """Change the given columns of one group; False when the store has no such group."""
     if not values:
@@ -172,8 +177,7 @@ def update_group(conn: Connection, *, store_id: int, group_id: int, values: Mapp
         statement = _UPDATES[columns] = Prepared(
             sa.update(t).where(*_KEY).values({c: sa.bindparam(_NEW[c]) for c in sorted(columns)})
         )
-    params = {_NEW[c]: v for c, v in _bind(conn, values).items()}
-    cursor = statement.run(conn, {**params, "store_id": store_id, "group_id": group_id})
+    cursor = statement.run(conn, {**_new_params(conn, values), "store_id": store_id, "group_id": group_id})
     return bool(cursor.rowcount == 1)
 
 
@@ -196,7 +200,7 @@ def update_group_if(
             .where(*(t.c[f.column] == sa.bindparam(was) for f, was in zip(FIELDS, _WAS, strict=True)))
             .values({c: sa.bindparam(_NEW[c]) for c in sorted(columns)})
         )
-    params = {_NEW[c]: v for c, v in _bind(conn, values).items()}
+    params = _new_params(conn, values)
     params.update(zip(_WAS, expected, strict=True))
     params[_WAS[_MONEY_AT]] = bind_decimal(conn, expected.minimum_order)
     params["store_id"] = store_id
