@@ -17,6 +17,43 @@ IssueFn = Callable[..., Issued]
 JSON = {"Content-Type": "application/json"}
 COLLECTION = "/CustomerGroups"
 
+# Text and amounts that stress JSON writing: every control character, quotes and backslashes,
+# characters outside ASCII and the BMP, and decimals of every shape the API accepts.
+AWKWARD_TEXT = [
+    "".join(chr(c) for c in range(1, 32)),
+    'quote " backslash \\ slash / del \x7f',
+    "été \u2028 \u2029 \ufeff \U0001f600 \U0010ffff",
+    "  spaces kept  ",
+]
+AWKWARD_AMOUNTS = [
+    "0",
+    "0.0",
+    "1.50",
+    "100",
+    "1E2",
+    "0.0000001",
+    "34158822.957761675",
+    "79228162514264337593543950335",
+]
+
+
+def awkward_group(n: int) -> dict[str, object]:
+    """The n-th group of awkward values (a body for POST or PUT): every text, amount and flag
+    pattern comes round as n goes from 0 to len(AWKWARD_AMOUNTS) - 1."""
+    text = AWKWARD_TEXT[n % len(AWKWARD_TEXT)]
+    return {
+        "Name": f"{n} {text}"[:150],
+        "Description": text,
+        "RegistrationMessage": text[::-1],
+        "MinimumOrder": AWKWARD_AMOUNTS[n],
+        "NonTaxable": n % 2 == 0,
+        "AllowRegistration": n % 3 == 0,
+        "DisableRewardPoints": n % 2 == 1,
+        "AutoApprove": n % 3 == 1,
+        "PriceLevel": 1 + n % 10,
+    }
+
+
 # Messages fixed by the seed page or the wire spec, or decided by the project.
 NO_GROUPS = "There are no Customer Groups."
 GROUP_NOT_FOUND = "The specified Customer Group does not exist."

@@ -16,7 +16,16 @@ from cartgroups.storage import audit as audit_sql
 from cartgroups.storage import customer_groups as store_sql
 from cartgroups.storage.audit import Entry
 from cartgroups.storage.database import Database
-from tests.api.support import COLLECTION, JSON, NO_WRITE, State, assert_error, item_path
+from tests.api.support import (
+    AWKWARD_AMOUNTS,
+    COLLECTION,
+    JSON,
+    NO_WRITE,
+    State,
+    assert_error,
+    awkward_group,
+    item_path,
+)
 from tests.conftest import STORE, LiveServer, create_group, headers_for, plain_client
 
 API = "/3dCartWebAPI/v1"
@@ -76,6 +85,23 @@ def test_each_change_is_recorded_with_who_and_the_exact_values_before_and_after(
     assert '"MinimumOrder":1.50' in created  # the exact decimal, as the wire has it
     assert log[3].at == log[4].at  # one bulk request, one time
     assert [e.at for e in log] == sorted(e.at for e in log)
+
+
+def test_entries_have_the_wire_bytes_of_every_kind_of_value(server: LiveServer, api: httpx.Client) -> None:
+    """On SQLite the database writes a PUT by id's before and after itself (audit.record_update)
+    while GET by id is written by orjson: the two must agree byte for byte on every kind of
+    value, for a PUT of every property and of some (the rest then come from the row)."""
+    count = len(AWKWARD_AMOUNTS)
+    for n in range(count):
+        create_group(api, **awkward_group(n))
+    expected: list[tuple[str, str]] = []
+    for n in range(count):
+        group_id = n + 1
+        for body in (awkward_group((n + 3) % count), {"Description": f"only {n}", "NonTaxable": n % 2 == 1}):
+            before = wire_object(api, group_id)
+            assert api.put(item_path(group_id), json=body).status_code == 200
+            expected.append((before, wire_object(api, group_id)))
+    assert [(e.before, e.after) for e in entries(server.db)[count:]] == expected
 
 
 def test_an_update_that_changes_nothing_is_recorded_with_equal_before_and_after(
@@ -180,6 +206,7 @@ def test_a_change_whose_entry_cannot_be_written_is_rolled_back(
         raise RuntimeError("the audit log is broken")
 
     monkeypatch.setattr(audit_sql, "record_entries", broken_record)  # what every write path calls
+    monkeypatch.setattr(audit_sql, "record_update", broken_record)  # but SQLite's PUT by id
     response = {
         "create": lambda: api.post(COLLECTION, json={"Name": "x"}),
         "update": lambda: api.put(item_path(1), json={"Name": "x"}),
@@ -190,6 +217,31 @@ def test_a_change_whose_entry_cannot_be_written_is_rolled_back(
     monkeypatch.undo()
     assert state() == before
     assert entries(server.db) == log
+
+
+def test_a_put_whose_change_fails_after_its_entry_is_written_leaves_neither(
+    server: LiveServer, api: httpx.Client, state: State, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a PUT by id writes its entry first (from the row, audit.record_update), then
+    the change: a change that fails takes the entry with it. Then the same PUT succeeds."""
+    create_group(api)
+    log, before = entries(server.db), state()
+
+    def broken_update(*args: object, **kwargs: object) -> bool:
+        raise RuntimeError("the update is broken")
+
+    monkeypatch.setattr(store_sql, "update_group", broken_update)
+    monkeypatch.setattr(store_sql, "update_group_if", broken_update)  # PostgreSQL's path
+    assert_error(
+        api.put(item_path(1), json={"Name": "x"}), 500, "An internal error occurred; it has been logged"
+    )
+    monkeypatch.undo()
+    assert state() == before
+    assert entries(server.db) == log
+    assert api.put(item_path(1), json={"Name": "x"}).status_code == 200
+    assert [(e.action, json.loads(e.after or "")["Name"]) for e in entries(server.db)[len(log) :]] == [
+        ("update", "x")
+    ]
 
 
 def test_entries_belong_to_the_store_whose_group_changed(

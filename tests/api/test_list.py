@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from tests.api.support import (
+    AWKWARD_AMOUNTS,
     COLLECTION,
     LIMIT_RULE,
     NO_GROUPS,
@@ -13,6 +14,7 @@ from tests.api.support import (
     OFFSET_RULE,
     array,
     assert_error,
+    awkward_group,
     group_bytes,
     ids_of,
     item_path,
@@ -106,44 +108,12 @@ def test_list_bytes_are_exact(api: httpx.Client) -> None:
     )
 
 
-# Text and amounts that stress JSON writing: every control character, quotes and backslashes,
-# characters outside ASCII and the BMP, and decimals of every shape the API accepts.
-_AWKWARD_TEXT = [
-    "".join(chr(c) for c in range(1, 32)),
-    'quote " backslash \\ slash / del \x7f',
-    "été \u2028 \u2029 \ufeff \U0001f600 \U0010ffff",
-    "  spaces kept  ",
-]
-_AMOUNTS = [
-    "0",
-    "0.0",
-    "1.50",
-    "100",
-    "1E2",
-    "0.0000001",
-    "34158822.957761675",
-    "79228162514264337593543950335",
-]
-
-
 def test_a_page_has_the_bytes_of_its_groups_read_one_by_one(api: httpx.Client) -> None:
     """On SQLite the database writes a page's JSON itself (storage.list_groups_json) while GET by
     id is written by orjson: the two must agree byte for byte on every kind of value."""
-    for n, amount in enumerate(_AMOUNTS):
-        text = _AWKWARD_TEXT[n % len(_AWKWARD_TEXT)]
-        create_group(
-            api,
-            Name=f"{n} {text}"[:150],
-            Description=text,
-            RegistrationMessage=text[::-1],
-            MinimumOrder=amount,
-            NonTaxable=n % 2 == 0,
-            AllowRegistration=n % 3 == 0,
-            DisableRewardPoints=n % 2 == 1,
-            AutoApprove=n % 3 == 1,
-            PriceLevel=1 + n % 10,
-        )
-    singles = [api.get(item_path(n)).content for n in range(1, len(_AMOUNTS) + 1)]
+    for n in range(len(AWKWARD_AMOUNTS)):
+        create_group(api, **awkward_group(n))
+    singles = [api.get(item_path(n)).content for n in range(1, len(AWKWARD_AMOUNTS) + 1)]
     assert all(single.startswith(b"[{") and single.endswith(b"}]") for single in singles)
     page = api.get(COLLECTION, params={"limit": 100})
     assert page.status_code == 200

@@ -6,7 +6,7 @@ like the times themselves; PostgreSQL as ``timestamptz``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cartgroups.model import FIELDS, CustomerGroup, decimal_text
+from cartgroups.storage import customer_groups as groups_sql
 from cartgroups.storage.fastpath import Prepared, bind_time
 from cartgroups.storage.tables import audit_log as a
 from cartgroups.storage.tables import maintenance as m
@@ -123,6 +124,54 @@ def record_entries(
         _INSERT.run(conn, {**entries[0], "at": when})
     else:
         _INSERT.run_many(conn, [{**e, "at": when} for e in entries])
+
+
+# What record_update's INSERT takes for each column of an entry but the group's JSON.
+_UPDATE_SOURCES = {
+    "store_id": ":store_id",
+    "at": ":at",
+    "token_id": ":token_id",
+    "application": ":application",
+    "action": "'update'",
+    "bulk": "0",
+    "group_id": "group_id",
+}
+
+
+_UPDATE_ENTRIES: dict[frozenset[str], Prepared] = {}  # one statement per set of columns changed
+
+
+def record_update(
+    conn: Connection, *, store_id: int, actor: Actor, group_id: int, values: Mapping[str, object]
+) -> bool:
+    """SQLite: write the entry of an update of ``values`` (column -> new value) about to be made
+    to one group, with the group's before and after written by SQLite from the row itself, so
+    that nothing is read first. False, writing nothing, when the store has no such group.
+    Call inside the change's transaction, then make the change (customer_groups.update_group)."""
+    columns = frozenset(values)
+    statement = _UPDATE_ENTRIES.get(columns)
+    if statement is None:
+        sources = {
+            **_UPDATE_SOURCES,
+            "before_values": groups_sql.json_object_sql(),
+            "after_values": groups_sql.json_object_sql(columns),
+        }
+        statement = _UPDATE_ENTRIES[columns] = Prepared(
+            sa.text(
+                f"INSERT INTO audit_log ({', '.join(c.name for c in _WRITTEN)}) "
+                f"SELECT {', '.join(sources[c.name] for c in _WRITTEN)} "
+                "FROM customer_groups WHERE store_id = :store_id AND group_id = :group_id"
+            )
+        )
+    params = groups_sql.new_params(conn, values)
+    params.update(
+        store_id=store_id,
+        group_id=group_id,
+        token_id=actor.token_id,
+        application=actor.application,
+        at=bind_time(conn, now()),
+    )
+    return bool(statement.run(conn, params).rowcount == 1)
 
 
 def list_entries(

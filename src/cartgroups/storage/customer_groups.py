@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -31,26 +31,39 @@ _LIST = Prepared(
 )
 
 
-def _json_value(field: FieldSpec) -> str:
-    """SQLite: one field's value as the API writes it (api/wire.group_object)."""
-    column = field.column
+_NEW = {f.column: f"new_{f.column}" for f in FIELDS}  # parameter names of new values, made once
+
+
+def _json_value(field: FieldSpec, value: str) -> str:
+    """SQLite: one field's ``value`` (its column, or a parameter holding what would be stored in
+    it) as the API writes it (api/wire.group_object)."""
     if field.kind == "boolean":  # stored as 0/1; json('true') is a constant, computed once
-        return f"iif({column}, json('true'), json('false'))"
+        return f"iif({value}, json('true'), json('false'))"
     if field.kind == "decimal":  # stored as fixed-point text; written as a number with a fraction
-        return f"json(iif(instr({column}, '.'), {column}, {column} || '.0'))"
-    return column
+        return f"json(iif(instr({value}, '.'), {value}, {value} || '.0'))"
+    return value
+
+
+def json_object_sql(new: Collection[str] = ()) -> str:
+    """SQLite: an expression writing a group as the API's JSON object (wire names in wire order;
+    SQLite escapes text exactly as orjson does, and json() keeps a number's digits), from the
+    row's columns, or for the columns in ``new`` from the parameters ``:new_<column>`` that an
+    update of those columns binds (update_group)."""
+    values = (_json_value(f, f":{_NEW[f.column]}" if f.column in new else f.column) for f in FIELDS)
+    return (
+        "json_object("
+        + ", ".join(f"'{f.wire}', {value}" for f, value in zip(FIELDS, values, strict=True))
+        + ")"
+    )
 
 
 # A page written as the API's JSON array by SQLite itself (one value instead of a Python object
-# per column of every row), and how many groups it holds. The names and the order come from
-# model.FIELDS; SQLite escapes text exactly as orjson does, and json() keeps a number's digits
-# (tests/api/test_list.py compares these bytes with the Python-written ones, character by character).
+# per column of every row), and how many groups it holds (tests/api/test_list.py compares these
+# bytes with the Python-written ones, character by character).
 _LIST_JSON = Prepared(
     sa.text(
-        "SELECT CAST(json_group_array(json_object("
-        + ", ".join(f"'{f.wire}', {_json_value(f)}" for f in FIELDS)
-        + ")) AS BLOB), count(*) FROM (SELECT * FROM customer_groups WHERE store_id = :store_id "
-        "ORDER BY group_id LIMIT :limit OFFSET :offset)"
+        f"SELECT CAST(json_group_array({json_object_sql()}) AS BLOB), count(*) FROM (SELECT * FROM "
+        "customer_groups WHERE store_id = :store_id ORDER BY group_id LIMIT :limit OFFSET :offset)"
     )
 )
 _COUNT = Prepared(sa.select(sa.func.count()).select_from(t).where(t.c.store_id == sa.bindparam("store_id")))
@@ -63,7 +76,6 @@ _NEXT_ID = Prepared(
 _INSERT = Prepared(sa.insert(t).values({c.name: sa.bindparam(c.name) for c in t.columns}))
 _DELETE = Prepared(sa.delete(t).where(*_KEY).returning(*_COLUMNS))
 _UPDATES: dict[frozenset[str], Prepared] = {}  # one statement per set of columns changed
-_NEW = {f.column: f"new_{f.column}" for f in FIELDS}  # parameter names of new values, made once
 
 
 _MONEY_AT = next(i for i, f in enumerate(FIELDS) if f.kind == "decimal")
@@ -162,7 +174,7 @@ def insert_group(conn: Connection, *, store_id: int, values: Mapping[str, object
     return group_id
 
 
-def _new_params(conn: Connection, values: Mapping[str, object]) -> dict[str, object]:
+def new_params(conn: Connection, values: Mapping[str, object]) -> dict[str, object]:
     """The new column values of an update, under their parameter names (``new_<column>``)."""
     return {_NEW[c]: v for c, v in _bind(conn, values).items()}
 
@@ -177,7 +189,7 @@ def update_group(conn: Connection, *, store_id: int, group_id: int, values: Mapp
         statement = _UPDATES[columns] = Prepared(
             sa.update(t).where(*_KEY).values({c: sa.bindparam(_NEW[c]) for c in sorted(columns)})
         )
-    cursor = statement.run(conn, {**_new_params(conn, values), "store_id": store_id, "group_id": group_id})
+    cursor = statement.run(conn, {**new_params(conn, values), "store_id": store_id, "group_id": group_id})
     return bool(cursor.rowcount == 1)
 
 
@@ -200,7 +212,7 @@ def update_group_if(
             .where(*(t.c[f.column] == sa.bindparam(was) for f, was in zip(FIELDS, _WAS, strict=True)))
             .values({c: sa.bindparam(_NEW[c]) for c in sorted(columns)})
         )
-    params = _new_params(conn, values)
+    params = new_params(conn, values)
     params.update(zip(_WAS, expected, strict=True))
     params[_WAS[_MONEY_AT]] = bind_decimal(conn, expected.minimum_order)
     params["store_id"] = store_id
