@@ -24,6 +24,7 @@ from starlette.types import ASGIApp
 from cartgroups.admin import create_admin_app
 from cartgroups.api import dispatch, errors, routes, system
 from cartgroups.api.batching import WriteBatcher
+from cartgroups.api.deadlines import Deadlines
 from cartgroups.api.sandbox import SandboxLayer
 from cartgroups.config import Settings
 from cartgroups.errors import CartgroupsError
@@ -85,7 +86,7 @@ class CartgroupsApp:
             writes=WriteBatcher(db),
             reads=ReadCache(db, enabled=settings.read_cache),
             limiter=rate_limit.from_setting(db, settings.rate_limit),
-            body_timeout_seconds=settings.body_timeout_seconds,
+            body_deadlines=Deadlines(settings.body_timeout_seconds),
         )
         self.pruner = Pruner(db, retention_days=settings.audit_retention_days)
         self.pruner.start()

@@ -3,9 +3,8 @@ body is read), content type, size limit and read deadline, JSON parsing, then th
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -13,6 +12,7 @@ from cartgroups.api import routes, wire
 from cartgroups.api.batching import WriteBatcher
 from cartgroups.api.customer_groups import Call, Write
 from cartgroups.api.customer_groups import Reply as ReadReply
+from cartgroups.api.deadlines import Deadlines
 from cartgroups.api.errors import MethodNotAllowed, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from cartgroups.errors import RateLimited
 from cartgroups.service import idempotency
@@ -50,7 +50,7 @@ class Services:
     writes: WriteBatcher
     reads: ReadCache
     limiter: RateLimiter | None = None
-    body_timeout_seconds: float = 30.0
+    body_deadlines: Deadlines = field(default_factory=lambda: Deadlines(30.0))  # for reading a body
 
 
 @dataclass(slots=True)
@@ -108,15 +108,14 @@ def _charset(headers: dict[str, str]) -> str:
     return "utf-8"
 
 
-async def read_body(receive: Receive, headers: dict[str, str], limit: int, seconds: float) -> bytes:
+async def read_body(receive: Receive, headers: dict[str, str], limit: int, deadlines: Deadlines) -> bytes:
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(limit)
     try:
-        async with asyncio.timeout(seconds):
-            return await _receive_body(receive, limit)
+        return await deadlines.run(_receive_body(receive, limit))
     except TimeoutError:
-        raise RequestTimeout(seconds) from None
+        raise RequestTimeout(deadlines.seconds) from None
 
 
 async def _receive_body(receive: Receive, limit: int) -> bytes:
@@ -163,7 +162,7 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         return Reply(status, body, call.reply_headers)
     if op.has_body:
         charset = _charset(headers)
-        raw = await read_body(receive, headers, services.max_body_bytes, services.body_timeout_seconds)
+        raw = await read_body(receive, headers, services.max_body_bytes, services.body_deadlines)
         call.body = wire.decode_json(raw, charset)
     key = headers.get("idempotency-key") if op.keyed else None
     checked = None if key is None else idempotency.checked_key(key)

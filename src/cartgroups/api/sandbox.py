@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode
 import orjson
 
 from cartgroups.api import errors, routes, wire
+from cartgroups.api.deadlines import Deadlines
 from cartgroups.api.dispatch import Reply, read_body, request_headers
 from cartgroups.errors import CartgroupsError, Invalid
 from cartgroups.service.credentials import Issued
@@ -152,7 +153,7 @@ class SandboxLayer:
     ) -> None:
         self.sandbox = sandbox
         self.max_body_bytes = max_body_bytes
-        self.body_timeout_seconds = body_timeout_seconds
+        self.body_deadlines = Deadlines(body_timeout_seconds)
         self.sleep = sleep
         self.clock = clock
 
@@ -248,7 +249,7 @@ class SandboxLayer:
         query = {k.lower(): v for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"))}
 
         async def body() -> object:
-            raw = await read_body(receive, headers, self.max_body_bytes, self.body_timeout_seconds)
+            raw = await read_body(receive, headers, self.max_body_bytes, self.body_deadlines)
             return wire.decode_json(raw) if raw.strip() else None
 
         sb = self.sandbox
