@@ -88,13 +88,16 @@ def test_each_change_is_recorded_with_who_and_the_exact_values_before_and_after(
 
 
 def test_entries_have_the_wire_bytes_of_every_kind_of_value(server: LiveServer, api: httpx.Client) -> None:
-    """On SQLite the database writes a PUT by id's before and after itself (audit.record_update)
-    while GET by id is written by orjson: the two must agree byte for byte on every kind of
-    value, for a PUT of every property and of some (the rest then come from the row)."""
+    """On SQLite the database writes the JSON of a create's and a PUT by id's entry itself
+    (audit.record_create, record_update) while GET by id is written by orjson: the two must
+    agree byte for byte on every kind of value, for a create, a PUT of every property and a PUT
+    of some (the rest then come from the row)."""
     count = len(AWKWARD_AMOUNTS)
     for n in range(count):
         create_group(api, **awkward_group(n))
-    expected: list[tuple[str, str]] = []
+    created = [(None, wire_object(api, n + 1)) for n in range(count)]
+    assert [(e.before, e.after) for e in entries(server.db)] == created
+    expected: list[tuple[str | None, str]] = []
     for n in range(count):
         group_id = n + 1
         for body in (awkward_group((n + 3) % count), {"Description": f"only {n}", "NonTaxable": n % 2 == 1}):
@@ -206,7 +209,8 @@ def test_a_change_whose_entry_cannot_be_written_is_rolled_back(
         raise RuntimeError("the audit log is broken")
 
     monkeypatch.setattr(audit_sql, "record_entries", broken_record)  # what every write path calls
-    monkeypatch.setattr(audit_sql, "record_update", broken_record)  # but SQLite's PUT by id
+    monkeypatch.setattr(audit_sql, "record_create", broken_record)  # but SQLite's create
+    monkeypatch.setattr(audit_sql, "record_update", broken_record)  # and PUT by id
     response = {
         "create": lambda: api.post(COLLECTION, json={"Name": "x"}),
         "update": lambda: api.put(item_path(1), json={"Name": "x"}),

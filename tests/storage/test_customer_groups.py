@@ -5,8 +5,11 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import sqlalchemy as sa
+
 from cartgroups.storage import customer_groups as groups_sql
 from cartgroups.storage.database import Database
+from cartgroups.storage.tables import stores
 from tests.storage.conftest import group_values, new_store
 
 
@@ -21,6 +24,25 @@ def test_ids_are_per_store_from_1_and_never_reused(db: Database) -> None:
         assert insert(b) == 1
         assert groups_sql.delete_group(conn, store_id=a, group_id=3)
         assert insert(a) == 4
+        assert groups_sql.delete_group(conn, store_id=a, group_id=4)  # the highest, twice running
+        assert groups_sql.delete_group(conn, store_id=a, group_id=2)  # and one below it
+        assert insert(a) == 5
+        for group_id in (1, 5):
+            assert groups_sql.delete_group(conn, store_id=a, group_id=group_id)
+        assert groups_sql.count_groups(conn, store_id=a) == 0
+        assert insert(a) == 6  # none left: still after every id handed out
+        assert insert(b) == 2
+
+
+def test_a_store_whose_last_id_is_above_its_groups_goes_on_from_it(db: Database) -> None:
+    """As a database written by an earlier version leaves a store that handed out ids 1..7 and
+    then lost 4..7 (on PostgreSQL, how every store is kept)."""
+    a = new_store(db, "a.example.com")
+    with db.write() as conn:
+        for _ in range(3):
+            groups_sql.insert_group(conn, store_id=a, values=group_values())
+        conn.execute(sa.update(stores).where(stores.c.id == a).values(last_group_id=7))
+        assert groups_sql.insert_group(conn, store_id=a, values=group_values()) == 8
 
 
 def test_concurrent_inserts_get_unique_ids_per_store(db: Database, empty_database_url: str) -> None:

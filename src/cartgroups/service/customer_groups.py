@@ -115,8 +115,9 @@ class CustomerGroups:
     def __init__(self, db: Database, *, max_bulk_items: int) -> None:
         self.db = db
         self.max_bulk_items = max_bulk_items
-        # SQLite writes an update's audit entry from the row itself (audit.record_update): JSON
-        # byte for byte like the API's. PostgreSQL's JSON text differs, so there it is made here.
+        # SQLite writes the audit entry of a create or update from the row itself (audit.record_create,
+        # record_update): JSON byte for byte like the API's. PostgreSQL's JSON text differs, so
+        # there it is made here.
         self._entries_from_rows = db.dialect_name == "sqlite"
 
     def create(self, *, principal: Principal, body: object) -> int:
@@ -127,13 +128,15 @@ class CustomerGroups:
         id, in a transaction of its own or in the one it is called in (a batch of the server's)."""
         values = validation.group_values(body, creating=True)
         store_id, actor = principal.store_id, _actor(principal)
-        created = created_group(0, values)
 
         def write() -> int:
             with self.db.write() as conn:
                 group_id = store_sql.insert_group(conn, store_id=store_id, values=values)
-                change = Change("create", group_id, None, created._replace(group_id=group_id))
-                audit_sql.record(conn, store_id=store_id, actor=actor, changes=[change])
+                if self._entries_from_rows:
+                    audit_sql.record_create(conn, store_id=store_id, actor=actor, group_id=group_id)
+                else:
+                    change = Change("create", group_id, None, created_group(group_id, values))
+                    audit_sql.record(conn, store_id=store_id, actor=actor, changes=[change])
             return group_id
 
         return write

@@ -126,19 +126,54 @@ def record_entries(
         _INSERT.run_many(conn, [{**e, "at": when} for e in entries])
 
 
-# What record_update's INSERT takes for each column of an entry but the group's JSON.
-_UPDATE_SOURCES = {
+# What an entry written from the row (_from_row) takes for each column but its action and JSON.
+_ROW_SOURCES = {
     "store_id": ":store_id",
     "at": ":at",
     "token_id": ":token_id",
     "application": ":application",
-    "action": "'update'",
     "bulk": "0",
     "group_id": "group_id",
 }
+_FROM_ROW: dict[tuple[Action, frozenset[str]], Prepared] = {}  # by action and columns changed
 
 
-_UPDATE_ENTRIES: dict[frozenset[str], Prepared] = {}  # one statement per set of columns changed
+def _from_row(action: Action, columns: frozenset[str]) -> Prepared:
+    """SQLite: INSERT ... SELECT an entry of ``action`` from the group's row, its JSON written by
+    SQLite (customer_groups.json_object_sql), the after of an update with ``columns`` taken
+    from the update's parameters."""
+    statement = _FROM_ROW.get((action, columns))
+    if statement is None:
+        sources = {
+            **_ROW_SOURCES,
+            "action": f"'{action}'",
+            "before_values": "NULL" if action == "create" else groups_sql.json_object_sql(),
+            "after_values": groups_sql.json_object_sql(columns),
+        }
+        statement = _FROM_ROW[action, columns] = Prepared(
+            sa.text(
+                f"INSERT INTO audit_log ({', '.join(c.name for c in _WRITTEN)}) "
+                f"SELECT {', '.join(sources[c.name] for c in _WRITTEN)} "
+                "FROM customer_groups WHERE store_id = :store_id AND group_id = :group_id"
+            )
+        )
+    return statement
+
+
+def _row_params(conn: Connection, store_id: int, actor: Actor, group_id: int) -> dict[str, object]:
+    return {
+        "store_id": store_id,
+        "group_id": group_id,
+        "token_id": actor.token_id,
+        "application": actor.application,
+        "at": bind_time(conn, now()),
+    }
+
+
+def record_create(conn: Connection, *, store_id: int, actor: Actor, group_id: int) -> None:
+    """SQLite: write the entry of the group just created, its after written by SQLite from the
+    row. Call inside the change's transaction, after the insert."""
+    _from_row("create", frozenset()).run(conn, _row_params(conn, store_id, actor, group_id))
 
 
 def record_update(
@@ -148,30 +183,9 @@ def record_update(
     to one group, with the group's before and after written by SQLite from the row itself, so
     that nothing is read first. False, writing nothing, when the store has no such group.
     Call inside the change's transaction, then make the change (customer_groups.update_group)."""
-    columns = frozenset(values)
-    statement = _UPDATE_ENTRIES.get(columns)
-    if statement is None:
-        sources = {
-            **_UPDATE_SOURCES,
-            "before_values": groups_sql.json_object_sql(),
-            "after_values": groups_sql.json_object_sql(columns),
-        }
-        statement = _UPDATE_ENTRIES[columns] = Prepared(
-            sa.text(
-                f"INSERT INTO audit_log ({', '.join(c.name for c in _WRITTEN)}) "
-                f"SELECT {', '.join(sources[c.name] for c in _WRITTEN)} "
-                "FROM customer_groups WHERE store_id = :store_id AND group_id = :group_id"
-            )
-        )
     params = groups_sql.new_params(conn, values)
-    params.update(
-        store_id=store_id,
-        group_id=group_id,
-        token_id=actor.token_id,
-        application=actor.application,
-        at=bind_time(conn, now()),
-    )
-    return bool(statement.run(conn, params).rowcount == 1)
+    params.update(_row_params(conn, store_id, actor, group_id))
+    return bool(_from_row("update", frozenset(values)).run(conn, params).rowcount == 1)
 
 
 def list_entries(

@@ -74,6 +74,33 @@ _NEXT_ID = Prepared(
     .returning(stores.c.last_group_id)
 )
 _INSERT = Prepared(sa.insert(t).values({c.name: sa.bindparam(c.name) for c in t.columns}))
+# SQLite: a store's next id is one more than its highest group's or its last_group_id, whichever
+# is higher; last_group_id is raised only when a group above it is deleted (_KEEP_DELETED_ID), so
+# a create is one statement that leaves the stores table alone. Only one connection writes at a
+# time there. PostgreSQL's creates run at once, so each takes the store's row lock with _NEXT_ID.
+_NEXT_GROUP_ID = (
+    sa.func.max(
+        # max() alone, so that SQLite reads one row of the store's, its last by primary key
+        sa.func.coalesce(
+            sa.select(sa.func.max(t.c.group_id))
+            .where(t.c.store_id == sa.bindparam("store_id"))
+            .scalar_subquery(),
+            0,
+        ),
+        sa.select(stores.c.last_group_id).where(stores.c.id == sa.bindparam("store_id")).scalar_subquery(),
+    )
+    + 1
+)
+_INSERT_NEXT = Prepared(
+    sa.insert(t)
+    .values({c.name: _NEXT_GROUP_ID if c.name == "group_id" else sa.bindparam(c.name) for c in t.columns})
+    .returning(t.c.group_id)
+)
+_KEEP_DELETED_ID = Prepared(
+    sa.update(stores)
+    .where(stores.c.id == sa.bindparam("store_id"), stores.c.last_group_id < sa.bindparam("group_id"))
+    .values(last_group_id=sa.bindparam("group_id"))
+)
 _DELETE = Prepared(sa.delete(t).where(*_KEY).returning(*_COLUMNS))
 _UPDATES: dict[frozenset[str], Prepared] = {}  # one statement per set of columns changed
 
@@ -169,8 +196,11 @@ def count_groups(conn: Connection, *, store_id: int) -> int:
 
 def insert_group(conn: Connection, *, store_id: int, values: Mapping[str, object]) -> int:
     """Insert a group with the store's next id and return that id. Call inside a write transaction."""
+    params = {**_bind(conn, values), "store_id": store_id}
+    if conn.dialect.name == "sqlite":
+        return int(_INSERT_NEXT.run(conn, params).fetchone()[0])
     group_id = int(_NEXT_ID.run(conn, {"store_id": store_id}).fetchone()[0])
-    _INSERT.run(conn, {**_bind(conn, values), "store_id": store_id, "group_id": group_id})
+    _INSERT.run(conn, {**params, "group_id": group_id})
     return group_id
 
 
@@ -221,8 +251,13 @@ def update_group_if(
 
 def delete_group(conn: Connection, *, store_id: int, group_id: int) -> CustomerGroup | None:
     """Delete one group and return it as it was; None when the store has no such group."""
-    row = _DELETE.run(conn, {"store_id": store_id, "group_id": group_id}).fetchone()
-    return _group(row) if row is not None else None
+    key = {"store_id": store_id, "group_id": group_id}
+    row = _DELETE.run(conn, key).fetchone()
+    if row is None:
+        return None
+    if conn.dialect.name == "sqlite":  # its id is not handed out again (see _INSERT_NEXT)
+        _KEEP_DELETED_ID.run(conn, key)
+    return _group(row)
 
 
 # The admin console's table: sorted, optionally filtered by name, a page at a time. The store's

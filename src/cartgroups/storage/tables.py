@@ -27,7 +27,9 @@ stores = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     # Normalised SecureURL: no scheme, no leading www., no trailing slash, lower case.
     sa.Column("secure_url", sa.String(255), nullable=False, unique=True),
-    # The last CustomerGroupID handed out in this store; ids are never reused.
+    # CustomerGroupIDs are never reused: a store's next id is one more than the highest of its
+    # groups' ids and this. On PostgreSQL it is the last id handed out; on SQLite it is raised
+    # only when a group with a higher id is deleted (storage/customer_groups.py, _INSERT_NEXT).
     sa.Column("last_group_id", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
 )
