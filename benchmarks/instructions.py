@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import os
 import random
 import re
@@ -140,7 +141,7 @@ def _count(src: Path | None, work: Path, scenario: str, requests: int) -> int:
     """Instructions of one run of the driver under callgrind, on a fresh copy of the database."""
     run = work / f"run-{os.getpid()}.db"
     shutil.copy(work / "main.db", run)
-    env = dict(os.environ)
+    env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict and set layouts every run
     if src is not None:
         env["PYTHONPATH"] = str(src)
     argv = [
@@ -178,6 +179,8 @@ def main() -> None:
         work = Path(tmp)
         _seed(work)
         for src in [None, *args.src]:
+            if src is not None:  # compiled now, not inside one of the two counted runs
+                compileall.compile_dir(src, quiet=1)
             small = _count(src, work, args.scenario, args.requests)
             large = _count(src, work, args.scenario, 3 * args.requests)
             per_request = (large - small) / (2 * args.requests)

@@ -61,6 +61,8 @@ def _is_clean_text(value: str) -> bool:
     """Storable in both databases: valid Unicode (no lone surrogates) and no NUL character."""
     if "\x00" in value:
         return False
+    if value.isascii():  # the common case, without encoding it
+        return True
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -103,6 +105,9 @@ def _check(spec: FieldSpec, value: object) -> tuple[object, str | None]:
     return amount.copy_abs(), None  # exact (abs() would round to 28 digits); turns -0 into 0
 
 
+_EDITABLE_KEYS = tuple((spec, spec.key) for spec in EDITABLE)
+
+
 def group_values(obj: object, *, creating: bool) -> dict[str, object]:
     """Column values from one CustomerGroup JSON object.
 
@@ -113,8 +118,8 @@ def group_values(obj: object, *, creating: bool) -> dict[str, object]:
     given = fold(obj)
     values: dict[str, object] = {}
     problems: dict[str, str] = {}  # wire name -> message, in field order
-    for spec in EDITABLE:
-        raw = given.get(spec.key)
+    for spec, key in _EDITABLE_KEYS:
+        raw = given.get(key)
         if raw is None:
             if creating:
                 if spec is NAME:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Literal, TypeVar
 
 import sqlalchemy as sa
@@ -81,8 +81,7 @@ class Database:
         # the database holds none, so it is left open instead of paying to end it per request.
         return _DroppedOnOutage(self._connection("reader"))
 
-    @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self) -> AbstractContextManager[Connection]:
         """A write transaction: committed when the block ends, rolled back if it raises.
 
         On SQLite it takes the write lock when it begins, so it waits for other writers
@@ -93,10 +92,8 @@ class Database:
         Idempotency-Key is stored in the same transaction as the write it answers)."""
         joined = getattr(self._local, "joined", None)
         if joined is not None:
-            yield joined
-            return
-        with self._transaction("writer") as conn:
-            yield conn
+            return _Joined(joined)
+        return self._transaction("writer")
 
     @contextmanager
     def _transaction(self, role: Literal["writer", "batch"], *, wait: bool = True) -> Iterator[Connection]:
@@ -224,11 +221,9 @@ def translated() -> Iterator[None]:
         raise
 
 
-class _DroppedOnOutage:
-    """Like translated(), and the long-lived connection is discarded: the next use opens a new one.
-
-    ``with _DroppedOnOutage(conn) as conn``. A class rather than @contextmanager: every API request
-    passes here, and a generator-based context manager costs several microseconds more."""
+class _Joined:
+    """``with`` the transaction a write joins (Database.write): it ends with the outer one. A
+    class rather than @contextmanager: every write of a batch passes here."""
 
     __slots__ = ("conn",)
 
@@ -237,6 +232,18 @@ class _DroppedOnOutage:
 
     def __enter__(self) -> Connection:
         return self.conn
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        return None
+
+
+class _DroppedOnOutage(_Joined):
+    """Like translated(), and the long-lived connection is discarded: the next use opens a new one.
+
+    ``with _DroppedOnOutage(conn) as conn``. A class rather than @contextmanager: every API request
+    passes here, and a generator-based context manager costs several microseconds more."""
+
+    __slots__ = ()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if isinstance(exc, Exception) and dialect.is_unavailable(exc):
