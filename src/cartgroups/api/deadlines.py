@@ -14,6 +14,9 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 T = TypeVar("T")
+# uvloop's timers count whole milliseconds and may fire up to one early: a deadline that close
+# is taken as passed, rather than setting the timer again for less than its resolution.
+_RESOLUTION = 0.001
 
 
 class Deadlines:
@@ -46,7 +49,7 @@ class Deadlines:
                     raise TimeoutError() from None
             raise
         finally:
-            del self._due[task]
+            self._due.pop(task, None)  # gone already if a new loop started meanwhile
             if task in self._expired:  # the work swallowed its cancellation: take it back
                 self._expired.discard(task)
                 task.uncancel()
@@ -55,7 +58,7 @@ class Deadlines:
         loop = self._loop
         assert loop is not None
         self._timer = None
-        now = loop.time()
+        now = loop.time() + _RESOLUTION
         for task, due in self._due.items():
             if due > now:
                 self._timer = loop.call_at(due, self._expire)
