@@ -30,7 +30,7 @@ from cartgroups.config import Settings
 from cartgroups.errors import CartgroupsError
 from cartgroups.logs import AccessLog, skip_unused_record_fields
 from cartgroups.service import rate_limit
-from cartgroups.service.audit import Pruner
+from cartgroups.service.audit import Indexer, Pruner
 from cartgroups.service.credentials import Authenticator
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.idempotency import Idempotency
@@ -57,6 +57,7 @@ class CartgroupsApp:
         self.services: dispatch.Services | None = None
         self.access = AccessLog()
         self.pruner: Pruner | None = None
+        self.indexer: Indexer | None = None
         # Set only with settings.sandbox: the controls (the rate limiter asks
         # sandbox.throttle_enabled) and the layer that wraps each request.
         self.sandbox: Sandbox | None = None
@@ -90,6 +91,8 @@ class CartgroupsApp:
         )
         self.pruner = Pruner(db, retention_days=settings.audit_retention_days)
         self.pruner.start()
+        self.indexer = Indexer(db)
+        self.indexer.start()
         if settings.sandbox:
             # `cartgroups serve` always passes a token, so that every worker has the same one.
             self.sandbox_token = settings.sandbox_token or secrets.token_urlsafe(24)
@@ -111,6 +114,8 @@ class CartgroupsApp:
         self.access.flush()
         if self.pruner is not None:
             self.pruner.stop()
+        if self.indexer is not None:
+            self.indexer.stop()
         if self.db is not None:
             self.db.dispose()
 

@@ -1,8 +1,10 @@
 """Pruning the audit log by age: what is kept, at most one prune an hour across every process
-(several Database objects stand in for several processes), and a server's pruner never raising."""
+(several Database objects stand in for several processes), and a server's pruner never raising;
+indexing it by store: in batches, several processes at once, and the server's indexer thread."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -10,12 +12,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
+from cartgroups.errors import DatabaseUnavailable
 from cartgroups.model import CustomerGroup
 from cartgroups.service import audit
 from cartgroups.storage import audit as audit_sql
 from cartgroups.storage.audit import Actor, Change
 from cartgroups.storage.database import Database
+from cartgroups.storage.tables import audit_log_by_store
 from tests.storage.conftest import new_store
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -120,3 +125,72 @@ def test_the_servers_pruner_prunes_at_start_and_stops_promptly(db: Database) -> 
         left = audit_sql.list_entries(conn, store_id=store, limit=10)
     assert 3 not in [e.group_id for e in left]  # the one older than 30 days by the real clock
     assert not pruner._thread.is_alive()
+
+
+def _indexed(db: Database) -> int:
+    with db.read() as conn:
+        return len(conn.execute(sa.select(audit_log_by_store.c.id)).all())
+
+
+def test_indexing_goes_on_in_batches_until_every_entry_is_indexed(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _history(db, [1, 2, 3, 4, 5])
+    monkeypatch.setattr(audit_sql, "INDEX_BATCH", 2)
+    assert audit.index_new_entries(db) == 5
+    assert _indexed(db) == 5
+    assert audit.index_new_entries(db) == 0
+    assert len(audit.list_entries(db, secure_url="shop.example.com", filters=audit.Filters())) == 5
+    assert store
+
+
+def test_several_processes_indexing_at_once_index_each_entry_once(
+    empty_database_url: str, db: Database
+) -> None:
+    _history(db, [float(n) for n in range(40)])
+    processes = 4
+    barrier = threading.Barrier(processes)
+
+    def one_process(_: int) -> int:
+        own = Database(empty_database_url)
+        try:
+            barrier.wait()
+            return audit.index_new_entries(own)
+        finally:
+            own.dispose()
+
+    with ThreadPoolExecutor(processes) as pool:
+        results = list(pool.map(one_process, range(processes)))
+    assert sum(results) == 40
+    assert _indexed(db) == 40
+
+
+def test_the_servers_indexer_indexes_at_start_and_stops_promptly(db: Database) -> None:
+    _history(db, [1, 2])
+    indexer = audit.Indexer(db, every_seconds=3600)
+    indexer.start()
+    assert indexer.attempted.wait(timeout=30)
+    indexer.stop(timeout=30)
+    assert not indexer._thread.is_alive()
+    assert _indexed(db) == 2
+
+
+def test_the_servers_indexer_logs_an_outage_once_and_its_end(
+    db: Database, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.INFO, logger="cartgroups.audit")
+    _history(db, [1])
+    indexer = audit.Indexer(db)
+    real = audit_sql.index_new_entries
+
+    def down(conn: object, **kw: object) -> int:
+        raise DatabaseUnavailable("the database is unavailable")
+
+    monkeypatch.setattr(audit_sql, "index_new_entries", down)
+    assert indexer.run_once() is None
+    assert indexer.run_once() is None
+    monkeypatch.setattr(audit_sql, "index_new_entries", real)
+    assert indexer.run_once() == 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages.count("audit log not indexed: the database is unavailable; will keep trying") == 1
+    assert messages[-1] == "audit log: indexing works again"

@@ -1,8 +1,10 @@
 """The audit log's SQL on both databases: writing one or many entries, listing with each filter,
-one store never seeing another's entries, pruning by age and the shared prune claim."""
+one store never seeing another's entries, indexing by store (the same answers before, during and
+after it), pruning by age and the shared prune claim."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -13,7 +15,7 @@ from cartgroups.model import CustomerGroup
 from cartgroups.storage import audit as audit_sql
 from cartgroups.storage.audit import Actor, Change, Entry
 from cartgroups.storage.database import Database
-from cartgroups.storage.tables import audit_log
+from cartgroups.storage.tables import audit_log, audit_log_by_store
 from tests.storage.conftest import new_store
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -29,9 +31,31 @@ def listed(db: Database, store_id: int, **filters: object) -> list[Entry]:
         return audit_sql.list_entries(conn, store_id=store_id, limit=filters.pop("limit", 1000), **filters)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def stores(db: Database) -> tuple[int, int]:
-    """Two stores with a history each, on a fixed clock: ``a`` has 4 entries, ``b`` one."""
+def index(db: Database, batch: int = audit_sql.INDEX_BATCH) -> int:
+    with db.write() as conn:
+        return audit_sql.index_new_entries(conn, batch=batch)
+
+
+def by_store(db: Database) -> list[tuple[int, datetime, int]]:
+    """audit_log_by_store's rows, as (store, time, id)."""
+    with db.read() as conn:
+        rows = conn.execute(sa.select(audit_log_by_store).order_by(audit_log_by_store.c.id))
+        return [(store, audit_sql.utc(at), id_) for store, at, id_ in rows]
+
+
+def entries(db: Database) -> list[tuple[int, datetime, int]]:
+    """Every entry of audit_log as (store, time, id): what audit_log_by_store holds once indexed."""
+    with db.read() as conn:
+        rows = conn.execute(
+            sa.select(audit_log.c.store_id, audit_log.c.at, audit_log.c.id).order_by(audit_log.c.id)
+        )
+        return [(store, audit_sql.utc(at), id_) for store, at, id_ in rows]
+
+
+@pytest.fixture(params=["not indexed", "partly indexed", "indexed"])
+def stores(request: pytest.FixtureRequest, db: Database) -> tuple[int, int]:
+    """Two stores with a history each, on a fixed clock: ``a`` has 4 entries, ``b`` one; none,
+    the two oldest or all of them indexed by store (readers answer the same in every case)."""
     a, b = new_store(db, "a.example.com"), new_store(db, "b.example.com")
     with db.write() as conn:
         record = audit_sql.record
@@ -49,6 +73,10 @@ def stores(db: Database) -> tuple[int, int]:
             at=T0 + timedelta(days=1),
         )
         record(conn, store_id=b, actor=BOB, changes=[Change("create", 1, None, group(1, "b1"))], at=T0)
+    if request.param == "partly indexed":
+        assert index(db, batch=2) == 2
+    elif request.param == "indexed":
+        assert index(db) == 5
     return a, b
 
 
@@ -121,6 +149,7 @@ def test_pruning_deletes_old_entries_of_every_store_in_batches(db: Database, sto
         assert audit_sql.prune_batch(conn, older_than=cutoff, batch=2) == 0
     assert [e.action for e in listed(db, a)] == ["delete"]
     assert listed(db, b) == []
+    assert {row[2] for row in by_store(db)} <= {row[2] for row in entries(db)}  # none left behind
 
 
 def test_deleting_a_store_deletes_its_entries(db: Database, stores: tuple[int, int]) -> None:
@@ -130,6 +159,86 @@ def test_deleting_a_store_deletes_its_entries(db: Database, stores: tuple[int, i
     with db.read() as conn:
         left = conn.execute(sa.select(audit_log.c.store_id).distinct()).scalars().all()
     assert left == [a]
+    assert {row[0] for row in by_store(db)} <= {a}
+
+
+def test_deleting_a_stores_entries_takes_indexed_and_new_ones_and_no_others(
+    db: Database, stores: tuple[int, int]
+) -> None:
+    a, b = stores
+    with db.write() as conn:  # one more of a's, not indexed whatever the fixture did
+        audit_sql.record(
+            conn, store_id=a, actor=ALICE, changes=[Change("create", 3, None, group(3, "t"))], at=T0
+        )
+    kept = listed(db, b)
+    with db.write() as conn:
+        audit_sql.delete_store_entries(conn, store_id=a)
+    assert listed(db, a) == []
+    assert listed(db, b) == kept
+    assert [row[0] for row in entries(db)] == [b]
+    assert {row[0] for row in by_store(db)} <= {b}
+
+
+def test_indexing_takes_every_entry_once_oldest_first_in_batches(db: Database) -> None:
+    a, b = new_store(db, "a.example.com"), new_store(db, "b.example.com")
+    with db.read() as conn:
+        assert not audit_sql.unindexed(conn)
+    assert index(db) == 0  # nothing to do
+    with db.write() as conn:
+        for n in range(7):
+            store, made = (a, b)[n % 2], group(n, f"g{n}")
+            audit_sql.record(
+                conn, store_id=store, actor=ALICE, changes=[Change("create", n, None, made)], at=T0
+            )
+    with db.read() as conn:
+        assert audit_sql.unindexed(conn)
+    assert [index(db, batch=3) for _ in range(4)] == [3, 3, 1, 0]
+    assert by_store(db) == entries(db)
+    with db.read() as conn:
+        assert not audit_sql.unindexed(conn)
+    assert [e.group_id for e in listed(db, a)] == [6, 4, 2, 0]  # the same time: newest id first
+
+
+def test_ids_are_never_handed_out_again_so_a_new_entry_is_never_taken_for_an_indexed_one(
+    db: Database,
+) -> None:
+    """SQLite reuses the highest rowid once its row is gone, unless the table has AUTOINCREMENT:
+    an entry reusing an indexed id would be above no mark and in no index, listed by nobody."""
+    a, b = new_store(db, "a.example.com"), new_store(db, "b.example.com")
+    with db.write() as conn:
+        audit_sql.record(
+            conn, store_id=a, actor=ALICE, changes=[Change("create", 1, None, group(1, "a"))], at=T0
+        )
+        audit_sql.record(
+            conn, store_id=b, actor=ALICE, changes=[Change("create", 1, None, group(1, "b"))], at=T0
+        )
+    assert index(db) == 2
+    highest = entries(db)[-1][2]
+    with db.write() as conn:  # the highest entry goes: b's, deleted by its store's removal
+        conn.execute(sa.text("DELETE FROM stores WHERE id = :id"), {"id": b})
+    with db.write() as conn:
+        audit_sql.record(
+            conn, store_id=a, actor=ALICE, changes=[Change("update", 1, None, group(1, "x"))], at=T0
+        )
+    newest = entries(db)[-1][2]
+    assert newest > highest
+    assert [e.action for e in listed(db, a)] == ["update", "create"]
+    assert index(db) == 1
+    assert [e.action for e in listed(db, a)] == ["update", "create"]
+
+
+def test_an_indexed_entry_is_listed_from_the_index_not_from_the_log_alone(db: Database) -> None:
+    """The indexed arm really reads audit_log_by_store: an indexed entry whose index row is
+    gone is not listed (so the tests above, which list indexed entries, test the index)."""
+    a = new_store(db, "a.example.com")
+    with db.write() as conn:
+        audit_sql.record(
+            conn, store_id=a, actor=ALICE, changes=[Change("create", 1, None, group(1, "a"))], at=T0
+        )
+    assert index(db) == 1
+    with db.write() as conn:
+        conn.execute(sa.delete(audit_log_by_store))
+    assert listed(db, a) == []
 
 
 def test_the_prune_claim_is_won_once_per_period(db: Database) -> None:
@@ -145,3 +254,69 @@ def test_the_prune_claim_is_won_once_per_period(db: Database) -> None:
     assert not claim(T0 + hour)
     with db.write() as conn:  # another task has its own schedule
         assert audit_sql.claim_task(conn, task="other", at=T0, not_since=T0 - hour)
+
+
+def test_on_postgresql_indexing_waits_for_an_entry_still_being_written_below_a_committed_one(
+    db: Database, empty_database_url: str
+) -> None:
+    """PostgreSQL hands out ids before commit: entry 1 may still be in flight when entry 2 has
+    committed. Indexing must not set its mark past 1 until 1 is committed (or it never would be
+    indexed, nor listed)."""
+    if db.dialect_name != "postgresql":
+        pytest.skip("SQLite writes one transaction at a time: no entry is in flight while indexing")
+    a = new_store(db, "a.example.com")
+    slow, fast = Database(empty_database_url), Database(empty_database_url)
+    done: list[int] = []
+    try:
+        with slow.write() as first:
+            audit_sql.record(
+                first, store_id=a, actor=ALICE, changes=[Change("create", 1, None, group(1, "a"))], at=T0
+            )
+            with fast.write() as second:
+                audit_sql.record(
+                    second, store_id=a, actor=BOB, changes=[Change("create", 2, None, group(2, "b"))], at=T0
+                )
+            indexer = threading.Thread(target=lambda: done.append(index(db)))
+            indexer.start()
+            indexer.join(0.5)
+            assert indexer.is_alive()  # waiting for the first writer
+        indexer.join(10)
+    finally:
+        slow.dispose()
+        fast.dispose()
+    assert done == [2]
+    assert by_store(db) == entries(db)
+    assert [e.group_id for e in listed(db, a)] == [2, 1]
+
+
+def test_indexing_between_the_two_reads_of_a_listing_neither_loses_nor_repeats_an_entry(
+    db: Database, empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing reads twice (the entries not indexed yet, then the index), each read seeing the
+    latest commit; another process indexes everything in between."""
+    a = new_store(db, "a.example.com")
+    with db.write() as conn:
+        for n in (1, 2, 3):
+            audit_sql.record(
+                conn, store_id=a, actor=ALICE, changes=[Change("create", n, None, group(n, "g"))], at=T0
+            )
+    other = Database(empty_database_url)
+    try:
+        with db.read() as conn:
+            real, reads = conn.execute, []
+
+            def execute(statement: object, *args: object, **kw: object) -> object:
+                result = real(statement, *args, **kw)  # type: ignore[call-overload]
+                reads.append(statement)
+                if len(reads) > 1:
+                    return result
+                rows = result.all()
+                assert index(other) == 3
+                return rows
+
+            monkeypatch.setattr(conn, "execute", execute)
+            got = audit_sql.list_entries(conn, store_id=a, limit=10)
+    finally:
+        other.dispose()
+    assert len(reads) == 2
+    assert [e.group_id for e in got] == [3, 2, 1]

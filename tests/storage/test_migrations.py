@@ -1,10 +1,12 @@
 """Migrations on a brand-new database: the schema they make is the one the code declares, a
-second upgrade changes nothing, and upgrades started at once all succeed, one doing the work."""
+second upgrade changes nothing, upgrades started at once all succeed, one doing the work, and the
+migrations that move data keep it, both ways."""
 
 from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -13,6 +15,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from cartgroups.storage import audit as audit_sql
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import migrate, tables
 from cartgroups.storage.database import Database
@@ -33,6 +36,7 @@ TABLES = {
     "idempotency_keys",
     "change_counters",
     "audit_log",
+    "audit_log_by_store",
     "maintenance",
     "sandbox_stores",
     "sandbox_faults",
@@ -150,7 +154,8 @@ def test_0008_keeps_every_group_and_its_store_link_both_ways(fresh_database_url:
         _migrate_to(db, "0008")
         assert _without_rowid(db) in (True, None)
         assert _groups(db) == before
-        assert _differences(db) == []
+        _migrate_to(db, "head")
+        assert _differences(db) == []  # the rebuilt table is the declared one
         with db.write() as conn:  # the foreign key still cascades
             conn.execute(tables.stores.delete().where(tables.stores.c.id == dropped))
         remaining = [row for row in before if row[0] == kept]
@@ -159,5 +164,61 @@ def test_0008_keeps_every_group_and_its_store_link_both_ways(fresh_database_url:
         _migrate_to(db, "0007", down=True)
         assert _without_rowid(db) in (False, None)
         assert _groups(db) == remaining
+    finally:
+        db.dispose()
+
+
+def test_0009_indexes_every_entry_already_written_and_ids_keep_growing(fresh_database_url: str) -> None:
+    db = Database(fresh_database_url)
+    log = tables.audit_log
+    try:
+        _migrate_to(db, "0008")
+        with db.write() as conn:
+            a = cred_sql.insert_store(conn, secure_url="a.example.com")
+            b = cred_sql.insert_store(conn, secure_url="b.example.com")
+            for n, store in enumerate([a, b, a, b]):
+                conn.execute(
+                    log.insert().values(
+                        store_id=store,
+                        at=datetime(2026, 5, 1, n, tzinfo=UTC),
+                        token_id=None,
+                        application=None,
+                        action="create",
+                        bulk=False,
+                        group_id=n,
+                        before_values=None,
+                        after_values="{}",
+                    )
+                )
+        with db.read() as conn:
+            written = [tuple(row) for row in conn.execute(sa.select(log.c.store_id, log.c.at, log.c.id))]
+
+        _migrate_to(db, "0009")
+        assert _differences(db) == []
+        with db.read() as conn:
+            indexed = [tuple(row) for row in conn.execute(sa.select(tables.audit_log_by_store))]
+            assert sorted((s, audit_sql.utc(t), i) for s, t, i in indexed) == sorted(
+                (s, audit_sql.utc(t), i) for s, t, i in written
+            )
+            assert not audit_sql.unindexed(conn)
+            assert [e.group_id for e in audit_sql.list_entries(conn, store_id=b, limit=10)] == [3, 1]
+        highest = max(i for _, _, i in written)
+        with db.write() as conn:  # the highest entry goes; its id is not handed out again
+            conn.execute(log.delete().where(log.c.id == highest))
+            audit_sql.record(
+                conn,
+                store_id=a,
+                actor=audit_sql.Actor(None, None),
+                changes=[audit_sql.Change("delete", 0, None, None)],
+            )
+            assert conn.execute(sa.select(sa.func.max(log.c.id))).scalar_one() > highest
+
+        _migrate_to(db, "0008", down=True)
+        with db.read() as conn:
+            assert "audit_log_by_store" not in sa.inspect(conn).get_table_names()
+            assert "ix_audit_log_store_id_at" in {
+                ix["name"] for ix in sa.inspect(conn).get_indexes("audit_log")
+            }
+            assert len(conn.execute(sa.select(log.c.id)).all()) == 4
     finally:
         db.dispose()

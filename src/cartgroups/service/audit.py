@@ -1,4 +1,7 @@
-"""The audit log: reading it, and pruning it by age.
+"""The audit log: reading it, indexing it by store, and pruning it by age.
+
+Indexing (storage/audit.py, index_new_entries) runs in every server process, on a background
+thread, every second; what it has not indexed yet is read all the same.
 
 Pruning runs (a) on demand, ``cartgroups audit prune``; (b) in every server process, on a
 background thread that tries at start and then every few minutes, but does the work only when it
@@ -28,6 +31,7 @@ PRUNE_TASK = "audit-prune"
 PRUNE_EVERY = timedelta(hours=1)  # the most often any process prunes
 PRUNE_CHECK_SECONDS = 300.0  # how often each server process asks whether a prune is due
 PRUNE_BATCH = 5000
+INDEX_EVERY_SECONDS = 1.0  # how often each server process indexes new entries by store
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,20 +93,20 @@ def prune_if_due(
     return prune(db, older_than=cutoff(retention_days, at), stop=stop)
 
 
-class Pruner:
-    """The server process's background pruning thread (see the module's docstring)."""
+class _Background:
+    """A server process's thread that calls run_once() at start and then every ``every_seconds``
+    until stopped; run_once must not raise."""
 
-    def __init__(self, db: Database, *, retention_days: int, check_seconds: float = PRUNE_CHECK_SECONDS):
-        self.db = db
-        self.retention_days = retention_days
-        self.check_seconds = check_seconds
+    name = "cartgroups-background"
+
+    def __init__(self, every_seconds: float) -> None:
+        self.every_seconds = every_seconds
         self._stop = threading.Event()
         self.attempted = threading.Event()  # set after each attempt (for tests and health checks)
-        self._thread = threading.Thread(target=self._run, name="cartgroups-audit-prune", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
 
     def start(self) -> None:
-        if self.retention_days > 0:
-            self._thread.start()
+        self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -113,7 +117,25 @@ class Pruner:
         while not self._stop.is_set():
             self.run_once()
             self.attempted.set()
-            self._stop.wait(self.check_seconds)
+            self._stop.wait(self.every_seconds)
+
+    def run_once(self) -> int | None:
+        raise NotImplementedError
+
+
+class Pruner(_Background):
+    """The server process's background pruning thread (see the module's docstring)."""
+
+    name = "cartgroups-audit-prune"
+
+    def __init__(self, db: Database, *, retention_days: int, check_seconds: float = PRUNE_CHECK_SECONDS):
+        super().__init__(check_seconds)
+        self.db = db
+        self.retention_days = retention_days
+
+    def start(self) -> None:
+        if self.retention_days > 0:
+            super().start()
 
     def run_once(self) -> int | None:
         """One attempt; never raises (a database outage is logged and retried next time)."""
@@ -128,3 +150,48 @@ class Pruner:
         if deleted:
             log.info("audit log: pruned %d entries older than %d days", deleted, self.retention_days)
         return deleted
+
+
+def index_new_entries(db: Database) -> int:
+    """Bring the by-store index of the audit log up to date (storage/audit.py); returns how many
+    entries it indexed. Looks first without taking the write lock: most calls find nothing."""
+    with db.read() as conn:
+        if not audit_sql.unindexed(conn):
+            return 0
+    total = 0
+    while True:
+        with db.write() as conn:
+            added = audit_sql.index_new_entries(conn)
+        total += added
+        if added < audit_sql.INDEX_BATCH:
+            return total
+
+
+class Indexer(_Background):
+    """The server process's thread that indexes new audit entries by store every second or so.
+    Every process runs one; when several find work at once, one does it and the others find
+    none left. Until it runs, readers find the new entries all the same (only more slowly)."""
+
+    name = "cartgroups-audit-index"
+
+    def __init__(self, db: Database, *, every_seconds: float = INDEX_EVERY_SECONDS) -> None:
+        super().__init__(every_seconds)
+        self.db = db
+        self._failing = False
+
+    def run_once(self) -> int | None:
+        """One attempt; never raises. An outage is logged once, not every second."""
+        try:
+            added = index_new_entries(self.db)
+        except Exception as exc:
+            if not self._failing:
+                if isinstance(exc, DatabaseUnavailable):
+                    log.warning("audit log not indexed: the database is unavailable; will keep trying")
+                else:
+                    log.exception("audit log not indexed: unexpected error; will keep trying")
+            self._failing = True
+            return None
+        if self._failing:
+            log.info("audit log: indexing works again")
+        self._failing = False
+        return added

@@ -1,6 +1,12 @@
 """SQL for the audit log: one row per change of a customer group, written by the caller inside the
 transaction that makes the change, so that neither exists without the other.
 
+A store's entries are found through audit_log_by_store, an index of (store, time, id) kept apart
+and brought up to date in bulk (index_new_entries, every second or so in each server process)
+rather than by every change; see tables.py for why. The entries not indexed yet are those above
+the "audit-indexed" counter: readers and deleters take them from audit_log by id, so what they
+see does not depend on whether indexing has run.
+
 Times are UTC. SQLite keeps them as ``YYYY-MM-DD HH:MM:SS.ffffff`` text, which sorts and compares
 like the times themselves; PostgreSQL as ``timestamptz``."""
 
@@ -17,8 +23,11 @@ from sqlalchemy.engine import Connection
 
 from cartgroups.model import FIELDS, CustomerGroup, decimal_text
 from cartgroups.storage import customer_groups as groups_sql
+from cartgroups.storage import dialect
 from cartgroups.storage.fastpath import Prepared, bind_time
 from cartgroups.storage.tables import audit_log as a
+from cartgroups.storage.tables import audit_log_by_store as b
+from cartgroups.storage.tables import change_counters as counters
 from cartgroups.storage.tables import maintenance as m
 
 Action = Literal["create", "update", "delete"]
@@ -188,6 +197,17 @@ def record_update(
     return bool(_from_row("update", frozenset(values)).run(conn, params).rowcount == 1)
 
 
+# The change counter: the highest id audit_log_by_store holds; entries above it are not in it
+# yet. Entries get ever higher ids (SQLite's AUTOINCREMENT, PostgreSQL's sequence), so a new
+# entry is always above it, whatever was deleted.
+INDEXED = "audit-indexed"
+_INDEXED_UPTO = sa.func.coalesce(
+    sa.select(counters.c.value).where(counters.c.name == INDEXED).scalar_subquery(), 0
+)
+_HIGHEST_ID = sa.func.coalesce(sa.select(sa.func.max(a.c.id)).scalar_subquery(), 0)
+INDEX_BATCH = 50_000  # entries indexed in one transaction: bounds how long it holds the write lock
+
+
 def list_entries(
     conn: Connection,
     *,
@@ -200,9 +220,7 @@ def list_entries(
     limit: int,
 ) -> list[Entry]:
     """A store's entries, newest first; ``since`` is inclusive, ``until`` exclusive."""
-    stmt = sa.select(
-        a.c.id,
-        a.c.at,
+    rest = (
         a.c.token_id,
         a.c.application,
         a.c.action,
@@ -210,28 +228,108 @@ def list_entries(
         a.c.group_id,
         a.c.before_values,
         a.c.after_values,
-    ).where(a.c.store_id == store_id)
-    if group_id is not None:
-        stmt = stmt.where(a.c.group_id == group_id)
-    if application is not None:
-        stmt = stmt.where(a.c.application == application)
-    if action is not None:
-        stmt = stmt.where(a.c.action == action)
+    )
+    # The newest indexed entries, walked in audit_log_by_store's order (store, time, id) ...
+    indexed = (
+        sa.select(b.c.id, b.c.at, *rest)
+        .select_from(b.join(a, a.c.id == b.c.id))
+        .where(b.c.store_id == store_id)
+    )
     if since is not None:
-        stmt = stmt.where(a.c.at >= utc(since))
+        indexed = indexed.where(b.c.at >= utc(since))
     if until is not None:
-        stmt = stmt.where(a.c.at < utc(until))
-    rows = conn.execute(stmt.order_by(a.c.at.desc(), a.c.id.desc()).limit(limit))
-    return [
-        Entry(id_, utc(at), token_id, app, act, bool(bulk), gid, before, after)
-        for id_, at, token_id, app, act, bulk, gid, before, after in rows
-    ]
+        indexed = indexed.where(b.c.at < utc(until))
+    # ... and the store's entries not indexed yet, found by id: the few newest of every store.
+    # Their times are checked here, not in SQL: given a time, SQLite would rather walk the
+    # index on time (every store's entries) than this short range of ids.
+    recent = sa.select(a.c.id, a.c.at, *rest).where(a.c.id > _INDEXED_UPTO, a.c.store_id == store_id)
+    for column, value in ((a.c.group_id, group_id), (a.c.application, application), (a.c.action, action)):
+        if value is not None:
+            indexed, recent = indexed.where(column == value), recent.where(column == value)
+    # Reads are not one snapshot: indexing may commit between the two statements. Reading the
+    # recent ones first, an entry indexed in between is found twice (kept once), never missed.
+    low, high = utc(since) if since is not None else None, utc(until) if until is not None else None
+    found: dict[int, Entry] = {}
+    for row in conn.execute(recent):
+        one = _entry(*row)
+        if (low is None or one.at >= low) and (high is None or one.at < high):
+            found[one.id] = one
+    for row in conn.execute(indexed.order_by(b.c.at.desc(), b.c.id.desc()).limit(limit)):
+        one = _entry(*row)
+        found[one.id] = one
+    return sorted(found.values(), key=lambda e: (e.at, e.id), reverse=True)[:limit]
+
+
+def _entry(
+    id_: int,
+    at: datetime,
+    token_id: int | None,
+    application: str | None,
+    action: str,
+    bulk: object,
+    group_id: int,
+    before: str | None,
+    after: str | None,
+) -> Entry:
+    return Entry(id_, utc(at), token_id, application, action, bool(bulk), group_id, before, after)
+
+
+def unindexed(conn: Connection) -> bool:
+    """Whether some entries are not in audit_log_by_store yet (a read: no lock taken)."""
+    return bool(conn.execute(sa.select(_HIGHEST_ID > _INDEXED_UPTO)).scalar_one())
+
+
+def index_new_entries(conn: Connection, *, batch: int = INDEX_BATCH) -> int:
+    """Add up to ``batch`` entries not indexed yet, the oldest first, to audit_log_by_store in
+    one statement (sorted by store, so that each page of the index takes all of its store's
+    new entries at once), and raise the mark past them; returns how many. Call inside a write
+    transaction of its own; two at once are harmless (one waits, then finds less to do)."""
+    if conn.dialect.name == "postgresql":
+        # PostgreSQL hands out ids before their transactions commit, in any order: an entry
+        # below the new mark could still be committed after it was set. This lock waits for
+        # every transaction that is writing entries and holds off new ones until the commit;
+        # it conflicts with itself, so two indexers run one after the other.
+        conn.exec_driver_sql("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
+    start = int(conn.execute(sa.select(_INDEXED_UPTO)).scalar_one())
+    taken = sa.select(a.c.id).where(a.c.id > start).order_by(a.c.id).limit(batch).subquery()
+    upto, count = conn.execute(sa.select(sa.func.max(taken.c.id), sa.func.count())).one()
+    if not count:
+        return 0
+    new = sa.select(a.c.store_id, a.c.at, a.c.id).where(a.c.id > start, a.c.id <= upto)
+    conn.execute(
+        sa.insert(b).from_select(["store_id", "at", "id"], new.order_by(a.c.store_id, a.c.at, a.c.id))
+    )
+    mark = dialect.insert(conn.dialect.name, counters).values(name=INDEXED, value=upto)
+    conn.execute(mark.on_conflict_do_update(index_elements=["name"], set_={"value": upto}))
+    return int(count)
+
+
+def delete_store_entries(conn: Connection, *, store_id: int) -> None:
+    """Every entry of the store, indexed or not. Call inside a write transaction."""
+    conn.execute(sa.delete(a).where(a.c.id.in_(sa.select(b.c.id).where(b.c.store_id == store_id))))
+    conn.execute(sa.delete(a).where(a.c.id > _INDEXED_UPTO, a.c.store_id == store_id))
+    conn.execute(sa.delete(b).where(b.c.store_id == store_id))
+
+
+# Every entry gone (sandbox reset_all); run on the driver with the rest of that reset. audit_log
+# first, as in delete_store_entries: on PostgreSQL that makes an indexer that comes meanwhile wait
+# for this transaction, rather than index entries that are being deleted.
+DELETE_ALL = (Prepared(sa.delete(a)), Prepared(sa.delete(b)))
 
 
 def prune_batch(conn: Connection, *, older_than: datetime, batch: int) -> int:
     """Delete up to ``batch`` entries (of every store) made before ``older_than``; returns how many."""
-    oldest = sa.select(a.c.id).where(a.c.at < utc(older_than)).order_by(a.c.at).limit(batch)
-    return int(conn.execute(sa.delete(a).where(a.c.id.in_(oldest.scalar_subquery()))).rowcount)
+    oldest = (
+        sa.select(a.c.store_id, a.c.at, a.c.id).where(a.c.at < utc(older_than)).order_by(a.c.at).limit(batch)
+    )
+    keys = [tuple(row) for row in conn.execute(oldest)]
+    if not keys:
+        return 0
+    # audit_log first, as in delete_store_entries (an indexer meanwhile waits, then its index
+    # rows of these entries go too).
+    deleted = conn.execute(sa.delete(a).where(a.c.id.in_([key[2] for key in keys]))).rowcount
+    conn.execute(sa.delete(b).where(sa.tuple_(b.c.store_id, b.c.at, b.c.id).in_(keys)))
+    return int(deleted)
 
 
 def claim_task(conn: Connection, *, task: str, at: datetime, not_since: datetime) -> bool:

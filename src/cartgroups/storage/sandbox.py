@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cartgroups.model import CustomerGroup
+from cartgroups.storage import audit as audit_sql
 from cartgroups.storage import customer_groups as group_sql
 from cartgroups.storage.fastpath import Prepared
 from cartgroups.storage.tables import (
-    audit_log,
     customer_groups,
     idempotency_keys,
     rate_buckets,
@@ -68,7 +68,8 @@ def reset_store(conn: Connection, *, store_id: int) -> None:
     no throttling override, no fault rules that name it; no audit entries (their ids will be
     reused), no stored Idempotency-Key responses (they would replay writes that are gone) and
     an empty rate-limit bucket. Call inside a write transaction."""
-    for table in (audit_log, idempotency_keys, rate_buckets):
+    audit_sql.delete_store_entries(conn, store_id=store_id)
+    for table in (idempotency_keys, rate_buckets):
         conn.execute(sa.delete(table).where(table.c.store_id == store_id))
     conn.execute(sa.delete(customer_groups).where(customer_groups.c.store_id == store_id))
     conn.execute(sa.update(stores).where(stores.c.id == store_id).values(last_group_id=0))
@@ -78,7 +79,7 @@ def reset_store(conn: Connection, *, store_id: int) -> None:
 
 
 _RESET_ALL = (
-    Prepared(sa.delete(audit_log)),
+    *audit_sql.DELETE_ALL,
     Prepared(sa.delete(idempotency_keys)),
     Prepared(sa.delete(rate_buckets)),
     Prepared(sa.delete(customer_groups)),

@@ -63,8 +63,9 @@ tokens = sa.Table(
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
 )
 
-# Counters that other processes poll to learn that something they cache has changed:
-# "credentials" goes up with every revoked token (see service/credentials.Authenticator).
+# Counters shared by every process: "credentials" goes up with every revoked token, and other
+# processes poll it to learn that what they cache has changed (service/credentials.Authenticator);
+# "audit-indexed" is the highest audit_log id that audit_log_by_store holds (storage/audit.py).
 change_counters = sa.Table(
     "change_counters",
     metadata,
@@ -141,8 +142,26 @@ audit_log = sa.Table(
     # The group as wire JSON (CustomerGroupID first); NULL before a create and after a delete.
     sa.Column("before_values", sa.Text, nullable=True),
     sa.Column("after_values", sa.Text, nullable=True),
-    sa.Index("ix_audit_log_store_id_at", "store_id", "at"),  # listing a store's entries by time
     sa.Index("ix_audit_log_at", "at"),  # pruning by age
+    # Ids are never handed out twice, even after the highest entries are deleted (SQLite would
+    # otherwise reuse them; PostgreSQL's sequence never does): audit_log_by_store's mark relies on it.
+    sqlite_autoincrement=True,
+)
+
+# A store's entries by time, for listing them and for removing a store's (sandbox resets):
+# an index of audit_log kept apart, brought up to date in bulk every second or so rather than
+# by each change (storage/audit.py, index_new_entries). An index on audit_log(store_id, at)
+# cost every change a write to a page of its own, one for each store, which was ~40 % of
+# what a create wrote to the database (docs/performance.md); in bulk, each page takes all of
+# its store's new entries at once. The entries above the change counter "audit-indexed" are
+# not here yet: readers take them from audit_log itself (few, and found by id).
+audit_log_by_store = sa.Table(
+    "audit_log_by_store",
+    metadata,
+    sa.Column("store_id", sa.ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sqlite_with_rowid=False,
 )
 
 # Periodic jobs shared by every server process: which ran last, and when (see service/audit.py).
