@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from cartgroups.model import CustomerGroup
 from cartgroups.storage import audit as audit_sql
+from cartgroups.storage import fastpath
 from cartgroups.storage.audit import Actor, Change, Entry
 from cartgroups.storage.database import Database
 from cartgroups.storage.tables import audit_log, audit_log_by_store
@@ -320,3 +321,26 @@ def test_indexing_between_the_two_reads_of_a_listing_neither_loses_nor_repeats_a
         other.dispose()
     assert len(reads) == 2
     assert [e.group_id for e in got] == [3, 2, 1]
+
+
+@pytest.mark.parametrize(
+    "micros",
+    [
+        0,  # the epoch
+        1_764_374_399_999_999,  # the last microsecond of a day ...
+        1_764_374_400_000_000,  # ... and the first of the next
+        1_772_366_400_000_001,
+        4_102_444_800_123_456,  # 2100-01-01
+    ],
+)
+def test_the_time_an_entry_takes_is_written_as_any_time_is(
+    db: Database, monkeypatch: pytest.MonkeyPatch, micros: int
+) -> None:
+    """fastpath.bind_now (what each audit entry's time is bound as, the time of day made once a
+    second) binds what bind_time binds for the same instant, on either database."""
+    instant = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    with db.read() as conn:
+        for step in (0, 1, 1_000_000):  # the same second again, then the next
+            monkeypatch.setattr(fastpath.time, "time_ns", lambda ns=(micros + step) * 1000 + 999: ns)
+            moment = instant + timedelta(microseconds=step)
+            assert fastpath.bind_now(conn) == fastpath.bind_time(conn, moment)

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from cartgroups.model import FIELDS, CustomerGroup, decimal_text
 from cartgroups.storage import customer_groups as groups_sql
 from cartgroups.storage import dialect
-from cartgroups.storage.fastpath import Prepared, bind_time
+from cartgroups.storage.fastpath import Prepared, bind_now, bind_time
 from cartgroups.storage.tables import audit_log as a
 from cartgroups.storage.tables import audit_log_by_store as b
 from cartgroups.storage.tables import change_counters as counters
@@ -175,7 +175,7 @@ def _row_params(conn: Connection, store_id: int, actor: Actor, group_id: int) ->
         "group_id": group_id,
         "token_id": actor.token_id,
         "application": actor.application,
-        "at": bind_time(conn, now()),
+        "at": bind_now(conn),
     }
 
 
