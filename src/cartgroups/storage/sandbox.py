@@ -65,9 +65,9 @@ class JournalRow:
 
 def reset_store(conn: Connection, *, store_id: int) -> None:
     """The store as just after its credentials were made: no groups, ids from 1, no journal,
-    no throttling override, no fault rules that name it; no audit entries (their ids will be
-    reused), no stored Idempotency-Key responses (they would replay writes that are gone) and
-    an empty rate-limit bucket. Call inside a write transaction."""
+    no throttling override, no fault rules that name it; no audit entries (the group ids they
+    name will be handed out again), no stored Idempotency-Key responses (they would replay
+    writes that are gone) and an empty rate-limit bucket. Call inside a write transaction."""
     audit_sql.delete_store_entries(conn, store_id=store_id)
     for table in (idempotency_keys, rate_buckets):
         conn.execute(sa.delete(table).where(table.c.store_id == store_id))

@@ -41,6 +41,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("store_id", "at", "id", name="pk_audit_log_by_store"),
         sqlite_with_rowid=False,  # rows kept in the key's own B-tree, as in the declaration
     )
+    if op.get_bind().dialect.name == "postgresql":
+        # As the indexer does (storage/audit.py): servers of an older version may be writing
+        # entries meanwhile, their ids handed out before they commit; wait for them, so that
+        # none can appear below the mark set here.
+        op.execute("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
     op.execute(
         "INSERT INTO audit_log_by_store (store_id, at, id) "
         "SELECT store_id, at, id FROM audit_log ORDER BY store_id, at, id"
