@@ -128,7 +128,7 @@ def record_entries(
     changes' transaction."""
     if not entries:
         return
-    when = bind_time(conn, utc(at) if at is not None else now())
+    when = bind_time(conn, utc(at)) if at is not None else bind_now(conn)
     if len(entries) == 1:
         _INSERT.run(conn, {**entries[0], "at": when})
     else:
