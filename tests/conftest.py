@@ -12,6 +12,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,13 +51,21 @@ def postgres_url() -> Iterator[str]:
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL is required (CARTGROUPS_TEST_REQUIRE_POSTGRES=1): {problem}")
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {problem}")
-    name = f"cartgroups_test_{secrets.token_hex(4)}"
+    with _pg_database("test") as url:
+        yield url
+
+
+@contextmanager
+def _pg_database(kind: str) -> Iterator[str]:
+    """A new PostgreSQL database on the test server, dropped afterwards."""
+    name = f"cartgroups_{kind}_{secrets.token_hex(4)}"
     with psycopg.connect(PG_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    yield url
-    with psycopg.connect(PG_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -64,6 +73,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'cartgroups.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(scope="session")
+def quiet_database_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Per database kind, a second session database that no live test server uses: the servers'
+    background threads (the audit indexer, the pruner) write to the shared one at any moment,
+    which a test counting what such a job does cannot allow."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path_factory.mktemp('quiet') / 'cartgroups.db'}"
+        return
+    with _pg_database("quiet") as url:
+        yield url
 
 
 @dataclass

@@ -21,9 +21,18 @@ from cartgroups.storage import audit as audit_sql
 from cartgroups.storage.audit import Actor, Change
 from cartgroups.storage.database import Database
 from cartgroups.storage.tables import audit_log_by_store
+from tests.conftest import reset_database
 from tests.storage.conftest import new_store
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def empty_database_url(quiet_database_url: str) -> str:
+    """The tests here count what indexing does: their database is one that no live test server
+    (whose indexer thread would index at any moment) uses; schema up to date, every row deleted."""
+    reset_database(quiet_database_url)
+    return quiet_database_url
 
 
 @pytest.fixture

@@ -17,10 +17,19 @@ from cartgroups.storage import fastpath
 from cartgroups.storage.audit import Actor, Change, Entry
 from cartgroups.storage.database import Database
 from cartgroups.storage.tables import audit_log, audit_log_by_store
+from tests.conftest import reset_database
 from tests.storage.conftest import new_store
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 ALICE, BOB = Actor(1, "alice"), Actor(2, "bob")
+
+
+@pytest.fixture
+def empty_database_url(quiet_database_url: str) -> str:
+    """The tests here count what indexing does: their database is one that no live test server
+    (whose indexer thread would index at any moment) uses; schema up to date, every row deleted."""
+    reset_database(quiet_database_url)
+    return quiet_database_url
 
 
 def group(group_id: int, name: str, amount: str = "0") -> CustomerGroup:
