@@ -1,4 +1,4 @@
-"""Settings of the sandbox: off by default, and a token that can be typed into a header."""
+"""Settings: the sandbox is off by default and its token can be typed into a header; bounds."""
 
 from __future__ import annotations
 
@@ -46,3 +46,15 @@ def test_a_bad_sandbox_token_is_refused(token: str, message: str) -> None:
 def test_journal_size_bounds(size: int) -> None:
     with pytest.raises(ValidationError):
         Settings(sandbox_journal_size=size)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "65537", "lots"])
+def test_a_read_cache_budget_out_of_bounds_is_refused(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARTGROUPS_READ_CACHE_MB", value)
+    with pytest.raises(ValidationError, match="read_cache_mb"):
+        Settings()
+
+
+def test_the_read_cache_budget_defaults_to_32_mib(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CARTGROUPS_READ_CACHE_MB", raising=False)
+    assert Settings().read_cache_mb == 32

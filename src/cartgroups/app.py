@@ -85,7 +85,7 @@ class CartgroupsApp:
             max_body_bytes=settings.max_body_bytes,
             idempotency=Idempotency(db),
             writes=WriteBatcher(db),
-            reads=ReadCache(db, enabled=settings.read_cache),
+            reads=ReadCache(db, enabled=settings.read_cache, max_bytes=settings.read_cache_mb * 1024 * 1024),
             limiter=rate_limit.from_setting(db, settings.rate_limit),
             body_deadlines=Deadlines(settings.body_timeout_seconds),
         )

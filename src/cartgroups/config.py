@@ -62,6 +62,13 @@ class Settings(BaseSettings):
         description="On SQLite, keep answers of API reads (a group, a count, a list page) in each "
         "process until any process commits a change, checked before every answer.",
     )
+    read_cache_mb: int = Field(
+        32,
+        ge=1,
+        le=65_536,
+        description="Most memory, in MiB, each process gives the read cache; over it, the oldest "
+        "quarter of the answers is forgotten.",
+    )
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL",
         description="SQLite durability: NORMAL (WAL) survives a process crash, FULL also power loss.",

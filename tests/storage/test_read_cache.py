@@ -115,19 +115,52 @@ def test_a_failed_read_is_not_kept_and_keys_are_separate(sqlite_db: Database, st
     assert reads.calls == 1
 
 
-def test_a_full_cache_starts_again(sqlite_db: Database, store: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    db = sqlite_db
-    cache = ReadCache(db)
-    monkeypatch.setattr(cache, "MAX_BYTES", 10)
-    cache.get("a", lambda: b"123456")
-    assert cache.get("a", lambda: b"changed") == b"123456"
-    cache.get("b", lambda: b"123456")  # 6 + 6 bytes > 10: "a" is forgotten
-    assert cache.get("a", lambda: b"again") == b"again"
-    monkeypatch.setattr(cache, "MAX_ENTRIES", 2)
-    cache.clear()
-    for key in "xyz":
-        cache.get(key, lambda: b"")
-    assert cache.get("x", lambda: b"new") == b"new"
+def test_over_its_budget_the_oldest_quarter_is_forgotten(sqlite_db: Database, store: int) -> None:
+    overhead = ReadCache.ENTRY_OVERHEAD
+    cache = ReadCache(sqlite_db, max_bytes=8 * (overhead + 10))  # room for eight 10-byte answers
+    keys = [f"k{n}" for n in range(8)]
+    for key in keys:
+        cache.get(key, lambda: b"0123456789")
+    assert all(cache.get(key, lambda: b"read again") == b"0123456789" for key in keys)
+    cache.get("ninth", lambda: b"0123456789")  # over: k0 and k1, the oldest quarter, go
+    assert [cache.get(key, lambda: b"read again") for key in keys[:2]] == [b"read again"] * 2
+    # k2..k7 and the ninth stayed; re-reading k0 and k1 just now made room by forgetting k2, k3
+    assert cache.get("ninth", lambda: b"read again") == b"0123456789"
+    assert [cache.get(key, lambda: b"read again") for key in keys[4:]] == [b"0123456789"] * 4
+    assert cache.misses == 8 + 1 + 2
+
+
+def test_a_large_answer_makes_room_for_itself(sqlite_db: Database, store: int) -> None:
+    overhead = ReadCache.ENTRY_OVERHEAD
+    cache = ReadCache(sqlite_db, max_bytes=4 * (overhead + 10))
+    for key in "abcd":
+        cache.get(key, lambda: b"0123456789")
+    big = b"x" * (3 * overhead + 30)  # charged 10 bytes less than the budget: all four go
+    assert cache.get("big", lambda: big) == big
+    assert cache.get("big", lambda: b"read again") == big
+    assert [cache.get(key, lambda: b"read again") for key in "abcd"] == [b"read again"] * 4
+
+
+def test_an_answer_larger_than_the_budget_is_answered_not_kept(sqlite_db: Database, store: int) -> None:
+    cache = ReadCache(sqlite_db, max_bytes=ReadCache.ENTRY_OVERHEAD + 10)
+    cache.get("small", lambda: b"0123456789")
+    assert cache.get("huge", lambda: b"x" * 11) == b"x" * 11
+    assert cache.get("huge", lambda: b"y" * 11) == b"y" * 11  # read again: it was not kept
+    assert cache.get("small", lambda: b"read again") == b"0123456789"  # not pushed out for nothing
+
+
+def test_the_budget_is_the_setting(sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cartgroups.app import create_app
+    from cartgroups.config import Settings
+
+    monkeypatch.setenv("CARTGROUPS_READ_CACHE_MB", "3")
+    app = create_app(Settings(database_url=str(sqlite_db.engine.url)))
+    app.start()
+    try:
+        assert app.services is not None
+        assert app.services.reads.max_bytes == 3 * 1024 * 1024
+    finally:
+        app.stop()
 
 
 def test_disabled_it_always_reads(sqlite_db: Database, store: int) -> None:
