@@ -1,13 +1,16 @@
-"""CPU instructions per write request, counted by callgrind: a figure that does not move with
-the machine's load, for telling a 2 % change from noise (the wrk benchmark's ratios move by
-±10 % on a shared machine).
+"""CPU instructions per request, counted by callgrind: a figure that does not move with the
+machine's load, for telling a 2 % change from noise (the wrk benchmark's ratios move by ±10 %
+on a shared machine).
 
-    .venv/bin/python benchmarks/instructions.py [--scenario post|put] [--requests 2000]
-        [--src DIR]...
+    .venv/bin/python benchmarks/instructions.py [--scenario post|put|get|count]
+        [--requests 2000] [--src DIR]...
 
 The cartgroups ASGI app is called in-process (no HTTP server, no socket) with the benchmark's
-POST or PUT by id requests, 24 at a time, so that writes share a batch as under load, on a
-SQLite database of 1,000 stores x 20 groups. The driver runs under ``valgrind --tool=callgrind``
+POST, PUT by id, GET by id or countonly=1 requests, 24 at a time, so that writes share a batch
+as under load, on a SQLite database of 1,000 stores x 20 groups. Reads cycle through a fixed
+set of READ_SET requests, as wrk's threads cycle through the ones they build at start, and the
+warm-up asks each once: what is counted is a read answered from the read cache, as in the
+benchmark's read scenarios. The driver runs under ``valgrind --tool=callgrind``
 twice, with N and 3N requests after the same warm-up; (I(3N) - I(N)) / 2N is the instructions of
 one request, from the ASGI call to the reply, with start-up and seeding cancelled out. Each
 ``--src`` (say, ``git archive <rev> src | tar -x -C /tmp/old``, then ``--src /tmp/old/src``)
@@ -38,11 +41,14 @@ import seeding  # noqa: E402
 PREFIX = "/3dCartWebAPI/v1/CustomerGroups"
 CONCURRENT = 24  # requests in flight: about one batch each
 WARM_UP = 500
+READ_SET = 2048
+EXPECTED = {"post": 201, "put": 200, "get": 200, "count": 200}
 
 
 def _request(scenario: str, n: int, client: list[str]) -> tuple[dict[str, Any], bytes]:
     """The n-th request, as benchmarks/scenarios.lua builds it."""
     _kind, secure_url, private_key, token, groups = client
+    query = b""
     if scenario == "post":
         body = (
             b'{"Name":"Benchmark group %d","Description":"created by the benchmark",'
@@ -50,18 +56,22 @@ def _request(scenario: str, n: int, client: list[str]) -> tuple[dict[str, Any], 
             % (n, 1 + n % 10)
         )
         method, path = "POST", PREFIX
-    else:
+    elif scenario == "put":
         body = b'{"Description":"updated by the benchmark %d","PriceLevel":%d}' % (n, 1 + n % 10)
         method, path = "PUT", f"{PREFIX}/{1 + n % int(groups)}"
+    elif scenario == "get":
+        body, method, path = b"", "GET", f"{PREFIX}/{1 + n % int(groups)}"
+    else:
+        body, method, path, query = b"", "GET", PREFIX, b"countonly=1"
     headers = [
         (b"host", b"127.0.0.1"),
         (b"secureurl", secure_url.encode()),
         (b"privatekey", private_key.encode()),
         (b"token", token.encode()),
         (b"accept", b"application/json"),
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
     ]
+    if body:
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -70,7 +80,7 @@ def _request(scenario: str, n: int, client: list[str]) -> tuple[dict[str, Any], 
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query,
         "root_path": "",
         "headers": headers,
         "client": ("127.0.0.1", 50000),
@@ -98,7 +108,9 @@ def drive(database_url: str, clients_file: Path, scenario: str, requests: int) -
     db = app.db
     clients = [line.split("\t") for line in clients_file.read_text().splitlines()]
     chooser = random.Random(7)  # the same requests in every run
-    expected = 201 if scenario == "post" else 200
+    expected = EXPECTED[scenario]
+    reads = scenario in ("get", "count")
+    read_set = [_request(scenario, n, chooser.choice(clients)) for n in range(READ_SET)] if reads else []
     statuses: list[int] = []
 
     async def one(scope: dict[str, Any], body: bytes) -> None:
@@ -118,12 +130,15 @@ def drive(database_url: str, clients_file: Path, scenario: str, requests: int) -
         await app(scope, receive, send)
 
     async def run(count: int) -> None:
-        built = [_request(scenario, n, chooser.choice(clients)) for n in range(count)]
+        if reads:
+            built = [read_set[n % READ_SET] for n in range(count)]
+        else:
+            built = [_request(scenario, n, chooser.choice(clients)) for n in range(count)]
         for start in range(0, count, CONCURRENT):
             await asyncio.gather(*(one(scope, body) for scope, body in built[start : start + CONCURRENT]))
 
     async def main() -> None:
-        await run(WARM_UP)
+        await run(READ_SET if reads else WARM_UP)
         audit.index_new_entries(db)
         await run(requests)
         audit.index_new_entries(db)
@@ -133,7 +148,7 @@ def drive(database_url: str, clients_file: Path, scenario: str, requests: int) -
     finally:
         app.stop()
     unexpected = [s for s in statuses if s != expected]
-    if unexpected or len(statuses) != WARM_UP + requests:
+    if unexpected or len(statuses) != (READ_SET if reads else WARM_UP) + requests:
         raise SystemExit(f"unexpected answers: {len(unexpected)} of {len(statuses)} (first {unexpected[:3]})")
 
 
@@ -179,7 +194,7 @@ def main() -> None:
         drive(url, Path(clients), scenario, int(requests))
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scenario", choices=["post", "put"], default="post")
+    p.add_argument("--scenario", choices=sorted(EXPECTED), default="post")
     p.add_argument("--requests", type=int, default=2000, help="N: runs of N and 3N requests are compared")
     p.add_argument("--src", type=Path, action="append", default=[], help="another copy of src to measure")
     args = p.parse_args()

@@ -1,6 +1,6 @@
 """benchmarks/instructions.py keeps working: its driver (what callgrind counts) seeds the
-benchmark's database and answers every POST and PUT with the expected status. Valgrind itself
-is not run here (minutes); the driver is what could break as the code changes."""
+benchmark's database and answers every request of each scenario with the expected status.
+Valgrind itself is not run here (minutes); the driver is what could break as the code changes."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))  # as the benchmark scripts run
 import instructions  # noqa: E402
 
 
-@pytest.mark.parametrize("scenario", ["post", "put"])
+@pytest.mark.parametrize("scenario", ["post", "put", "get", "count"])
 def test_the_driver_answers_every_request_as_expected(tmp_path: Path, scenario: str) -> None:
     url, clients = instructions._seed(tmp_path)
     argv = [sys.executable, str(ROOT / "benchmarks" / "instructions.py"), "--drive", url, str(clients)]
