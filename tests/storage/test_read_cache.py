@@ -99,6 +99,21 @@ def test_a_write_by_another_connection_of_another_engine_is_seen(sqlite_db: Data
     assert reads.calls == 3
 
 
+def test_a_new_read_connection_starts_afresh(sqlite_db: Database, store: int) -> None:
+    """An outage drops the process's read connection and the next read opens another: its data
+    version counts from its own start, so nothing kept under the old one's may be answered."""
+    db = sqlite_db
+    cache, reads = ReadCache(db), Reads(db, store)
+    assert cache.get("k", reads) == "cached.example.com"
+    with db.read() as conn:
+        conn.invalidate()  # what Database does with a connection that failed
+    with db.write() as conn:
+        rename(conn, store, "renamed.example.com")
+    assert cache.get("k", reads) == "renamed.example.com"
+    assert cache.get("k", reads) == "renamed.example.com"
+    assert reads.calls == 2
+
+
 def test_a_failed_read_is_not_kept_and_keys_are_separate(sqlite_db: Database, store: int) -> None:
     db = sqlite_db
     cache, reads = ReadCache(db), Reads(db, store)
