@@ -100,6 +100,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Seconds of each baseline slice, measured right before and right after each scenario "
         "(default 5; quick: 1).",
     )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        help="Rounds of the SQLite main scenarios and of the 1M-vs-22k pair (default 3; quick: "
+        "1). Each scenario reports its round with the median ratio to the baseline; the pair, "
+        "the median of each round's difference (the two servers measured one after the other).",
+    )
     p.add_argument("--workers", type=int, default=2, help="Worker processes for the main scenarios.")
     p.add_argument(
         "--scan-workers",
@@ -153,6 +160,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = {
         "duration": 1.0 if q else 10.0,
         "baseline_duration": 1.0 if q else 5.0,
+        "rounds": 1 if q else 3,
         "stores": 20 if q else 1000,
         "groups": 5 if q else 20,
         "wide_stores": 2 if q else 20,
@@ -175,6 +183,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--scenarios takes names from {','.join(SCENARIOS)} (got {','.join(unknown) or 'none'})")
     if args.write_docs and set(args.scenarios) != set(SCENARIOS):
         p.error("--write-docs needs every scenario (drop --scenarios)")
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
     if args.wide_groups < 100:
         p.error("--wide-groups must be at least 100 (a bulk PUT and a list page hold 100 groups)")
     return args
@@ -496,11 +506,12 @@ class Run:
 
     # -- phases
 
-    def main_scenarios(self, key: str, url: str) -> None:
+    def main_scenarios(self, key: str, url: str, rounds: int = 1) -> None:
         a = self.args
         clients = self.seeded[key].clients_file
         prefix = f"{key}-{a.workers}w"
-        log(f"scenarios on {key}, {a.workers} workers")
+        log(f"scenarios on {key}, {a.workers} workers" + (f", {rounds} rounds" if rounds > 1 else ""))
+        first = len(self.ms)
         with self.cartgroups(url, a.workers, f"{key}-main") as server:
             if not self.body_file.exists():
                 self.body_file.write_bytes(self.fetch_sample(server, clients))
@@ -509,18 +520,23 @@ class Run:
                     "answers with the same bytes and headers"
                 )
             self.warm_up(server, clients)
-            for scenario in a.scenarios:
-                bulk = scenario == "bulk"
-                self.measure(
-                    server,
-                    scenario,
-                    f"{prefix}:{scenario}",
-                    key,
-                    clients,
-                    connections=a.bulk_connections if bulk else None,
-                    note=f"{a.bulk_connections} connections" if bulk else "",
-                )
+            for number in range(1, rounds + 1):
+                if rounds > 1:
+                    log(f"  round {number} of {rounds}")
+                for scenario in a.scenarios:
+                    bulk = scenario == "bulk"
+                    m = self.measure(
+                        server,
+                        scenario,
+                        f"{prefix}:{scenario}",
+                        key,
+                        clients,
+                        connections=a.bulk_connections if bulk else None,
+                        note=f"{a.bulk_connections} connections" if bulk else "",
+                    )
+                    m.extra["round"] = number
             self.record_rss(server, f"{prefix} (main scenarios)")
+        self.ms[first:] = reporting.median_rounds(self.ms[first:])
 
     def uncached_reads(self, key: str, url: str) -> None:
         """The read scenarios again with the read cache off (CARTGROUPS_READ_CACHE=false): no
@@ -552,7 +568,10 @@ class Run:
                 )
                 self.record_rss(server, f"scan-sqlite-{workers}w")
 
-    def large(self, key: str, small_url: str, large_url: str) -> None:
+    def large(self, key: str, small_url: str, large_url: str, rounds: int = 1) -> None:
+        """GET by id on the default database and on the large one, both servers up at once and
+        measured one after the other in each round, so that a drift of the machine's speed
+        touches both."""
         a = self.args
         prefix = f"{key}-{a.workers}w"
         small_n, large_n = self.layout.total_groups, self.large_layout.total_groups
@@ -572,12 +591,22 @@ class Run:
         )
         # The read cache off: with it, both would answer from memory, whatever the data's size.
         uncached = {"CARTGROUPS_READ_CACHE": "false"}
-        for url, clients, suffix, note in pairs:
-            log(f"GET by id on {key} with {note}")
-            with self.cartgroups(url, a.workers, f"{key}-{suffix}", uncached) as server:
+        first = len(self.ms)
+        with contextlib.ExitStack() as stack:
+            started = []
+            for url, clients, suffix, note in pairs:
+                server = stack.enter_context(self.cartgroups(url, a.workers, f"{key}-{suffix}", uncached))
                 self.warm_up(server, clients)
-                self.measure(server, "get", f"{prefix}:{suffix}", key, clients, note=note)
+                started.append((server, clients, suffix, note))
+            for number in range(1, rounds + 1):
+                for server, clients, suffix, note in started:
+                    log(f"GET by id on {key} with {note}" + (f", round {number}" if rounds > 1 else ""))
+                    m = self.measure(server, "get", f"{prefix}:{suffix}", key, clients, note=note)
+                    m.extra["round"] = number
+            for server, _clients, _suffix, note in started:
                 self.record_rss(server, f"{prefix} ({note})")
+        pair = (f"{prefix}:get-small-pair", f"{prefix}:get-large")
+        self.ms[first:] = reporting.median_rounds(self.ms[first:], pair=pair)
 
     def _spy(self, server: servers.Server, scenario: str, clients: Path, name: str) -> dict[str, Any] | None:
         """Sample one single-worker server with py-spy while wrk drives ``scenario``."""
@@ -674,13 +703,13 @@ class Run:
         self.seed("sqlite", sqlite_url, self.layout)
         if a.profile_only:
             return self.profile(sqlite_url, self.seeded["sqlite"].clients_file)
-        self.main_scenarios("sqlite", sqlite_url)
+        self.main_scenarios("sqlite", sqlite_url, a.rounds)
         self.uncached_reads("sqlite", sqlite_url)
         self.worker_scan()
         if not a.no_large:
             large_url = f"sqlite:///{self.work / 'large.db'}"
             self.seed("sqlite-large", large_url, self.large_layout)
-            self.large("sqlite", sqlite_url, large_url)
+            self.large("sqlite", sqlite_url, large_url, a.rounds)
         for admin_url in (d for d in databases if d != "sqlite"):
             with contextlib.ExitStack() as stack:
                 pg_url = stack.enter_context(fresh_postgres(admin_url))
@@ -852,6 +881,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {
             "duration": args.duration,
             "baseline_duration": args.baseline_duration,
+            "rounds": args.rounds,
             "threads": args.threads,
             "connections": args.connections,
             "bulk_connections": args.bulk_connections,
