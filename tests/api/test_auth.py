@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from cartgroups.api.dispatch import request_headers
 from cartgroups.service import credentials
 from cartgroups.service.credentials import Issued
 from tests.api.support import (
@@ -407,3 +408,25 @@ def test_writes_with_overlapping_ids_stay_in_their_store(
     assert other_store.delete(item_path(1)).status_code == 200
     assert stored(api, 1) == b"[" + group_bytes(1, "a1") + b"]"
     assert_error(other_store.get(COLLECTION), 404, "There are no Customer Groups.")
+
+
+def test_headers_are_read_by_lower_cased_name_whatever_the_asgi_server_passes() -> None:
+    """uvicorn passes names lower-cased; an ASGI server need not. The last of repeats wins;
+    headers the API never reads are left out."""
+    scope = {
+        "headers": [
+            (b"SecureURL", b"first.example.com"),
+            (b"secureurl", b"shop.example.com"),
+            (b"PRIVATEKEY", b"k\xe9y"),
+            (b"token", b"t"),
+            (b"If-None-Match", b'"abc"'),
+            (b"X-Other", b"ignored"),
+            (b"host", b"127.0.0.1"),
+        ]
+    }
+    assert request_headers(scope) == {
+        "secureurl": "shop.example.com",
+        "privatekey": "k\xe9y",
+        "token": "t",
+        "if-none-match": '"abc"',
+    }

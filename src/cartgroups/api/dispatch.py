@@ -60,9 +60,32 @@ class Reply:
     headers: Headers
 
 
+# The request headers the API reads; no other is decoded.
+READ_HEADERS = (
+    "secureurl",
+    "privatekey",
+    "token",
+    "authorization",
+    "content-type",
+    "content-length",
+    "idempotency-key",
+    "if-match",
+    "if-none-match",
+    "access-control-request-headers",
+)
+_READ_NAMES = {name.encode("latin-1"): name for name in READ_HEADERS}
+
+
 def request_headers(scope: Scope) -> dict[str, str]:
-    """Header names lower-cased (clients spell SecureURL four ways); the last of repeats wins."""
-    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+    """The headers of READ_HEADERS by lower-cased name (clients spell SecureURL four ways; ASGI
+    servers pass names lower-cased, but not all of them have to); the last of repeats wins."""
+    found = {}
+    names = _READ_NAMES
+    for name, value in scope["headers"]:
+        key = names.get(name) or names.get(name.lower())
+        if key is not None:
+            found[key] = value.decode("latin-1")
+    return found
 
 
 def _token(headers: dict[str, str]) -> str | None:
@@ -158,7 +181,9 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         services.groups, principal, found.path_id, _query(scope), headers=headers, reads=services.reads
     )
     if not op.writes:
-        status, body = _read(op.handler(call))
+        answer = op.handler(call)
+        assert not isinstance(answer, Write), "a read handler answers at once"
+        status, body = answer
         return Reply(status, body, call.reply_headers)
     if op.has_body:
         charset = _charset(headers)
@@ -182,11 +207,6 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         order=order,
     )
     return Reply(status, body, _REPLAYED if replayed else call.reply_headers)
-
-
-def _read(outcome: ReadReply | Write) -> ReadReply:
-    assert not isinstance(outcome, Write), "a read handler answers at once"
-    return outcome
 
 
 def _write(outcome: ReadReply | Write) -> Write:

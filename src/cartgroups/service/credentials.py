@@ -112,14 +112,9 @@ class Authenticator:
     def verify(
         self, *, secure_url: str | None, private_key: str | None, token: str | None, write: bool
     ) -> Principal:
-        missing = [
-            name
-            for name, value in (("SecureURL", secure_url), ("PrivateKey", private_key), ("Token", token))
-            if not value
-        ]
-        if missing:
-            raise Unauthorized(MISSING.format(", ".join(missing)))
-        assert secure_url and private_key and token
+        if not (secure_url and private_key and token):
+            given = (("SecureURL", secure_url), ("PrivateKey", private_key), ("Token", token))
+            raise Unauthorized(MISSING.format(", ".join(name for name, value in given if not value)))
         if self.cache_seconds <= 0:
             return self._allowed(self._verified(secure_url, private_key, token), write)
         if time.monotonic() >= self._check_due:
