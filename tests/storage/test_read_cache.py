@@ -3,6 +3,8 @@ database, whoever committed it; nothing is kept on PostgreSQL."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 import sqlalchemy as sa
 
@@ -112,6 +114,25 @@ def test_a_new_read_connection_starts_afresh(sqlite_db: Database, store: int) ->
     assert cache.get("k", reads) == "renamed.example.com"
     assert cache.get("k", reads) == "renamed.example.com"
     assert reads.calls == 2
+
+
+def test_the_check_leaves_no_read_open(sqlite_db: Database, store: int) -> None:
+    """The check's cursor is kept from one request to the next: a statement left unfinished on
+    it would hold a snapshot of the database (reads on that connection would not see later
+    commits, and the WAL could not be checkpointed past it)."""
+    db = sqlite_db
+    cache, reads = ReadCache(db), Reads(db, store)
+    cache.get("k", reads)
+    cache.get("k", reads)
+    with db.write() as conn:
+        rename(conn, store, "renamed.example.com")
+    other = sqlite3.connect(str(db.engine.url.database), isolation_level=None)
+    try:
+        busy, _log, _done = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        other.close()
+    assert busy == 0
+    assert cache.get("k", reads) == "renamed.example.com"
 
 
 def test_a_failed_read_is_not_kept_and_keys_are_separate(sqlite_db: Database, store: int) -> None:
