@@ -520,10 +520,10 @@ class Run:
     # -- phases
 
     def main_scenarios(self, key: str, url: str, rounds: int = 1) -> None:
-        """Every main scenario, on one server. In rounds (SQLite), each round on its own copy of
-        the seeded database and its own server: a round's writes (POST alone adds ~100,000
-        groups) would otherwise make the next round's database several times the size asked
-        for, and its writes dearer."""
+        """Every main scenario, on one server. In rounds (SQLite), each round runs them on its
+        own copy of the seeded database with its own server: a round's writes (POST alone adds
+        ~100,000 groups) would otherwise make the next round's database several times the size
+        asked for, and its writes dearer."""
         first = len(self.ms)
         for number in range(1, rounds + 1):
             if rounds == 1:
