@@ -169,7 +169,7 @@ def check_targets(
         # see but moves with the machine. Both must stay within 15 %. With several rounds,
         # the median of the rounds' differences.
         rounds = large.extra.get("pair_rounds")
-        if rounds:
+        if rounds and len(rounds) > 1:
             cpu = statistics.median(r["cpu"] for r in rounds)
             raw = statistics.median(r["rps"] for r in rounds)
             each = ", ".join(f"{r['cpu']:+.1%}" for r in rounds)

@@ -60,3 +60,15 @@ def test_the_pair_is_judged_on_the_median_of_its_rounds_differences() -> None:
     # rounds: +4 %, +30 %, +5 %: the one slow round does not decide it
     assert pair.met is True
     assert pair.measured.startswith("median of 3 rounds: CPU/request +5.0% (rounds: +4.0%, +30.0%, +5.0%)")
+
+
+def test_one_round_of_the_pair_is_reported_as_it_is() -> None:
+    small, large = "sqlite-2w:get-small-pair", "sqlite-2w:get-large"
+    ms = [measured(small, 1, rps=1000, base=2000, cpu=100), measured(large, 1, rps=950, base=2000, cpu=104)]
+    chosen = reporting.median_rounds(ms, pair=(small, large))
+    targets = reporting.check_targets(
+        chosen, [], main_label="sqlite-2w", large_groups=1_000_000, small_groups=22_000
+    )
+    pair = next(t for t in targets if t.name.startswith("GET by id, 1,000,000"))
+    assert pair.measured.startswith("CPU/request 104 vs 100 us (+4.0%); 950 vs 1,000 req/s (-5.0%)")
+    assert pair.met is True
