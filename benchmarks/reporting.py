@@ -86,10 +86,11 @@ def median_rounds(ms: list[Measurement], pair: tuple[str, str] | None = None) ->
     by_label: dict[str, list[Measurement]] = {}
     for m in ms:
         by_label.setdefault(m.label, []).append(m)
+    chosen = {label: _median_round(rounds) for label, rounds in by_label.items()}
     if pair is not None and all(label in by_label for label in pair):
         small, large = by_label[pair[0]], by_label[pair[1]]
         if all(m.ok for m in [*small, *large]) and len(small) == len(large):
-            large[0].extra["pair_rounds"] = [
+            chosen[pair[1]].extra["pair_rounds"] = [
                 {
                     "round": b.extra.get("round", n),
                     "cpu": b.cpu_us_per_request / a.cpu_us_per_request - 1,
@@ -97,34 +98,32 @@ def median_rounds(ms: list[Measurement], pair: tuple[str, str] | None = None) ->
                 }
                 for n, (a, b) in enumerate(zip(small, large, strict=True), start=1)
             ]
-    chosen = []
-    for rounds in by_label.values():
-        if len(rounds) == 1:
-            chosen.append(rounds[0])
-            continue
-        failed = next((m for m in rounds if not m.ok), None)
-        if failed is not None:
-            pick = failed
-        elif all(m.ratio is not None for m in rounds):
-            pick = sorted(rounds, key=lambda m: m.ratio or 0.0)[(len(rounds) - 1) // 2]
-        else:
-            pick = sorted(rounds, key=lambda m: m.p50_ms)[(len(rounds) - 1) // 2]
-        if pick is not rounds[0] and "pair_rounds" in rounds[0].extra:
-            pick.extra["pair_rounds"] = rounds[0].extra.pop("pair_rounds")
-        pick.extra["rounds"] = [
-            {
-                "round": m.extra.get("round"),
-                "rps": m.rps,
-                "ratio": m.ratio,
-                "p50_ms": m.p50_ms,
-                "p99_ms": m.p99_ms,
-                "cpu_us_per_request": m.cpu_us_per_request,
-                "error": m.error,
-            }
-            for m in rounds
-        ]
-        chosen.append(pick)
-    return chosen
+    return list(chosen.values())
+
+
+def _median_round(rounds: list[Measurement]) -> Measurement:
+    if len(rounds) == 1:
+        return rounds[0]
+    failed = next((m for m in rounds if not m.ok), None)
+    if failed is not None:
+        pick = failed
+    elif all(m.ratio is not None for m in rounds):
+        pick = sorted(rounds, key=lambda m: m.ratio or 0.0)[(len(rounds) - 1) // 2]
+    else:
+        pick = sorted(rounds, key=lambda m: m.p50_ms)[(len(rounds) - 1) // 2]
+    pick.extra["rounds"] = [
+        {
+            "round": m.extra.get("round"),
+            "rps": m.rps,
+            "ratio": m.ratio,
+            "p50_ms": m.p50_ms,
+            "p99_ms": m.p99_ms,
+            "cpu_us_per_request": m.cpu_us_per_request,
+            "error": m.error,
+        }
+        for m in rounds
+    ]
+    return pick
 
 
 def _ratio_target(ms: list[Measurement], label: str, name: str, at_least: float) -> Target:

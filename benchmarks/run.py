@@ -524,11 +524,11 @@ class Run:
         own copy of the seeded database with its own server: a round's writes (POST alone adds
         ~100,000 groups) would otherwise make the next round's database several times the size
         asked for, and its writes dearer."""
+        if rounds == 1:
+            self._main_round(key, url, None)
+            return
         first = len(self.ms)
         for number in range(1, rounds + 1):
-            if rounds == 1:
-                self._main_round(key, url, None)
-                continue
             copy = self.work / f"{key}-round-{number}.db"
             copy_sqlite(url, copy)
             try:
