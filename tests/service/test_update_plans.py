@@ -5,7 +5,6 @@ If-Match precondition all follow the group as it is when it changes. Both databa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -19,25 +18,6 @@ from cartgroups.storage import audit as audit_sql
 from cartgroups.storage import customer_groups as groups_sql
 from cartgroups.storage import tables
 from cartgroups.storage.database import Database
-from tests.storage.conftest import new_store
-
-
-@pytest.fixture
-def db(empty_database_url: str) -> Iterator[Database]:
-    database = Database(empty_database_url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def groups(db: Database) -> CustomerGroups:
-    return CustomerGroups(db, max_bulk_items=100)
-
-
-@pytest.fixture
-def principal(db: Database) -> Principal:
-    store = new_store(db, "shop.example.com")
-    return Principal(store, "shop.example.com", True, True, application_id=1, token_id=1, application="app")
 
 
 def _group(db: Database, principal: Principal, group_id: int = 1) -> CustomerGroup | None:

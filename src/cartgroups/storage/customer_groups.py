@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cartgroups.model import FIELDS, CustomerGroup, FieldSpec
-from cartgroups.storage.fastpath import Prepared, bind_decimal, to_decimal
+from cartgroups.storage.fastpath import Prepared, bind_decimal, exact_text, to_decimal
 from cartgroups.storage.tables import customer_groups as t
 from cartgroups.storage.tables import stores
 
@@ -237,6 +237,17 @@ _UPDATES_IF: dict[frozenset[str], Prepared] = {}  # one statement per set of col
 _WAS = tuple(f"was_{f.column}" for f in FIELDS)  # parameter names, made once
 
 
+def _holds(field: FieldSpec, was: str) -> sa.ColumnElement[bool]:
+    """The column still holds exactly the value of the parameter ``was``. A decimal is compared
+    as its text (bound as fastpath.exact_text): PostgreSQL's NUMERIC equality ignores the scale,
+    so 1.5 = 1.50 there, while the group's JSON, its ETag and its audit entry tell them apart.
+    On SQLite, where the column is that text already, the cast changes nothing."""
+    column = t.c[field.column]
+    if field.kind == "decimal":
+        return sa.cast(column, sa.Text) == sa.bindparam(was, type_=sa.Text)
+    return column == sa.bindparam(was)
+
+
 def update_group_if(
     conn: Connection, *, store_id: int, expected: CustomerGroup, values: Mapping[str, object]
 ) -> bool:
@@ -249,12 +260,12 @@ def update_group_if(
         statement = _UPDATES_IF[columns] = Prepared(
             sa.update(t)
             .where(t.c.store_id == sa.bindparam("store_id"))
-            .where(*(t.c[f.column] == sa.bindparam(was) for f, was in zip(FIELDS, _WAS, strict=True)))
+            .where(*(_holds(f, was) for f, was in zip(FIELDS, _WAS, strict=True)))
             .values({c: sa.bindparam(_NEW[c]) for c in sorted(columns)})
         )
     params = new_params(conn, values)
     params.update(zip(_WAS, expected, strict=True))
-    params[_WAS[_MONEY_AT]] = bind_decimal(conn, expected.minimum_order)
+    params[_WAS[_MONEY_AT]] = exact_text(expected.minimum_order)
     params["store_id"] = store_id
     return bool(statement.run(conn, params).rowcount == 1)
 

@@ -92,7 +92,14 @@ def to_decimal(value: Any) -> Decimal:
 
 def bind_decimal(conn: Connection, value: Decimal) -> Any:
     """What the driver stores for an exact decimal (see dialect.ExactDecimal)."""
-    return value if conn.dialect.name == "postgresql" else format(value, "f")
+    return value if conn.dialect.name == "postgresql" else exact_text(value)
+
+
+def exact_text(value: Decimal) -> str:
+    """An exact decimal as its stored text, every digit of its scale kept (1.50, not 1.5): what
+    SQLite keeps, and what PostgreSQL's ``numeric::text`` writes for the value read back from it.
+    Comparing these texts tells 1.5 from 1.50, which PostgreSQL's NUMERIC equality does not."""
+    return format(value, "f")
 
 
 _SECOND: tuple[int, str] = (-1, "")  # the last second bind_now wrote, and its text
