@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cartgroups.admin import web
-from cartgroups.errors import DatabaseUnavailable
-from cartgroups.service.operators import SESSION_SECONDS, WRONG, Locked, Session, verify_password
+from cartgroups.errors import DatabaseUnavailable, Invalid
+from cartgroups.service.operators import SESSION_SECONDS, WRONG, Locked, Session
 
 
 def _sign_in_page(request: Request, status: int = 200, *, error: str = "", username: str = "") -> Response:
@@ -66,8 +66,10 @@ async def sign_in(request: Request) -> Response:
         attempt = operators.attempt(username=username, address=address)
         if isinstance(attempt, Locked):
             return _locked(request, attempt, username)
-        ok = await anyio.to_thread.run_sync(verify_password, password, attempt.password_hash)
+        ok = await anyio.to_thread.run_sync(operators.check, attempt, password)
         signed_in = operators.finish(attempt, ok=ok)
+    except Invalid as exc:
+        return _sign_in_page(request, 400, error=exc.message)
     except DatabaseUnavailable as exc:
         return web.unavailable(request, exc)
     if isinstance(signed_in, Locked):

@@ -10,7 +10,11 @@ SHA-256, the operator, the session's CSRF token and its expiry. Signing out dele
 Failed sign-ins are counted per username and per client address in the database, so the brake
 holds across server processes and hosts. After a few free failures each further one locks the
 subject for a delay that doubles each time (2 s, 4 s, ... at most 15 min); while locked, a
-sign-in is refused without looking at the password. A success clears the username's counter.
+sign-in is refused without looking at the password. Each attempt is counted, in one statement,
+before its password is checked (storage.operators.reserve_attempt), so that attempts arriving
+together cannot all pass a check of the lock made before any of them failed: at most the free
+failures plus one passwords are checked before the lock. A failure keeps its count; a success
+clears the username's counter and takes its attempt back from the address's.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from cartgroups.errors import Invalid, NotFound
+from cartgroups.service.validation import is_clean_text
 from cartgroups.storage import operators as op_sql
 from cartgroups.storage.database import Database
 
@@ -35,6 +40,8 @@ _SCRYPT_MAXMEM = 256 * 1024 * 1024
 SESSION_SECONDS = 8 * 3600
 FREE_FAILURES = {"user": 5, "ip": 20}
 MAX_LOCK_SECONDS = 15 * 60
+# The lock set by each failure past the free ones: 2 s, 4 s, ... up to MAX_LOCK_SECONDS.
+LOCK_STEPS = tuple(min(2**n, MAX_LOCK_SECONDS) for n in range(1, MAX_LOCK_SECONDS.bit_length() + 1))
 FORGET_AFTER_SECONDS = 3600  # a counter idle this long starts again from zero
 
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
@@ -44,6 +51,7 @@ BAD_USERNAME = (
     "A username is 1 to 64 letters, digits, dots, dashes, underscores or @, starting with a letter or digit"
 )
 BAD_PASSWORD = f"A password is {PASSWORD_MIN} to {PASSWORD_MAX} characters"
+UNREADABLE_USERNAME = "The username must be valid Unicode text without NUL characters."
 WRONG = "Wrong username or password."
 
 
@@ -116,10 +124,12 @@ class Locked:
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    username: str
-    address: str
+    """A sign-in attempt counted against its brake keys (``reserved``, one row per key, the
+    username's first), whose password is yet to be checked."""
+
     operator: op_sql.OperatorRow | None
     password_hash: str
+    reserved: tuple[op_sql.FailureRow, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +138,24 @@ class SignedIn:
     session: Session
 
 
-class Operators:
-    """Accounts, sessions and the sign-in brake. ``clock`` returns Unix seconds (tests pass their own)."""
+class _Refused(Exception):
+    """A brake key is locked: the reservations made so far are rolled back."""
 
-    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+
+class Operators:
+    """Accounts, sessions and the sign-in brake. ``clock`` returns Unix seconds and ``verifier``
+    checks a password against a stored hash (tests pass their own)."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Callable[[], float] = time.time,
+        verifier: Callable[[str, str], bool] = verify_password,
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.verifier = verifier
 
     def now(self) -> int:
         return int(self.clock())
@@ -166,7 +188,7 @@ class Operators:
         """Seconds until a sign-in for this username from this address may be tried (0: now)."""
         now = self.now()
         with self.db.read() as conn:
-            rows = [op_sql.find_failure(conn, subject=s) for s in _subjects(username, address)]
+            rows = [op_sql.find_failure(conn, subject=s) for s in brake_keys(username, address)]
         return max((row.locked_until - now for row in rows if row is not None), default=0)
 
     def sign_in(self, *, username: str, password: str, address: str) -> SignedIn | Locked | None:
@@ -175,48 +197,56 @@ class Operators:
         attempt = self.attempt(username=username, address=address)
         if isinstance(attempt, Locked):
             return attempt
-        return self.finish(attempt, ok=verify_password(password, attempt.password_hash))
+        return self.finish(attempt, ok=self.check(attempt, password))
 
     def attempt(self, *, username: str, address: str) -> Attempt | Locked:
-        """Step one of a sign-in: Locked, or the hash to check the password against (a dummy one
-        for an unknown username, so that the check costs the same). The caller runs
-        verify_password (in a worker thread: it takes ~0.1 s of CPU) and then finish()."""
-        wait = self.locked_for(username=username, address=address)
-        if wait > 0:
-            return Locked(wait)
+        """Step one of a sign-in: Locked, or the attempt, counted against the brake, with the
+        hash to check the password against (a dummy one for an unknown username, so that the
+        check costs the same). The caller runs check() (in a worker thread: it takes ~0.1 s of
+        CPU) and then finish(). Invalid for a username no database can hold (NUL, a lone
+        surrogate): it names nobody, and no password is checked for it."""
+        if not is_clean_text(username):
+            raise Invalid(UNREADABLE_USERNAME)
+        now = self.now()
+        try:
+            with self.db.write() as conn:
+                reserved = []
+                for key in brake_keys(username, address):
+                    free = FREE_FAILURES[key.partition(":")[0]]
+                    row = op_sql.reserve_attempt(
+                        conn,
+                        subject=key,
+                        now=now,
+                        free=free,
+                        locks=LOCK_STEPS,
+                        forget_after=FORGET_AFTER_SECONDS,
+                    )
+                    if row is None:
+                        raise _Refused()  # and the reservations made so far are rolled back
+                    reserved.append(row)
+        except _Refused:
+            return Locked(max(self.locked_for(username=username, address=address), 1))
         with self.db.read() as conn:
             found = op_sql.find_operator(conn, username=username) if USERNAME.fullmatch(username) else None
-        return Attempt(username, address, found, found.password_hash if found else _DUMMY_HASH)
+        return Attempt(found, found.password_hash if found else _DUMMY_HASH, tuple(reserved))
+
+    def check(self, attempt: Attempt, password: str) -> bool:
+        return self.verifier(password, attempt.password_hash)
 
     def finish(self, attempt: Attempt, *, ok: bool) -> SignedIn | Locked | None:
-        """The session; or for a wrong password None, or Locked when this failure set a lock."""
+        """The session; or for a wrong password None, or Locked when this attempt set a lock (it
+        stays counted). A success clears the username's counter and takes the attempt back from
+        the address's."""
         found = attempt.operator
         if found is None or not ok:
-            wait = self._failed(attempt.username, attempt.address)
+            wait = max(row.locked_until - row.last_failure_at for row in attempt.reserved)
             return Locked(wait) if wait > 0 else None
+        username, *others = attempt.reserved
         with self.db.write() as conn:
-            op_sql.clear_failures(conn, subject=_subjects(attempt.username, attempt.address)[0])
+            op_sql.clear_failures(conn, subject=username.subject)
+            for row in others:
+                op_sql.release_attempt(conn, reserved=row)
         return self.start_session(operator_id=found.id, username=found.username)
-
-    def _failed(self, username: str, address: str) -> int:
-        """Count a failure against the username and the address; the longest lock it set."""
-        now = self.now()
-        longest = 0
-        for subject in _subjects(username, address):
-            free = FREE_FAILURES[subject.partition(":")[0]]
-            try:
-                with self.db.write() as conn:
-                    row = op_sql.find_failure(conn, subject=subject)
-                    failures = 1
-                    if row is not None and now - row.last_failure_at < FORGET_AFTER_SECONDS:
-                        failures = row.failures + 1
-                    wait = lock_seconds(failures, free)
-                    longest = max(longest, wait)
-                    locked_until = now + wait
-                    op_sql.save_failure(conn, row=op_sql.FailureRow(subject, failures, now, locked_until))
-            except sa.exc.IntegrityError:
-                pass  # another process counted a failure for this subject at the same moment
-        return longest
 
     def failures(self, *, subject: str) -> op_sql.FailureRow | None:
         with self.db.read() as conn:
@@ -250,5 +280,7 @@ class Operators:
             op_sql.delete_session(conn, session_hash=session_hash(session_id))
 
 
-def _subjects(username: str, address: str) -> tuple[str, str]:
+def brake_keys(username: str, address: str) -> tuple[str, str]:
+    """What the sign-in brake counts an attempt against: the username (first: a success clears
+    its counter) and the client address. Computed here only."""
     return f"user:{username.lower()[:150]}", f"ip:{address[:45]}"

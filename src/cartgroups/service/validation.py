@@ -57,7 +57,7 @@ def _as_boolean(value: object) -> bool | None:
     return None
 
 
-def _is_clean_text(value: str) -> bool:
+def is_clean_text(value: str) -> bool:
     """Storable in both databases: valid Unicode (no lone surrogates) and no NUL character."""
     if "\x00" in value:
         return False
@@ -76,7 +76,7 @@ def _check(spec: FieldSpec, value: object) -> tuple[object, str | None]:
     if spec.kind == "string":
         if not isinstance(value, str):
             return None, f"{name} must be a string"
-        if not _is_clean_text(value):
+        if not is_clean_text(value):
             return None, f"{name} must be valid Unicode text without NUL characters"
         if spec is NAME and not value.strip():
             return None, f"{name} must not be empty"

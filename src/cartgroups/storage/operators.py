@@ -5,12 +5,14 @@ through the store-first functions of customer_groups.py and credentials.py."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from cartgroups.storage import dialect
 from cartgroups.storage.tables import operator_sessions, operators, sign_in_failures
 
 
@@ -123,22 +125,62 @@ def find_failure(conn: Connection, *, subject: str) -> FailureRow | None:
     return FailureRow(*row) if row is not None else None
 
 
-def save_failure(conn: Connection, *, row: FailureRow) -> None:
-    """Insert or replace a subject's counter. Call inside a write transaction (it reads first)."""
-    exists = conn.execute(
-        sa.select(sign_in_failures.c.subject).where(sign_in_failures.c.subject == row.subject)
-    ).fetchone()
-    values = {
-        "failures": row.failures,
-        "last_failure_at": row.last_failure_at,
-        "locked_until": row.locked_until,
-    }
-    if exists is None:
-        conn.execute(sa.insert(sign_in_failures).values(subject=row.subject, **values))
-    else:
-        conn.execute(
-            sa.update(sign_in_failures).where(sign_in_failures.c.subject == row.subject).values(**values)
+def reserve_attempt(
+    conn: Connection, *, subject: str, now: int, free: int, locks: Sequence[int], forget_after: int
+) -> FailureRow | None:
+    """Count one more sign-in attempt against ``subject``, before its password is checked, unless
+    the subject is locked: then None, and nothing changes.
+
+    One statement (INSERT ... ON CONFLICT DO UPDATE ... WHERE not locked ... RETURNING, on both
+    databases), so that concurrent attempts, in any process, each get their own count and the one
+    that passes the ``free`` attempts sets the lock that refuses the next ones: no more than
+    ``free`` + 1 passwords are checked before a lock, however many attempts arrive at once.
+
+    The n-th attempt in a row (a counter idle ``forget_after`` seconds starts again from one) locks
+    the subject until ``now`` plus: nothing up to ``free``, then ``locks[n - free - 1]`` (the
+    last of ``locks`` beyond their end)."""
+    t = sign_in_failures
+    failures = sa.case((sa.literal(now) - t.c.last_failure_at >= forget_after, 1), else_=t.c.failures + 1)
+    first = dialect.insert(conn.dialect.name, t).values(
+        subject=subject, failures=1, last_failure_at=now, locked_until=now + _lock(1, free, locks)
+    )
+    stmt = first.on_conflict_do_update(
+        index_elements=[t.c.subject],
+        set_={
+            "failures": failures,
+            "last_failure_at": now,
+            "locked_until": now + _lock_sql(failures, free, locks),
+        },
+        where=t.c.locked_until <= now,
+    ).returning(t.c.subject, t.c.failures, t.c.last_failure_at, t.c.locked_until)
+    row = conn.execute(stmt).fetchone()
+    return FailureRow(*row) if row is not None else None
+
+
+def _lock(failures: int, free: int, locks: Sequence[int]) -> int:
+    excess = failures - free
+    return 0 if excess <= 0 else locks[min(excess, len(locks)) - 1]
+
+
+def _lock_sql(failures: sa.ColumnElement[int], free: int, locks: Sequence[int]) -> sa.ColumnElement[int]:
+    steps = [(failures <= free, 0)] + [(failures == free + n, lock) for n, lock in enumerate(locks[:-1], 1)]
+    return sa.case(*steps, else_=locks[-1])
+
+
+def release_attempt(conn: Connection, *, reserved: FailureRow) -> None:
+    """Take back an attempt reserve_attempt() counted (its password was right): one fewer, and
+    the lock it set (if it set one, and no later attempt has moved it since) lifted."""
+    t = sign_in_failures
+    conn.execute(
+        sa.update(t)
+        .where(t.c.subject == reserved.subject, t.c.failures > 0)
+        .values(
+            failures=t.c.failures - 1,
+            locked_until=sa.case(
+                (t.c.locked_until == reserved.locked_until, reserved.last_failure_at), else_=t.c.locked_until
+            ),
         )
+    )
 
 
 def clear_failures(conn: Connection, *, subject: str) -> None:
