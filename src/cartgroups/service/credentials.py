@@ -13,6 +13,7 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -91,13 +92,19 @@ class Authenticator:
     """Verifies the three headers.
 
     A combination of header values that verified is kept in this process's memory and reused
-    without hashing or asking the database again, for as long as no token has been revoked:
-    every ``cache_seconds`` (<= 1 s) the process reads the database's count of revocations
-    (storage.credentials.credentials_version, bumped in the revoking transaction) and forgets
-    everything it knew when the count moved. So a revoked token stops working within
-    ``cache_seconds`` on every process, and a busy process asks the database about a token once,
-    not once per ``cache_seconds``. Tokens are never changed in place (scopes, store and
-    application are fixed at issue), so a revocation is the only change to watch for.
+    without hashing or asking the database again, for as long as no token has been revoked and
+    the data has not been replaced: every ``cache_seconds`` (<= 1 s) the process reads the
+    database's count of revocations (bumped in the revoking transaction) and its generation (set
+    anew by every restore, in the restoring transaction), in one statement
+    (storage.credentials.credentials_state), and forgets everything it knew when either moved.
+    On SQLite it also reads them before any request that follows a commit by anyone (a look at
+    SQLite's data version, ~2 us, tells: storage.credentials.Commits), so there a revoked token
+    or the credentials of a restored-away store never verify again once the change is committed.
+    So a revoked token, or one restored away, stops working within ``cache_seconds`` on every
+    process (SQLite: at once), and a busy process asks the database about a token once, not once
+    per ``cache_seconds``. Tokens are never changed in place (scopes, store and application are
+    fixed at issue), so a revocation or a restore are the only changes to watch for: a restore
+    may give a store's id to another store, and a kept Principal names its store by id.
     Only verified combinations are kept: a wrong one always costs the full check."""
 
     MAX_ENTRIES = 10_000
@@ -106,8 +113,9 @@ class Authenticator:
         self.db = db
         self.cache_seconds = cache_seconds
         self._cache: dict[tuple[str, str, str], Principal] = {}
-        self._version = -1
+        self._version: Hashable = None
         self._check_due = 0.0
+        self._commits = cred_sql.Commits(db)
 
     def verify(
         self, *, secure_url: str | None, private_key: str | None, token: str | None, write: bool
@@ -117,7 +125,7 @@ class Authenticator:
             raise Unauthorized(MISSING.format(", ".join(name for name, value in given if not value)))
         if self.cache_seconds <= 0:
             return self._allowed(self._verified(secure_url, private_key, token), write)
-        if time.monotonic() >= self._check_due:
+        if self._commits.since_last_look() or time.monotonic() >= self._check_due:
             self._check_revocations()
         key = (secure_url, private_key, token)
         principal = self._cache.get(key)
@@ -138,7 +146,7 @@ class Authenticator:
         # fails the request and leaves the check due.
         due = time.monotonic() + self.cache_seconds
         with self.db.read() as conn:
-            version = cred_sql.credentials_version(conn)
+            version = cred_sql.credentials_state(conn)
         self._check_due = due
         if version != self._version:
             self._cache.clear()

@@ -7,6 +7,14 @@ backup file into the live database the same way in the other direction: it takes
 write lock for the copy and commits it as one transaction, so server processes that are running
 wait for it like for any other writer and then see the restored data (their cached schema is
 re-read by SQLite itself). PostgreSQL has pg_dump and pg_restore for this (docs/operations.md).
+
+What the restore copies in is not the backup file itself but a staged copy of it, next to the
+live file: its schema brought up to this version's, and given a new database generation
+(storage/credentials.py, GENERATION). So the one transaction that replaces the data also
+replaces the generation, and running servers, which check it before using anything they keep
+(verified credentials name their store by id, and a restore may give that id to another
+store), never serve a request from the restored data with what they knew before; nor do they
+ever see an older schema.
 """
 
 from __future__ import annotations
@@ -17,10 +25,13 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic.util import CommandError
 
-from cartgroups.errors import ConfigurationError
+from cartgroups.errors import ConfigurationError, DatabaseUnavailable
+from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import migrate
+from cartgroups.storage.database import Database
 from cartgroups.storage.dialect import SQLITE_BUSY_TIMEOUT_MS
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -132,21 +143,46 @@ def check_backup(path: Path) -> Summary:
 
 
 def restore(backup_file: Path, live: Path) -> Summary:
-    """Replace the contents of the live database ``live`` with the backup's, in one transaction.
-    The caller then brings the schema up to date (a backup may be older than this version)."""
+    """Replace the contents of the live database ``live`` with the backup's, brought up to this
+    version's schema and given a new generation, in one transaction."""
     summary = check_backup(backup_file)
     if backup_file.resolve() == live.resolve():
         raise ConfigurationError(f"{backup_file} is the live database itself")
+    staged = live.with_name(f".{live.name}.restore-{os.getpid()}")
     try:
-        src = _connect(backup_file, read_only=True)
-        try:
-            dst = _connect(live)
-            try:
-                src.backup(dst)
-            finally:
-                dst.close()
-        finally:
-            src.close()
-    except sqlite3.Error as exc:
+        _stage(backup_file, staged)
+        _copy(_connect(staged), _connect(live))
+    except (sqlite3.Error, sa.exc.SQLAlchemyError, DatabaseUnavailable) as exc:
         raise ConfigurationError(f"restore failed, the live database is unchanged: {exc}") from None
+    finally:
+        for leftover in (
+            staged,
+            *(staged.with_name(staged.name + end) for end in ("-wal", "-shm", "-journal")),
+        ):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
     return summary
+
+
+def _stage(backup_file: Path, staged: Path) -> None:
+    """A copy of the backup at ``staged`` as the live database is to be: at this version's
+    schema, with a new generation."""
+    with contextlib.suppress(FileNotFoundError):
+        staged.unlink()  # left by a restore that was killed
+    _copy(_connect(backup_file, read_only=True), sqlite3.connect(staged, isolation_level=None))
+    db = Database(f"sqlite:///{staged}")
+    try:
+        migrate.upgrade(db)
+        with db.write() as conn:
+            cred_sql.set_generation(conn)
+    finally:
+        db.dispose()
+
+
+def _copy(src: sqlite3.Connection, dst: sqlite3.Connection) -> None:
+    """Everything in ``src`` into ``dst`` in one transaction (SQLite's online backup), both then closed."""
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import FunctionElement
 
 from cartgroups.storage import dialect
+from cartgroups.storage.database import Database
 from cartgroups.storage.fastpath import Prepared
 from cartgroups.storage.tables import applications, change_counters, customer_groups, stores, tokens
 
@@ -254,3 +261,102 @@ def credentials_version(conn: Connection) -> int:
     token ever was."""
     row = _CREDENTIALS_VERSION.run(conn, {}).fetchone()
     return int(row[0]) if row is not None else 0
+
+
+# The database's generation: a random number in change_counters that every restore (and anything
+# else that replaces the data wholesale) sets anew, as the last step of the same transaction
+# (storage/backup.py). What a process keeps from the database (the Authenticator's verified
+# credentials: a store id among them) is kept only while it stays the same: after a restore,
+# store and token ids may name other stores and tokens than they did. Random rather than counted:
+# a backup restored holds the generation of its time, which a counter may have reached again.
+GENERATION = "generation"
+
+
+def new_generation() -> int:
+    return secrets.randbits(62) + 1  # a positive BIGINT, never 0 (the value of "no row")
+
+
+def set_generation(conn: Connection, generation: int | None = None) -> int:
+    """Give the database a new generation (in the caller's transaction); returns it."""
+    value = new_generation() if generation is None else generation
+    stmt = dialect.insert(conn.dialect.name, change_counters).values(name=GENERATION, value=value)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"value": value}))
+    return value
+
+
+def generation(conn: Connection) -> int | None:
+    """The database's generation; None when it has none (a schema older than migration 0010)."""
+    return conn.execute(
+        sa.select(change_counters.c.value).where(change_counters.c.name == GENERATION)
+    ).scalar_one_or_none()
+
+
+class row_written_by(FunctionElement[str]):
+    """What tells one writing of a row from another, whatever the row holds: on PostgreSQL the
+    row's xmin, the transaction that wrote it, which a pg_restore (or a COPY into a new
+    database) gives every row it loads, so a restored database is told from the one it replaced
+    although pg_restore copies the generation as it was; NULL on SQLite, whose restore is
+    storage/backup.py, which sets a new generation."""
+
+    type = sa.String()
+    inherit_cache = True
+    name = "row_written_by"
+
+
+@compiles(row_written_by)
+def _row_written_by(element: row_written_by, compiler: SQLCompiler, **kw: Any) -> str:
+    return "CAST(change_counters.xmin AS TEXT)"
+
+
+@compiles(row_written_by, "sqlite")
+def _row_written_by_sqlite(element: row_written_by, compiler: SQLCompiler, **kw: Any) -> str:
+    return "NULL"
+
+
+_WATCHED = Prepared(
+    sa.select(change_counters.c.name, change_counters.c.value, row_written_by())
+    .where(sa.or_(change_counters.c.name == "credentials", change_counters.c.name == GENERATION))
+    .order_by(change_counters.c.name)
+)
+
+
+def credentials_state(conn: Connection) -> Hashable:
+    """One statement for what the Authenticator polls: the revocation count and the database's
+    generation (each with its row's writing, see row_written_by). It changes when a token is
+    revoked and when the data is replaced (a restore); equal values mean neither happened."""
+    return tuple(tuple(row) for row in _WATCHED.run(conn, {}).fetchall())
+
+
+class Commits:
+    """Has anything been committed to the database since the last look? Asked of SQLite for
+    about 1.7 us (``PRAGMA data_version`` straight on this thread's read connection, as the read
+    cache does: it moves with every commit of any other connection, a restore included); on
+    PostgreSQL there is no such cheap question, and ``since_last_look()`` says False: those who
+    ask must poll instead."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.exact = db.dialect_name == "sqlite"
+        self._cursor: Any = None
+        self._seen: object = None
+
+    def since_last_look(self) -> bool:
+        """True when something was committed since the previous look (or this is the first, or
+        the connection was replaced); the look itself is the new starting point. Call it before
+        reading what it guards, so that a commit in between shows at the next look."""
+        if not self.exact:
+            return False
+        try:
+            version = self._cursor.execute("PRAGMA data_version").fetchone()[0]
+        except Exception:
+            version = self._reconnect()  # first use, or the connection broke
+        moved = bool(version != self._seen)
+        self._seen = version
+        return moved
+
+    def _reconnect(self) -> object:
+        with self.db.read() as conn:
+            raw = dialect.driver(conn)
+            self._cursor = raw.cursor()
+            # A new connection's versions cannot be compared with the old one's.
+            return (id(raw), dialect.data_version(conn))
