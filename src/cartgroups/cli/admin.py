@@ -18,6 +18,7 @@ from cartgroups.cli.common import (
     load_settings,
     one_line_errors,
     open_database,
+    shown,
 )
 from cartgroups.service import credentials
 from cartgroups.storage import backup as sqlite_backup
@@ -45,7 +46,7 @@ def _print(rows: Sequence[Mapping[str, object]], as_json: bool, title: str) -> N
     for column in rows[0]:
         table.add_column(column)
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
+        table.add_row(*(shown("" if v is None else v) for v in row.values()))
     Console().print(table)
 
 

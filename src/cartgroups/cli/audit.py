@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cartgroups.cli.common import DATABASE_OPTION, JSON_OPTION, fail, load_settings, open_database
+from cartgroups.cli.common import DATABASE_OPTION, JSON_OPTION, fail, load_settings, open_database, shown
 from cartgroups.service import audit
 from cartgroups.service.credentials import normalise_secure_url
 from cartgroups.storage.audit import ACTIONS, Action, Entry
@@ -109,17 +109,22 @@ def audit_list(
     if not entries:
         typer.echo("No audit entries.")
         return
-    table = Table(title=f"Audit log of {secure_url}")
+    table = Table(title=shown(f"Audit log of {secure_url}"), title_style="table.title")
     for column in ("time (UTC)", "application", "token", "action", "group", "change"):
         table.add_column(column, overflow="fold")
     for e in entries:
-        table.add_row(
-            e.at.strftime("%Y-%m-%d %H:%M:%S"),
-            e.application or "-",
-            "-" if e.token_id is None else str(e.token_id),
-            e.action + (" (bulk)" if e.bulk else ""),
-            str(e.group_id),
-            describe_change(e),
+        table.add_row(  # every cell a Text: a group named [/bold] is data, not markup
+            *map(
+                shown,
+                (
+                    e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                    e.application or "-",
+                    "-" if e.token_id is None else e.token_id,
+                    e.action + (" (bulk)" if e.bulk else ""),
+                    e.group_id,
+                    describe_change(e),
+                ),
+            )
         )
     Console().print(table)
 

@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 
 import typer
 from pydantic import ValidationError
+from rich.text import Text
 
 from cartgroups.client import CartgroupsAPIError, CartgroupsConnectionError, ClientError, Unauthorized
 from cartgroups.config import Settings
@@ -20,6 +21,25 @@ DATABASE_OPTION = typer.Option(
     None, "--database", help="Database URL (default: $CARTGROUPS_DATABASE_URL or sqlite:///./cartgroups.db)."
 )
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+# Control characters (C0, DEL, C1) written as \xNN: a terminal acts on them (an escape sequence can
+# move the cursor, rewrite what is on the screen or set the window title).
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+
+
+def printable(value: object) -> str:
+    """Data (a tenant's group names, a store or application name, a request's path) as a line
+    for a person: every control character written as ``\\xNN``, so that none reaches the terminal.
+    --json output is exact instead."""
+    return str(value).translate(_CONTROLS)
+
+
+def shown(value: object) -> Text:
+    """Data as Rich prints it (a table cell or title): a Text, which Rich never reads as markup
+    (a group named ``[/bold]`` would otherwise fail the whole table) or emoji codes (``:smile:``),
+    and its control characters written out (printable)."""
+    return Text(printable(value))
 
 
 def fail(message: str) -> NoReturn:

@@ -10,6 +10,9 @@ group; a second run of the same file therefore creates nothing and changes nothi
 creates a group (whose id the server assigns), so only rows carrying the store's own ids are
 matched again on a second run. Every row is checked with the server's own rules before anything
 is written; a file with any invalid row writes nothing.
+
+CSV files carry the formula guard (groups_io): export writes ``'`` before a text cell a spreadsheet
+would run as a formula, and import takes it off, so a file round-trips exactly either way.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cartgroups.cli.common import JSON_OPTION, client_errors, fail
+from cartgroups.cli.common import JSON_OPTION, client_errors, fail, printable, shown
 from cartgroups.cli.groups_io import FileProblem, detect_format, dumps, read_rows, write_csv, write_json
 from cartgroups.client import (
     CartgroupsAPIError,
@@ -122,7 +125,7 @@ def _print_groups(groups: Sequence[CustomerGroup], as_json: bool) -> None:
         table.add_column(column, justify="right" if column in ("CustomerGroupID", "MinimumOrder") else "left")
     for group in groups:
         wire = _row(group)
-        table.add_row(*(_text(wire[c]) for c in columns))
+        table.add_row(*(shown(_text(wire[c])) for c in columns))
     Console().print(table)
 
 
@@ -136,6 +139,14 @@ EXPORT_FORMAT = typer.Option(Format.csv, "--format", help="csv (header: the wire
 OUTPUT = typer.Option(None, "--output", "-o", help="File to write (default: stdout).")
 FILE = typer.Argument(..., help="CSV or JSON file, as written by `groups export`.")
 IMPORT_FORMAT = typer.Option(InFormat.auto, "--format", help="auto (from the file name), csv or json.")
+NO_GUARD_OUT = typer.Option(
+    False,
+    "--no-formula-guard",
+    help="CSV: write every text cell as it is, even one a spreadsheet would run as a formula.",
+)
+NO_GUARD_IN = typer.Option(
+    False, "--no-formula-guard", help="CSV: read every cell as it is (keep a formula guard's ')."
+)
 MATCH = typer.Option(
     Match.name,
     "--match",
@@ -179,7 +190,7 @@ def groups_get(
         typer.echo(dumps(_row(group)))
         return
     for key, value in _row(group).items():
-        typer.echo(f"{key + ':':<21}{_text(value)}")
+        typer.echo(f"{key + ':':<21}{printable(_text(value))}")
 
 
 def _or_missing(group_id: int, call: Callable[[], T]) -> T:
@@ -269,21 +280,27 @@ def groups_delete(
 def groups_export(
     fmt: Format = EXPORT_FORMAT,
     output: Path = OUTPUT,
+    no_formula_guard: bool = NO_GUARD_OUT,
     url: str = URL,
     secure_url: str = SECURE_URL,
     private_key: str = PRIVATE_KEY,
     token: str = TOKEN,
 ) -> None:
-    """Write every group, MinimumOrder exactly as the server sent it."""
+    """Write every group, MinimumOrder exactly as the server sent it.
+
+    CSV text cells carry a formula guard (unless --no-formula-guard): one that starts with
+    = + - @ tab or CR, such as =HYPERLINK(...), is written '=HYPERLINK(...), which a spreadsheet
+    shows as text instead of running it. `groups import` takes the ' off again, so the file
+    round-trips exactly (a Name that really starts with '= is written ''=). JSON is exact."""
     write = write_csv if fmt is Format.csv else write_json
     with connect(url, secure_url, private_key, token) as client:
         groups = list(client.iter_all(PAGE))  # all read before the file is touched
     if output is None:
-        write(groups, sys.stdout)
+        write(groups, sys.stdout, formula_guard=not no_formula_guard)
         return
     try:
         with output.open("w", encoding="utf-8", newline="") as out:
-            write(groups, out)
+            write(groups, out, formula_guard=not no_formula_guard)
     except OSError as exc:
         fail(f"cannot write {output}: {exc.strerror or exc}")
     typer.echo(f"Exported {len(groups)} groups to {output}.", err=True)
@@ -426,6 +443,7 @@ def groups_import(
     fmt: InFormat = IMPORT_FORMAT,
     dry_run: bool = typer.Option(False, "--dry-run", help="Check every row and say what would change."),
     match: Match = MATCH,
+    no_formula_guard: bool = NO_GUARD_IN,
     jobs: int = typer.Option(
         1,
         "--jobs",
@@ -446,9 +464,13 @@ def groups_import(
     --match name: a row whose Name equals an existing group's updates that group (only the fields
     that differ, in bulk requests of 100), every other row creates a group; running the same file
     again creates nothing. --match id: the same by CustomerGroupID; rows without the id of an
-    existing group are created."""
+    existing group are created.
+
+    CSV: the formula guard `groups export` wrote is taken off: a text cell loses one leading '
+    only when = + - @ tab or CR follows (after any more 's), so a Name such as 'quoted keeps
+    its '. --no-formula-guard reads every cell as it is."""
     try:
-        rows = read_rows(file, detect_format(file, fmt.value))
+        rows = read_rows(file, detect_format(file, fmt.value), formula_guard=not no_formula_guard)
     except FileProblem as exc:
         fail(str(exc))
     with connect(url, secure_url, private_key, token) as client:

@@ -6,6 +6,16 @@ CSV: UTF-8 (a byte-order mark is accepted on input), RFC 4180 quoting, one heade
 header names match case-insensitively and columns may be left out; an empty cell counts as
 absent, except in a text column (Description, RegistrationMessage), where it is the empty text.
 
+The formula guard (on by default, CSV only; OWASP's defence against CSV injection): a spreadsheet
+runs a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return as a formula
+(``=HYPERLINK(...)`` in a group's Name). So export writes a ``'`` before such a text cell, which a
+spreadsheet shows as text and hides, and import takes that ``'`` off again. To keep this exact for
+every text, a text that already starts with apostrophes followed by one of those characters (a
+Name that truly is ``'=x``) gets one more (``''=x``), and import takes off exactly one ``'``, and
+only from a cell that would be guarded without it; any other leading ``'`` is kept as data. Numbers
+and booleans are never changed (no valid one starts a formula). With the guard off
+(``--no-formula-guard``) every cell is written and read as it is.
+
 JSON: an array of CustomerGroup objects, exactly as the API sends them; MinimumOrder is a JSON
 number with the decimal's own digits, and is read back as an exact decimal.
 """
@@ -15,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +39,21 @@ from cartgroups.model import FIELDS
 WIRE_NAMES = [f.wire for f in FIELDS]
 _BY_KEY = {f.key: f for f in FIELDS}
 _TEXT_KINDS = frozenset({"string"})
+
+
+# A text cell a spreadsheet would run as a formula (after any apostrophes already in front).
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+
+
+def guard(text: str) -> str:
+    """A text cell as the formula guard writes it: ``'`` in front when a spreadsheet would run
+    it (or it already looks guarded), so that unguard gives back exactly ``text``."""
+    return "'" + text if _FORMULA.match(text) else text
+
+
+def unguard(cell: str) -> str:
+    """A text cell the formula guard wrote, as the text it guarded (the inverse of guard)."""
+    return cell[1:] if cell.startswith("'") and _FORMULA.match(cell, 1) else cell
 
 
 class FileProblem(Exception):
@@ -53,18 +79,21 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def write_csv(groups: Iterable[CustomerGroup], out: TextIO) -> int:
+def write_csv(groups: Iterable[CustomerGroup], out: TextIO, *, formula_guard: bool = True) -> int:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(WIRE_NAMES)
+    guarded = [formula_guard and f.kind in _TEXT_KINDS for f in FIELDS]
     count = 0
     for group in groups:
-        writer.writerow([_cell(v) for v in group.to_wire().values()])
+        cells = (_cell(v) for v in group.to_wire().values())
+        writer.writerow([guard(c) if g else c for c, g in zip(cells, guarded, strict=True)])
         count += 1
     return count
 
 
-def write_json(groups: Iterable[CustomerGroup], out: TextIO) -> int:
-    """A JSON array, written one object at a time so a large export needs no extra memory."""
+def write_json(groups: Iterable[CustomerGroup], out: TextIO, *, formula_guard: bool = True) -> int:
+    """A JSON array, written one object at a time so a large export needs no extra memory
+    (exact: the formula guard is for CSV, which spreadsheets open)."""
     count = 0
     out.write("[")
     for group in groups:
@@ -84,8 +113,9 @@ def detect_format(path: Path, fmt: str) -> str:
     raise FileProblem(f"cannot tell the format of {path} from its name: give --format csv or --format json")
 
 
-def read_rows(path: Path, fmt: str) -> list[dict[str, Any]]:
-    """The file's rows as wire-named objects, in file order (row 1 is the first data row)."""
+def read_rows(path: Path, fmt: str, *, formula_guard: bool = True) -> list[dict[str, Any]]:
+    """The file's rows as wire-named objects, in file order (row 1 is the first data row); the
+    formula guard taken off a CSV file's text cells unless ``formula_guard`` is False."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -94,10 +124,12 @@ def read_rows(path: Path, fmt: str) -> list[dict[str, Any]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise FileProblem(f"{path} is not UTF-8 text (byte {exc.start})") from None
-    return list(_csv_rows(text, path)) if detect_format(path, fmt) == "csv" else _json_rows(text, path)
+    if detect_format(path, fmt) == "csv":
+        return list(_csv_rows(text, path, formula_guard))
+    return _json_rows(text, path)
 
 
-def _csv_rows(text: str, path: Path) -> Iterator[dict[str, Any]]:
+def _csv_rows(text: str, path: Path, formula_guard: bool) -> Iterator[dict[str, Any]]:
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
@@ -119,7 +151,7 @@ def _csv_rows(text: str, path: Path) -> Iterator[dict[str, Any]]:
             if len(cells) != len(specs):
                 raise FileProblem(f"{path}: row {number} has {len(cells)} cells, the header {len(specs)}")
             yield {
-                spec.wire: cell
+                spec.wire: unguard(cell) if formula_guard and spec.kind in _TEXT_KINDS else cell
                 for spec, cell in zip(specs, cells, strict=True)
                 if cell != "" or spec.kind in _TEXT_KINDS
             }

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cartgroups.cli.common import JSON_OPTION, client_errors, fail
+from cartgroups.cli.common import JSON_OPTION, client_errors, fail, shown
 from cartgroups.cli.groups_io import dumps
 from cartgroups.client import CartgroupsAPIError
 from cartgroups.client.sandbox import SandboxClient
@@ -80,14 +80,15 @@ def journal(
     for entry in entries:
         query = f"?{entry['query']}" if entry["query"] else ""
         fault = "" if entry["fault_id"] is None else str(entry["fault_id"])
-        table.add_row(
-            str(entry["time"]),
-            str(entry["method"]),
+        cells = (
+            entry["time"],
+            entry["method"],
             f"{entry['path']}{query}",
-            str(entry["status"]),
+            entry["status"],
             f"{float(entry['duration_ms']):.1f}",
             fault,
         )
+        table.add_row(*map(shown, cells))  # a request's path is data, never markup
     Console(width=200).print(table)
 
 
@@ -154,8 +155,8 @@ def throttle(
     if state is not None and state.lower() not in values:
         fail(f"state must be on, off or default (got {state!r})")
     with connect(url, token) as client:
-        shown = client.throttle(store) if state is None else None
-        value = shown if state is None else client.set_throttle(store, values[state.lower()])
+        current = client.throttle(store) if state is None else None
+        value = current if state is None else client.set_throttle(store, values[state.lower()])
     typer.echo({True: "on", False: "off", None: "default"}[value])
 
 
