@@ -66,6 +66,12 @@ def _create(served: Served, issued: Issued, name: str) -> httpx.Response:
     )
 
 
+def _names(served: Served, issued: Issued) -> list[str]:
+    response = httpx.get(served.base_url + API + "/CustomerGroups", headers=headers_for(issued), timeout=10)
+    assert response.status_code == 200, response.text
+    return [group["Name"] for group in response.json()]
+
+
 def _status(
     served: Served, issued: Issued, method: str = "GET", path: str = "/CustomerGroups", **kw: object
 ) -> int:
@@ -113,17 +119,19 @@ def test_a_restore_under_running_servers_drops_what_they_kept(
         later_store = credentials.store_id_of(db, "later.example.com")
         created = _create(servers[0], later, "Later's group")
         assert created.status_code == 201, created.text
+        renamed = _status(servers[0], first, "PUT", "/CustomerGroups/1", json={"Name": "Renamed later"})
+        assert renamed == 200
         for served in servers:
             for _ in range(3):
                 assert _status(served, later) == 200
                 assert _status(served, later, path="/CustomerGroups/1") == 200
-                assert _status(served, first) == 200
+                assert _names(served, first) == ["Renamed later"]
 
         _restore(url, tmp_path / "backup", tmp_path)
 
         _rejected_everywhere(servers, later, exact)
-        for served in servers:
-            assert _status(served, first) == 200  # the restored store's credentials still work
+        for served in servers:  # the restored store's credentials work, and no read is kept
+            assert _names(served, first) == ["First's group"]
 
         # A new tenant gets the id the restored-away store had; its stale token reaches none of it.
         new = credentials.issue(db, secure_url="new-tenant.example.com", application="new-app")
