@@ -20,9 +20,11 @@ import orjson
 from cartgroups.api import errors, routes, wire
 from cartgroups.api.deadlines import Deadlines
 from cartgroups.api.dispatch import Reply, read_body, request_headers
-from cartgroups.errors import CartgroupsError, Invalid
+from cartgroups.errors import DatabaseUnavailable, Invalid
 from cartgroups.service.credentials import Issued
 from cartgroups.service.sandbox import PREFIX, Fault, Sandbox, SeedRejected, default_message
+from cartgroups.storage.database import Retry
+from cartgroups.storage.dialect import WriterBusy
 from cartgroups.storage.sandbox import FaultRow, JournalRow
 
 Scope = MutableMapping[str, Any]
@@ -39,6 +41,12 @@ SECRET_HEADERS = frozenset({"privatekey", "token", "authorization", "cookie", "p
 SECRET_PARAMS = frozenset({"privatekey", "token"})
 MAX_JOURNAL_BODY = 64 * 1024  # characters of a body kept in the journal
 MAX_JOURNAL_LIMIT = 10_000
+# While another process holds SQLite's write lock: how long a request waits (without blocking the
+# event loop) to claim a fault rule's next application, and how soon the journal is tried again.
+CLAIM_WAIT_SECONDS = 1.0
+CLAIM_RETRY_SECONDS = 0.002
+JOURNAL_RETRY_SECONDS = 0.1  # the lock was busy
+JOURNAL_OUTAGE_RETRY_SECONDS = 1.0  # the database took no writes
 ACTIONS: dict[str, tuple[str, ...]] = {
     "reset": ("POST",),
     "seed": ("POST",),
@@ -156,6 +164,8 @@ class SandboxLayer:
         self.body_deadlines = Deadlines(body_timeout_seconds)
         self.sleep = sleep
         self.clock = clock
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._flush_scheduled = False
 
     async def handle(self, scope: Scope, receive: Receive, answer: Answer) -> Reply | None:
         path: str = scope["path"]
@@ -185,7 +195,7 @@ class SandboxLayer:
             return message
 
         try:
-            fault = self.sandbox.fault_for(method, scope["path"], secure_url)
+            fault = await self._fault_for(method, scope["path"], secure_url)
         except Exception as exc:
             status, body, extra = errors.render(exc)
             return Reply(status, body, [JSON, CORS, *extra])
@@ -210,12 +220,72 @@ class SandboxLayer:
             "duration_ms": (self.clock() - started) * 1000,
             "fault_id": fault.id if fault is not None else None,
         }
-        try:
-            self.sandbox.record(secure_url, entry)
-        except Exception as exc:  # the answer still goes out; only its journal entry is lost
-            text = exc.message if isinstance(exc, CartgroupsError) else repr(exc)
-            log.warning("request not journaled: %s", text)
+        # Written now if the database takes it at once (as before the reply, so a client that
+        # reads the journal next finds it); else queued and written by a later flush.
+        self.sandbox.record(secure_url, entry)
+        self._flush()
         return reply
+
+    async def _fault_for(self, method: str, path: str, secure_url: str | None) -> Fault | None:
+        """The first matching rule that fires for this request. Claiming it is a write: while
+        another process holds SQLite's write lock the request waits for it without blocking the
+        loop, up to CLAIM_WAIT_SECONDS; if the claim cannot be made (that long, or the database
+        takes no writes), a rule limited to N requests does not fire (it never fires more than
+        N times) and an unlimited rule fires uncounted."""
+        loop = asyncio.get_running_loop()
+        for rule in self.sandbox.faults_matching(method, path, secure_url):
+            deadline = loop.time() + CLAIM_WAIT_SECONDS
+            while True:
+                try:
+                    fault = self.sandbox.claim(rule)
+                except (WriterBusy, Retry):
+                    if loop.time() < deadline:
+                        await asyncio.sleep(CLAIM_RETRY_SECONDS)
+                        continue
+                    fault = self._unclaimed(rule, "the database's write lock stayed taken")
+                except DatabaseUnavailable as exc:
+                    fault = self._unclaimed(rule, exc.message)
+                break
+            if fault is not None:
+                return fault
+        return None
+
+    def _unclaimed(self, rule: FaultRow, why: str) -> Fault | None:
+        if rule.remaining is None:
+            log.warning("fault rule %d fired without being counted: %s", rule.id, why)
+            return self.sandbox.fault_of(rule)
+        log.warning("fault rule %d skipped (its count could not be claimed): %s", rule.id, why)
+        return None
+
+    def _schedule_flush(self, delay: float) -> None:
+        """Have the journal written on this event loop ``delay`` seconds from now, unless a flush
+        is due already."""
+        if self._flush_scheduled:
+            return
+        self._flush_scheduled = True
+        asyncio.get_running_loop().call_later(delay, self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write the queued journal entries without waiting for a lock; while the database is
+        busy or takes no writes, try again a moment later."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new loop (tests run several in turn): what was due is gone
+            self._loop, self._flush_scheduled = loop, False
+        if self._flush_scheduled and self.sandbox.journal_queued:
+            return  # a retry is due: until then, new entries queue behind the old
+        try:
+            outcome = self.sandbox.flush_journal()
+        except Exception:  # a bug: keep the server answering
+            log.exception("journal: flush failed")
+            return
+        if outcome == "busy":
+            self._schedule_flush(JOURNAL_RETRY_SECONDS)
+        elif outcome == "unavailable":
+            self._schedule_flush(JOURNAL_OUTAGE_RETRY_SECONDS)
 
     @staticmethod
     def _fault_reply(fault: Fault) -> Reply:

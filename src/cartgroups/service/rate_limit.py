@@ -8,18 +8,46 @@ capacity and drain rate; ``off`` (the default) does nothing at all.
 The bucket lives in the database (storage/rate_limits.py), so the limit holds across all server
 processes and hosts. Time comes from the database's clock by default, so hosts whose clocks
 disagree still drain one bucket at one rate; tests inject a clock instead.
+
+The check runs on the server's event loop, so it must not wait for the database. While the
+shared bucket cannot be written (on SQLite another process holds the write lock for longer than
+WAIT_MS; or the database is not writable, or unreachable) a process decides by its own copy of
+each bucket: the level the database last answered, drained by the time since, plus what it let
+in since. It tries the shared bucket again at most every PROBE_SECONDS, without waiting, and
+once that works adds to it what it let in meanwhile (still in the bucket, that is less what has
+drained). So the limit is exact while the database takes writes; during an outage of D seconds
+each of P processes lets in at most what its own bucket allows (capacity + rate x D, less the
+level it last saw), at most P times the exact figure in all, and the excess is then paid back
+by the shared bucket refusing for longer. A read is never refused because the bucket cannot be
+written.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
+import time
 from collections.abc import Callable, Container
 from dataclasses import dataclass
 
+from cartgroups.errors import DatabaseUnavailable
 from cartgroups.service.credentials import Principal
 from cartgroups.storage import rate_limits as bucket_sql
 from cartgroups.storage.database import Database
+
+log = logging.getLogger("cartgroups.rate_limit")
+
+# How long a check waits for SQLite's write lock while the bucket is healthy. Another writer
+# holds it for microseconds to a few milliseconds (one group commit); a check that still finds it
+# taken after this long stops waiting, and the process decides by its own buckets (see above).
+WAIT_MS = 100
+# While the shared bucket cannot be written: how often a check tries it again (without waiting).
+PROBE_SECONDS = 0.1
+# Buckets a process keeps its own copy of (the least recently used is forgotten first), and how
+# many buckets' meanwhile admissions one check adds to the shared buckets when they are back.
+MAX_LOCAL_BUCKETS = 10_000
+SETTLE_PER_CHECK = 32
 
 OFF = "off"
 THREEDCART = "3dcart"
@@ -83,6 +111,11 @@ class RateLimiter:
         self.rate = rate
         self.stores = stores
         self.clock = clock
+        # (store_id, application_id) -> this process's copy of the bucket, least recently used first.
+        self._local: dict[tuple[int, int], _Local] = {}
+        self._degraded_since: float | None = None  # time.monotonic() of the failure, when failing
+        self._next_try = 0.0
+        self.decided_locally = 0  # checks answered by the process's own buckets: for tests, metrics
 
     def enabled_for(self, store_id: int) -> bool:
         stores = self.stores
@@ -99,18 +132,106 @@ class RateLimiter:
             return None
         rate = self.rate
         assert principal.application_id is not None, "API requests come from an application"
+        key = (principal.store_id, principal.application_id)
+        now = self._now()
+        degraded = self._degraded_since is not None
+        if not degraded or time.monotonic() >= self._next_try:
+            try:
+                if degraded:
+                    self._settle()
+                level, allowed = self._take(key, wait_ms=0 if degraded else WAIT_MS)
+            except (bucket_sql.Busy, DatabaseUnavailable) as exc:
+                self._failed(exc)
+            else:
+                self._remember(key, level, now, owed=0.0)
+                return None if allowed else retry_after(level, rate)
+        return self._decide_locally(key, now)
+
+    def _now(self) -> float:
+        """The time of this process's own buckets (only differences of it are used)."""
+        return self.clock() if self.clock is not None else time.monotonic()
+
+    def _take(self, key: tuple[int, int], *, wait_ms: int) -> tuple[float, bool]:
+        rate = self.rate
         with self.db.write_volatile() as conn:
-            level, allowed = bucket_sql.take(
+            return bucket_sql.take(
                 conn,
-                store_id=principal.store_id,
-                application_id=principal.application_id,
+                store_id=key[0],
+                application_id=key[1],
                 capacity=rate.capacity,
                 rate=rate.per_second,
                 now=self.clock() if self.clock is not None else None,
+                wait_ms=wait_ms,
             )
-        if allowed:
-            return None
-        return retry_after(level, rate)
+
+    def _remember(self, key: tuple[int, int], level: float, now: float, *, owed: float) -> None:
+        local = self._local
+        known = local.pop(key, None)
+        local[key] = _Local(level, now, owed + (known.owed if known is not None else 0.0))
+        if len(local) > MAX_LOCAL_BUCKETS:
+            del local[next(iter(local))]
+
+    def _decide_locally(self, key: tuple[int, int], now: float) -> int | None:
+        """Admit or refuse by this process's copy of the bucket (the shared one cannot be written)."""
+        self.decided_locally += 1
+        rate = self.rate
+        known = self._local.get(key)
+        level = 0.0 if known is None else _drained(known, now, rate)
+        if level + 1.0 > rate.capacity:
+            return retry_after(level, rate)
+        self._remember(key, level + 1.0, now, owed=1.0)
+        return None
+
+    def _failed(self, exc: Exception) -> None:
+        if self._degraded_since is None:
+            self._degraded_since = time.monotonic()
+            why = "another process holds the write lock" if isinstance(exc, bucket_sql.Busy) else str(exc)
+            log.warning(
+                "rate limit: the shared buckets cannot be written (%s); deciding by this process's "
+                "own buckets until they can",
+                why,
+            )
+        self._next_try = time.monotonic() + PROBE_SECONDS
+
+    def _settle(self) -> None:
+        """The shared buckets take writes again: add to them what this process let in meanwhile
+        (SETTLE_PER_CHECK buckets a call, so that no check does much; the process decides by its
+        own buckets until all are settled). Raises Busy or DatabaseUnavailable like take()."""
+        rate, now = self.rate, self._now()
+        owing = [(key, known) for key, known in self._local.items() if known.owed > 0]
+        for key, known in owing[:SETTLE_PER_CHECK]:
+            # What is still in the bucket of what was let in here (the rest has drained).
+            amount = min(known.owed, _drained(known, now, rate))
+            if amount > 0:
+                with self.db.write_volatile() as conn:
+                    bucket_sql.charge(
+                        conn,
+                        store_id=key[0],
+                        application_id=key[1],
+                        amount=amount,
+                        capacity=rate.capacity,
+                        rate=rate.per_second,
+                        now=self.clock() if self.clock is not None else None,
+                        wait_ms=0,
+                    )
+            known.owed = 0.0
+        if len(owing) <= SETTLE_PER_CHECK:
+            log.warning("rate limit: the shared buckets take writes again")
+            self._degraded_since = None
+
+
+@dataclass(slots=True)
+class _Local:
+    """A process's copy of one bucket: its ``level`` at ``at`` (the limiter's clock), and how many
+    of the requests in it were let in here without reaching the shared bucket (``owed``)."""
+
+    level: float
+    at: float
+    owed: float
+
+
+def _drained(known: _Local, now: float, rate: Rate) -> float:
+    return max(0.0, known.level - max(0.0, now - known.at) * rate.per_second)
 
 
 def retry_after(level: float, rate: Rate) -> int:

@@ -4,6 +4,14 @@ the request journal and the per-store throttling override.
 All state is in the database (storage/sandbox.py), so several server processes share it: a
 rule added through one worker applies in every worker, and a "next N requests" rule fires
 exactly N times in total, whichever processes answer them.
+
+The journal is written off the request path: record() only queues an entry in memory, and
+flush_journal() writes what is queued in one transaction that never waits for SQLite's write
+lock (Database.write_batch); the API layer calls it right after the reply is sent, and again a
+moment later while the database is busy or unavailable (api/sandbox.py). The queue is bounded
+(JOURNAL_QUEUE entries, JOURNAL_QUEUE_CHARS characters): when the database stays away, the
+oldest queued entries are dropped and counted (journal_dropped). Reading, clearing or resetting
+a journal first writes what this process has queued.
 """
 
 from __future__ import annotations
@@ -11,15 +19,18 @@ from __future__ import annotations
 import fnmatch
 import functools
 import hmac
+import logging
 import random
 import re
+import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 
-from cartgroups.errors import Invalid, NotFound, Unauthorized
+from cartgroups.errors import CartgroupsError, DatabaseUnavailable, Invalid, NotFound, Unauthorized
 from cartgroups.model import CustomerGroup
 from cartgroups.service import credentials, validation
 from cartgroups.service.customer_groups import created_group
@@ -28,7 +39,10 @@ from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import sandbox as sql
 from cartgroups.storage.audit import Actor, Change
 from cartgroups.storage.database import Database
+from cartgroups.storage.dialect import WriterBusy
 from cartgroups.storage.sandbox import FaultRow, JournalRow
+
+log = logging.getLogger("cartgroups.sandbox")
 
 PREFIX = "/_cartgroups/"
 TOKEN_MISSING = "The sandbox controls need the sandbox token: send Authorization: Bearer <token>"  # noqa: S105
@@ -36,6 +50,9 @@ TOKEN_WRONG = "The sandbox token is not valid"  # noqa: S105
 NOT_A_STORE = "There is no store {!r}"
 
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
+JOURNAL_QUEUE = 10_000  # journal entries a process holds while the database cannot take them
+JOURNAL_QUEUE_CHARS = 64 * 1024 * 1024  # and the characters of their bodies, at most
+JOURNAL_BATCH = 500  # entries written in one transaction
 MAX_LATENCY_MS = 60_000
 MAX_PATTERN = 500
 # Default messages of injected errors: 3dcart's own wording where it has one.
@@ -149,6 +166,12 @@ class Sandbox:
         self._token = token.encode("utf-8", "surrogatepass")
         self.journal_size = journal_size
         self.random = random
+        # Journal entries not yet written: (store, entry, characters), oldest first.
+        self._queue: deque[tuple[str, Mapping[str, object], int]] = deque()
+        self._queued_chars = 0
+        self._queue_lock = threading.Lock()  # taken briefly; never held while the database works
+        self._flushing = threading.Lock()  # one flush at a time (it is never waited for)
+        self.journal_dropped = 0  # entries dropped because the queue was full
 
     # Guard -------------------------------------------------------------------------------------
 
@@ -196,11 +219,13 @@ class Sandbox:
     def reset_all(self) -> int:
         """Empty every store (ids from 1), drop every journal, override and fault rule. Returns
         the number of stores; their credentials stay valid."""
+        self._forget_queued(None)
         with self.db.write() as conn:
             return sql.reset_all(conn)
 
     def reset_store(self, secure_url: str) -> None:
         store_id = self.store_id(secure_url)
+        self._forget_queued(self.canonical(secure_url))
         with self.db.write() as conn:
             sql.reset_store(conn, store_id=store_id)
 
@@ -328,48 +353,131 @@ class Sandbox:
         except NotFound as exc:
             raise Invalid(exc.message, value=exc.value, fields={"store": exc.message}) from None
 
-    def fault_for(self, method: str, path: str, secure_url: str | None) -> Fault | None:
-        """The first rule (in the order they were added) that matches the request and fires:
-        its probability drawn, and one of its remaining applications claimed atomically."""
+    def faults_matching(self, method: str, path: str, secure_url: str | None) -> list[FaultRow]:
+        """The rules (in the order they were added) that match the request, each with its
+        probability drawn; claim() one to fire it. A read: no lock is waited for."""
         with self.db.read() as conn:
             rules = sql.list_faults(conn)
         if not rules:
-            return None
+            return []
         path = path.rstrip("/") or "/"
         store = _store_of(secure_url)
-        for rule in rules:
-            if not _matches(rule, method, path, store):
-                continue
-            if rule.probability < 1 and not self.random() < rule.probability:
-                continue
-            with self.db.write() as conn:
-                claimed = sql.claim_fault(conn, fault_id=rule.id)
-            if not claimed:
-                continue  # its last application went to another request meanwhile
-            message = rule.message if rule.message is not None else default_message(rule.status or 500)
-            return Fault(rule.id, rule.status, message, rule.retry_after, rule.latency_ms)
-        return None
+        return [
+            rule
+            for rule in rules
+            if _matches(rule, method, path, store)
+            and (rule.probability >= 1 or self.random() < rule.probability)
+        ]
+
+    def claim(self, rule: FaultRow) -> Fault | None:
+        """Claim one of the rule's remaining applications atomically: the fault, or None when its
+        last went to another request meanwhile. Never waits for SQLite's write lock: raises
+        WriterBusy while another process holds it, DatabaseUnavailable when the database takes
+        no writes, and Retry when it lost a conflict (PostgreSQL); try again or do without."""
+        [claimed] = self.db.write_batch([functools.partial(self._claim, rule.id)])
+        if isinstance(claimed, Exception):
+            raise claimed
+        return self.fault_of(rule) if claimed else None
+
+    def _claim(self, fault_id: int) -> bool:
+        with self.db.write() as conn:  # joins the batch's transaction
+            return sql.claim_fault(conn, fault_id=fault_id)
+
+    @staticmethod
+    def fault_of(rule: FaultRow) -> Fault:
+        message = rule.message if rule.message is not None else default_message(rule.status or 500)
+        return Fault(rule.id, rule.status, message, rule.retry_after, rule.latency_ms)
 
     # Journal -----------------------------------------------------------------------------------
 
     def record(self, secure_url: str | None, entry: Mapping[str, object]) -> None:
-        """Add a request to the journal of the store its SecureURL names (none if it names no store)."""
+        """Queue a request for the journal of the store its SecureURL names (none if it names no
+        store); flush_journal() writes it."""
         store = _store_of(secure_url)
         if store is None:
             return
-        with self.db.write() as conn:
+        size = sum(len(value) for value in entry.values() if isinstance(value, str))
+        with self._queue_lock:
+            self._queue.append((store, entry, size))
+            self._queued_chars += size
+            self._trim_queue()
+
+    def _trim_queue(self) -> None:
+        """Drop the oldest queued entries beyond the bounds (call holding _queue_lock)."""
+        dropped = 0
+        while self._queue and (len(self._queue) > JOURNAL_QUEUE or self._queued_chars > JOURNAL_QUEUE_CHARS):
+            _, _, size = self._queue.popleft()
+            self._queued_chars -= size
+            dropped += 1
+        if dropped:
+            if (
+                self.journal_dropped == 0
+                or (self.journal_dropped + dropped) // 1000 > self.journal_dropped // 1000
+            ):
+                log.warning(
+                    "journal: the database has not taken entries for a while; %d dropped so far",
+                    self.journal_dropped + dropped,
+                )
+            self.journal_dropped += dropped
+
+    @property
+    def journal_queued(self) -> int:
+        """Entries recorded by this process and not yet written."""
+        return len(self._queue)
+
+    def flush_journal(self) -> str:
+        """Write the queued journal entries: "done" (nothing left), "busy" (another process holds
+        SQLite's write lock, or another flush runs: try again soon) or "unavailable" (the
+        database cannot take writes: try again later). Never waits for a lock."""
+        if not self._flushing.acquire(blocking=False):
+            return "busy"
+        try:
+            while True:
+                with self._queue_lock:
+                    batch = [self._queue.popleft() for _ in range(min(JOURNAL_BATCH, len(self._queue)))]
+                    self._queued_chars -= sum(size for _, _, size in batch)
+                if not batch:
+                    return "done"
+                try:
+                    outcomes = self.db.write_batch([functools.partial(self._append, *item) for item in batch])
+                except (WriterBusy, DatabaseUnavailable) as exc:
+                    with self._queue_lock:  # back to the front, oldest first, within the bounds
+                        self._queue.extendleft(reversed(batch))
+                        self._queued_chars += sum(size for _, _, size in batch)
+                        self._trim_queue()
+                    return "busy" if isinstance(exc, WriterBusy) else "unavailable"
+                for outcome in outcomes:
+                    if isinstance(outcome, Exception):  # that entry alone; the others are written
+                        text = outcome.message if isinstance(outcome, CartgroupsError) else repr(outcome)
+                        log.warning("request not journaled: %s", text)
+        finally:
+            self._flushing.release()
+
+    def _append(self, store: str, entry: Mapping[str, object], _size: int) -> None:
+        with self.db.write() as conn:  # joins the batch's transaction
             store_id = sql.find_store(conn, secure_url=store)
             if store_id is not None:
                 sql.append_journal(conn, store_id=store_id, entry=entry, keep=self.journal_size)
 
+    def _forget_queued(self, store: str | None) -> int:
+        """Drop the queued entries of ``store`` (of every store with None); how many."""
+        with self._queue_lock:
+            kept = [item for item in self._queue if store is not None and item[0] != store]
+            dropped = len(self._queue) - len(kept)
+            self._queue = deque(kept)
+            self._queued_chars = sum(size for _, _, size in kept)
+        return dropped
+
     def journal(self, secure_url: str, limit: int | None = None) -> list[JournalRow]:
         store_id = self.store_id(secure_url)
+        self.flush_journal()  # what this process has queued (if the database takes it now)
         with self.db.read() as conn:
             return sql.read_journal(conn, store_id=store_id, limit=limit or self.journal_size)
 
     def journal_entry(self, secure_url: str, entry_id: int) -> JournalRow:
         """One entry of the store's journal; NotFound when it has none with that id (any more)."""
         store_id = self.store_id(secure_url)
+        self.flush_journal()
         with self.db.read() as conn:
             found = sql.read_journal(conn, store_id=store_id, limit=1, entry_id=entry_id)
         if not found:
@@ -378,8 +486,10 @@ class Sandbox:
 
     def clear_journal(self, secure_url: str) -> int:
         store_id = self.store_id(secure_url)
+        self.flush_journal()
+        forgotten = self._forget_queued(self.canonical(secure_url))
         with self.db.write() as conn:
-            return sql.clear_journal(conn, store_id=store_id)
+            return forgotten + sql.clear_journal(conn, store_id=store_id)
 
 
 def _bad(name: str, message: str) -> Invalid:

@@ -1,0 +1,125 @@
+"""Issue 15, item 6: the per-request bookkeeping writes (the rate limiter's bucket, the sandbox
+journal) while the database cannot take them: on SQLite another connection holds the write lock,
+on PostgreSQL the database is read-only. Nothing waits for the lock, nothing fails: the limiter
+decides by the process's own bucket and later adds what it let in to the shared one; the journal
+queues its entries (bounded, the oldest dropped and counted) and writes them once it can."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from cartgroups.service import credentials
+from cartgroups.service import sandbox as sandbox_module
+from cartgroups.service.rate_limit import PROBE_SECONDS, Rate, RateLimiter
+from cartgroups.service.sandbox import Sandbox
+from cartgroups.storage import rate_limits as bucket_sql
+from cartgroups.storage.database import Database
+from tests.service.test_rate_limit import Clock, db, principal_of
+
+__all__ = ["db"]  # the fixture, shared with the rate limiter's own tests
+
+# Far below SQLite's 10 s busy timeout, far above what a check costs on a busy machine.
+PROMPT_SECONDS = 3.0
+
+
+@contextmanager
+def unwritable(db: Database, holder: RateLimiter | Sandbox) -> Iterator[None]:
+    """SQLite: a plain sqlite3 connection holds the write lock (BEGIN IMMEDIATE). PostgreSQL:
+    ``holder`` works on a read-only session of the same database for the duration."""
+    if db.dialect_name == "sqlite":
+        blocker = sqlite3.connect(sa.make_url(str(db.url)).database or "", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        return
+    url = db.engine.url.update_query_dict({"options": "-c default_transaction_read_only=on"})
+    read_only = Database(url.render_as_string(hide_password=False))
+    holder.db = read_only
+    try:
+        yield
+    finally:
+        holder.db = db
+        read_only.dispose()
+
+
+def test_the_limiter_decides_by_its_own_bucket_then_settles(db: Database) -> None:
+    clock = Clock()
+    limiter = RateLimiter(db, Rate(4, 0.001), clock=clock)  # one slot every 1000 s
+    caller = principal_of(db)
+    assert limiter.check(caller) is None  # the shared bucket: 1
+    with unwritable(db, limiter):
+        started = time.monotonic()
+        # The level last seen (1), plus what this process lets in: 3 more, then full.
+        assert [limiter.check(caller) for _ in range(4)] == [None, None, None, 1000]
+        assert time.monotonic() - started < PROMPT_SECONDS  # not the 10 s busy timeout
+        assert limiter.decided_locally == 4
+    time.sleep(PROBE_SECONDS * 2)  # the next check tries the shared bucket again
+    # What was let in meanwhile is added to the shared bucket first: it is full.
+    assert limiter.check(caller) == 1000
+    assert limiter.decided_locally == 4
+    assert caller.application_id is not None
+    with db.read() as conn:
+        level = bucket_sql.level_of(conn, store_id=caller.store_id, application_id=caller.application_id)
+    assert level == 4.0
+
+
+def test_a_bucket_this_process_never_saw_starts_empty_and_is_limited_locally(db: Database) -> None:
+    limiter = RateLimiter(db, Rate(2, 0.001), clock=Clock())
+    caller = principal_of(db)
+    with unwritable(db, limiter):
+        assert [limiter.check(caller) for _ in range(3)] == [None, None, 1000]
+
+
+def _entry(query: str) -> dict[str, object]:
+    return {
+        "at": datetime.now(UTC),
+        "method": "GET",
+        "path": "/3dCartWebAPI/v1/CustomerGroups",
+        "query": query,
+        "status": 200,
+        "request_headers": "{}",
+        "request_body": "",
+        "response_body": "[]",
+        "duration_ms": 1.0,
+        "fault_id": None,
+    }
+
+
+def test_the_journal_queues_while_the_database_cannot_take_it(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sandbox_module, "JOURNAL_QUEUE", 3)
+    credentials.issue(db, secure_url="shop.example.com", application="default")
+    sandbox = Sandbox(db, token="a-token-of-16-chars", journal_size=10)
+    with unwritable(db, sandbox):
+        started = time.monotonic()
+        for n in range(5):
+            sandbox.record("shop.example.com", _entry(f"n={n}"))
+            assert sandbox.flush_journal() in ("busy", "unavailable")
+        assert time.monotonic() - started < PROMPT_SECONDS
+        assert (sandbox.journal_queued, sandbox.journal_dropped) == (3, 2)  # the oldest two
+    assert sandbox.flush_journal() == "done"
+    assert sandbox.journal_queued == 0
+    assert [row.query for row in sandbox.journal("shop.example.com")] == ["n=4", "n=3", "n=2"]
+
+
+def test_reading_the_journal_writes_what_is_queued_and_a_clear_drops_it(db: Database) -> None:
+    credentials.issue(db, secure_url="shop.example.com", application="default")
+    sandbox = Sandbox(db, token="a-token-of-16-chars", journal_size=10)
+    sandbox.record("shop.example.com", _entry("n=1"))
+    assert [row.query for row in sandbox.journal("shop.example.com")] == ["n=1"]
+    with unwritable(db, sandbox):
+        sandbox.record("shop.example.com", _entry("n=2"))
+        assert sandbox.flush_journal() in ("busy", "unavailable")
+    assert sandbox.clear_journal("shop.example.com") == 2
+    assert sandbox.journal("shop.example.com") == []
