@@ -186,6 +186,11 @@ def issue(
 ) -> Issued:
     """Create the store and the application when they do not exist, and issue a token."""
     store = normalise_secure_url(secure_url)
+    if len(store) > cred_sql.SECURE_URL_MAX:  # checked first: such a value is not worth echoing
+        message = (
+            f"a store address is at most {cred_sql.SECURE_URL_MAX} characters (this one has {len(store)})"
+        )
+        raise Invalid(message, fields={"store": message})
     if not _STORE.fullmatch(store):
         message = f"{secure_url!r} is not a store address such as shop.example.com"
         raise Invalid(message, fields={"store": message})

@@ -19,6 +19,10 @@ from cartgroups.storage.database import Database
 from cartgroups.storage.fastpath import Prepared
 from cartgroups.storage.tables import applications, change_counters, customer_groups, stores, tokens
 
+# The longest SecureURL a store can have: its column's length (PostgreSQL refuses a longer one;
+# SQLite would keep it, so the service checks it before either sees it).
+SECURE_URL_MAX: int = stores.c.secure_url.type.length  # type: ignore[attr-defined]
+
 
 @dataclass(frozen=True, slots=True)
 class TokenGrant:
