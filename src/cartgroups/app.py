@@ -106,7 +106,11 @@ class CartgroupsApp:
                 db, self.services.limiter, self.sandbox.throttle_enabled
             )
         self.admin = create_admin_app(
-            db, self.services.groups, max_body_bytes=settings.max_body_bytes, sandbox_service=self.sandbox
+            db,
+            self.services.groups,
+            max_body_bytes=settings.max_body_bytes,
+            body_deadlines=self.services.body_deadlines,
+            sandbox_service=self.sandbox,
         )
         _settle_garbage_collector()
 

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cartgroups.admin import auth, credentials, groups, sandbox, web
+from cartgroups.api.deadlines import Deadlines
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.operators import Operators
 from cartgroups.service.sandbox import Sandbox
@@ -32,11 +33,13 @@ def create_admin_app(
     groups_service: CustomerGroups,
     *,
     max_body_bytes: int,
+    body_deadlines: Deadlines | None = None,
     operators: Operators | None = None,
     sandbox_service: Sandbox | None = None,
 ) -> Starlette:
     """The console; with ``sandbox_service`` (the server runs with --sandbox) it also has the
-    journal and fault-rule pages, which otherwise do not exist (404 like any unknown page)."""
+    journal and fault-rule pages, which otherwise do not exist (404 like any unknown page).
+    Forms are read under ``body_deadlines`` (the API's; 30 s when not given)."""
     assets = _load_assets()
 
     async def static(request: Request) -> Response:
@@ -86,6 +89,7 @@ def create_admin_app(
         groups=groups_service,
         operators=operators or Operators(db),
         max_body_bytes=max_body_bytes,
+        body_deadlines=body_deadlines or Deadlines(30.0),
         templates=web.make_templates(),
         sandbox=sandbox_service,
     )

@@ -53,7 +53,7 @@ async def sign_in(request: Request) -> Response:
     try:
         form = await web.read_form(request)
     except web.FormError as exc:
-        return web.error_page(request, exc.status, "Unreadable form", exc.message)
+        return web.form_error(request, exc)
     expected = request.cookies.get(web.SIGN_IN_CSRF_COOKIE, "")
     if not (web.same_origin(request) and web.csrf_ok(expected, form)):
         return _sign_in_page(request, 403, error=web.CSRF_FAILED)

@@ -19,9 +19,12 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from cartgroups.api.deadlines import Deadlines
+from cartgroups.api.dispatch import read_body
+from cartgroups.api.errors import PayloadTooLarge, RequestTimeout
 from cartgroups.errors import DatabaseUnavailable, NotFound
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.operators import Operators, Session
@@ -58,6 +61,7 @@ class Console:
     operators: Operators
     max_body_bytes: int
     templates: Environment
+    body_deadlines: Deadlines  # for reading a form: the API's (CARTGROUPS_BODY_TIMEOUT_SECONDS)
     sandbox: Sandbox | None = None  # set while the server runs with --sandbox
 
 
@@ -135,16 +139,24 @@ class FormError(Exception):
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """An application/x-www-form-urlencoded body, size-limited; the last of repeated names wins."""
+    """An application/x-www-form-urlencoded body, read as the API reads one: under its size limit
+    and its deadline (a body that stalls is cut with 408, see form_error); the last of repeated
+    names wins."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         raise FormError(415, "Forms must be sent as application/x-www-form-urlencoded.")
-    limit = console(request).max_body_bytes
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise FormError(413, f"The form is larger than the limit of {limit} bytes.")
+    found = console(request)
+    limit = found.max_body_bytes
+    declared = {"content-length": request.headers.get("content-length", "")}
+    try:
+        body = await read_body(request.receive, declared, limit, found.body_deadlines)
+    except PayloadTooLarge:
+        raise FormError(413, f"The form is larger than the limit of {limit} bytes.") from None
+    except RequestTimeout:
+        seconds = found.body_deadlines.seconds
+        raise FormError(408, f"The form did not arrive within {seconds:g} seconds.") from None
+    except ConnectionAbortedError:
+        raise ClientDisconnect() from None
     try:
         pairs = parse_qsl(
             body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
@@ -152,6 +164,13 @@ async def read_form(request: Request) -> dict[str, str]:
     except ValueError:
         raise FormError(400, "The form has too many fields.") from None
     return dict(pairs)
+
+
+def form_error(request: Request, exc: FormError, session: Session | None = None) -> Response:
+    response = error_page(request, exc.status, "Unreadable form", exc.message, session)
+    if exc.status == 408:  # the rest of the body may still come: don't read it
+        response.headers["connection"] = "close"
+    return response
 
 
 def same_origin(request: Request) -> bool:
@@ -192,7 +211,7 @@ def signed_in(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
                 try:
                     form = await read_form(request)
                 except FormError as exc:
-                    return error_page(request, exc.status, "Unreadable form", exc.message, session)
+                    return form_error(request, exc, session)
                 if not (same_origin(request) and csrf_ok(session.csrf_token, form)):
                     return error_page(request, 403, "Form rejected", CSRF_FAILED, session)
                 request.state.form = form
