@@ -156,11 +156,14 @@ class Authenticator:
         with self.db.read() as conn:
             grant = cred_sql.find_grant(conn, token_hash=hash_secret(token))
         store = normalise_secure_url(secure_url)
-        # Compare everything, always, in constant time, and say only that it failed.
-        key_ok = hmac.compare_digest(hash_secret(private_key), grant.private_key_hash if grant else "0" * 64)
+        # Compare everything, always, in constant time, and say only that it failed. The same
+        # work whether the token exists or not (what a 401 takes must not tell): the lookup reads
+        # one row either way, and an unknown token's key and store are compared with NO_GRANT's.
+        # compare_digest takes as long as its second argument, so that is what the client sent.
+        expected = grant or cred_sql.NO_GRANT
+        key_ok = hmac.compare_digest(expected.private_key_hash, hash_secret(private_key))
         store_ok = hmac.compare_digest(
-            store.encode("utf-8", "surrogatepass"),
-            grant.secure_url.encode() if grant else b"\x00",
+            expected.secure_url.encode("utf-8", "surrogatepass"), store.encode("utf-8", "surrogatepass")
         )
         if grant is None or not (key_ok and store_ok):
             raise Unauthorized(REJECTED)

@@ -66,32 +66,63 @@ class TokenRow:
     revoked_at: datetime | None
 
 
+# What no token grants: the values the lookup gives when the hash names no live token, which the
+# Authenticator compares what it was sent against (a key hash no key has: not hexadecimal).
+NO_GRANT = TokenGrant(0, 0, 0, "", "-" * 64, False, False, "")
+
+# The hash looked up, as a one-row table that the token, its store and its application are joined
+# to: the statement returns one row whether or not the token exists (NO_GRANT's values if not).
+_PROBE = sa.select(sa.bindparam("token_hash", type_=tokens.c.token_hash.type).label("token_hash")).subquery()
 _GRANT = Prepared(
     sa.select(
-        tokens.c.id,
-        tokens.c.store_id,
-        tokens.c.application_id,
-        stores.c.secure_url,
-        applications.c.private_key_hash,
-        tokens.c.can_read,
-        tokens.c.can_write,
-        applications.c.name,
+        *(
+            sa.func.coalesce(column, default)
+            for column, default in zip(
+                (
+                    tokens.c.id,
+                    tokens.c.store_id,
+                    tokens.c.application_id,
+                    stores.c.secure_url,
+                    applications.c.private_key_hash,
+                    tokens.c.can_read,
+                    tokens.c.can_write,
+                    applications.c.name,
+                ),
+                (
+                    NO_GRANT.token_id,
+                    NO_GRANT.store_id,
+                    NO_GRANT.application_id,
+                    NO_GRANT.secure_url,
+                    NO_GRANT.private_key_hash,
+                    sa.false(),
+                    sa.false(),
+                    NO_GRANT.application,
+                ),
+                strict=True,
+            )
+        )
+    ).select_from(
+        _PROBE.outerjoin(
+            tokens, sa.and_(tokens.c.token_hash == _PROBE.c.token_hash, tokens.c.revoked_at.is_(None))
+        )
+        .outerjoin(stores, stores.c.id == tokens.c.store_id)
+        .outerjoin(applications, applications.c.id == tokens.c.application_id)
     )
-    .join(stores, stores.c.id == tokens.c.store_id)
-    .join(applications, applications.c.id == tokens.c.application_id)
-    .where(tokens.c.token_hash == sa.bindparam("token_hash"), tokens.c.revoked_at.is_(None))
 )
 
 
 def find_grant(conn: Connection, *, token_hash: str) -> TokenGrant | None:
-    """The live (not revoked) token with this hash, with its store and application."""
-    row = _GRANT.run(conn, {"token_hash": token_hash}).fetchone()
-    if row is None:
-        return None
-    token_id, store_id, app_id, secure_url, key_hash, can_read, can_write, application = row
-    return TokenGrant(
+    """The live (not revoked) token with this hash, with its store and application; None when
+    there is none. Finding none is the same work as finding one (one statement, one row read and
+    made into a TokenGrant either way), so that how long a refusal takes does not tell a token
+    that exists from one that does not."""
+    token_id, store_id, app_id, secure_url, key_hash, can_read, can_write, application = _GRANT.run(
+        conn, {"token_hash": token_hash}
+    ).fetchone()
+    grant = TokenGrant(
         token_id, store_id, app_id, secure_url, key_hash, bool(can_read), bool(can_write), application
     )
+    return grant if token_id else None
 
 
 def find_store_id(conn: Connection, *, secure_url: str) -> int | None:
