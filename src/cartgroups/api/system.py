@@ -13,6 +13,8 @@ import swagger_ui_bundle
 from cartgroups.api import openapi
 from cartgroups.api.dispatch import Reply
 from cartgroups.api.errors import MethodNotAllowed
+from cartgroups.errors import DatabaseUnavailable
+from cartgroups.storage import migrate
 from cartgroups.storage.database import Database
 
 JSON = (b"content-type", b"application/json; charset=utf-8")
@@ -86,7 +88,12 @@ def handle(db: Database, method: str, path: str) -> Reply | None:
             raise MethodNotAllowed(method, ("GET", "HEAD"))
         return None
     if path == "/healthz":
-        health = db.health()
+        health: str = db.health()
+        if health == "ok":
+            try:
+                health = migrate.schema_state(db)
+            except DatabaseUnavailable:
+                health = "unreachable"
         ok = health == "ok"
         body = {"status": "ok" if ok else "unavailable", "database": health}
         return Reply(
