@@ -9,6 +9,7 @@ from __future__ import annotations
 from importlib import resources
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -39,7 +40,11 @@ def create_admin_app(
 ) -> Starlette:
     """The console; with ``sandbox_service`` (the server runs with --sandbox) it also has the
     journal and fault-rule pages, which otherwise do not exist (404 like any unknown page).
-    Forms are read under ``body_deadlines`` (the API's; 30 s when not given)."""
+    Forms are read under ``body_deadlines`` (the API's; 30 s when not given).
+
+    Every answer is a console page with its security headers, errors too: a 404 or 405 from the
+    routing, and a 500 for a bug (the exception is raised on after the page is sent, and
+    CartgroupsApp logs it)."""
     assets = _load_assets()
 
     async def static(request: Request) -> Response:
@@ -54,6 +59,13 @@ def create_admin_app(
 
     async def not_allowed(request: Request, exc: Exception) -> Response:
         return web.error_page(request, 405, "Method not allowed", "This page does not take that method.")
+
+    async def other_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return web.error_page(request, exc.status_code, "Request refused", exc.detail)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return web.internal_error_page(request)
 
     p = web.PREFIX
     s = p + "/stores/{store_id}"
@@ -83,7 +95,8 @@ def create_admin_app(
             Route(p + "/sandbox/faults/clear", sandbox.clear_faults, methods=["POST"]),
             Route(p + "/sandbox/faults/{fault_id}/delete", sandbox.delete_fault, methods=["POST"]),
         ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
+    handlers = {404: not_found, 405: not_allowed, HTTPException: other_http_error, Exception: server_error}
+    app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.console = web.Console(
         db=db,
         groups=groups_service,

@@ -16,6 +16,7 @@ from cartgroups.errors import Invalid, NotFound
 from cartgroups.model import EDITABLE, CustomerGroup, FieldSpec
 from cartgroups.service.credentials import Principal
 from cartgroups.service.operators import Session
+from cartgroups.service.validation import is_clean_text
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import customer_groups as group_sql
 from cartgroups.storage.credentials import StoreRow
@@ -61,8 +62,12 @@ def _store(request: Request) -> StoreRow:
     return store
 
 
-def _search(request: Request) -> str:
-    return request.query_params.get("q", "").strip()[:SEARCH_MAX]
+def _search(request: Request) -> tuple[str, bool]:
+    """The search text, and whether stored text can contain it at all: no store address or
+    group name holds a NUL or a lone surrogate (the API refuses them; PostgreSQL cannot even
+    take them as a parameter), so such a search matches nothing, without asking the database."""
+    query = request.query_params.get("q", "").strip()[:SEARCH_MAX]
+    return query, is_clean_text(query)
 
 
 @web.signed_in
@@ -72,10 +77,13 @@ async def home(request: Request, session: Session) -> Response:
 
 @web.signed_in
 async def stores(request: Request, session: Session) -> Response:
-    query = _search(request)
-    with web.console(request).db.read() as conn:
-        where = paging(request.query_params.get("page"), cred_sql.count_matching_stores(conn, contains=query))
-        found = cred_sql.search_stores(conn, contains=query, limit=PAGE_SIZE, skip=where.skip)
+    query, matchable = _search(request)
+    where, found = paging(request.query_params.get("page"), 0), []
+    if matchable:
+        with web.console(request).db.read() as conn:
+            total = cred_sql.count_matching_stores(conn, contains=query)
+            where = paging(request.query_params.get("page"), total)
+            found = cred_sql.search_stores(conn, contains=query, limit=PAGE_SIZE, skip=where.skip)
     return web.page(request, "stores.html", session=session, stores=found, q=query, paging=where)
 
 
@@ -93,23 +101,25 @@ def _notice(request: Request) -> str:
 @web.signed_in
 async def group_table(request: Request, session: Session) -> Response:
     store = _store(request)
-    query = _search(request)
+    query, matchable = _search(request)
     sort = request.query_params.get("sort", "id")
     if sort not in group_sql.SORTS:
         sort = "id"
     descending = request.query_params.get("dir") == "desc"
-    with web.console(request).db.read() as conn:
-        total = group_sql.count_matching(conn, store_id=store.id, name_contains=query)
-        where = paging(request.query_params.get("page"), total)
-        groups = group_sql.search_groups(
-            conn,
-            store_id=store.id,
-            name_contains=query,
-            sort=sort,
-            descending=descending,
-            limit=PAGE_SIZE,
-            skip=where.skip,
-        )
+    where, groups = paging(request.query_params.get("page"), 0), []
+    if matchable:
+        with web.console(request).db.read() as conn:
+            total = group_sql.count_matching(conn, store_id=store.id, name_contains=query)
+            where = paging(request.query_params.get("page"), total)
+            groups = group_sql.search_groups(
+                conn,
+                store_id=store.id,
+                name_contains=query,
+                sort=sort,
+                descending=descending,
+                limit=PAGE_SIZE,
+                skip=where.skip,
+            )
     return web.page(
         request,
         "groups.html",

@@ -106,6 +106,19 @@ def error_page(
     return page(request, "error.html", status, session=session, title=title, message=message)
 
 
+INTERNAL = "Something went wrong on the server; it has been logged."
+_INTERNAL_PAGE = "<!doctype html><title>Server error</title><h1>Server error</h1><p>" + INTERNAL
+
+
+def internal_error_page(request: Request) -> Response:
+    """The 500 page for a bug; a plain one, with the same headers, if even the template fails."""
+    try:
+        return error_page(request, 500, "Server error", INTERNAL)
+    except Exception:
+        log.exception("admin: the error page failed too")
+        return HTMLResponse(_INTERNAL_PAGE, status_code=500, headers={**SECURITY_HEADERS, **NO_STORE})
+
+
 def parse_id(raw: str) -> int:
     """An id from the URL; anything that cannot be one is NotFound (a 404 page)."""
     if not _ID.fullmatch(raw) or not 1 <= int(raw) <= ID_MAX:
