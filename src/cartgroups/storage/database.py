@@ -66,7 +66,10 @@ class Database:
                     conn.close()
             self._opened.append(fresh)
         conn = dialect.autocommit(fresh)
-        if role == "volatile":
+        if role == "reader":
+            with _DroppedOnOutage(conn):
+                dialect.bounded_reads(conn)
+        elif role == "volatile":
             with _DroppedOnOutage(conn):
                 dialect.volatile(conn)
         elif role == "batch":

@@ -80,12 +80,43 @@ def create_engine(url: URL, *, sqlite_synchronous: str = "NORMAL") -> Engine:
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, sqlite_synchronous)
     return sa.create_engine(
-        url,
-        pool_size=4,
-        max_overflow=8,
-        pool_pre_ping=True,
-        connect_args={"connect_timeout": 5, "application_name": "cartgroups"},
+        url, pool_size=4, max_overflow=8, pool_pre_ping=True, connect_args=postgres_connect_args(url)
     )
+
+
+# How long a statement may wait for the database: the server runs its database calls on its event
+# loop, so this bounds how long every request of a process can be held up by a database that is
+# down, partitioned away or stuck on a lock (docs/reliability.md, "Database unavailable").
+DATABASE_WAIT_SECONDS = 5
+_WAIT_MS = DATABASE_WAIT_SECONDS * 1000
+
+# libpq connection parameters (PostgreSQL's "Connection Strings" documentation), each bounding one
+# way of waiting: connecting (connect_timeout); a query or lock that takes too long on a working
+# server (statement_timeout, lock_timeout: the server cancels it, SQLSTATE 57014 / 55P03); a
+# server that vanished without closing the connection, as in a network partition
+# (tcp_user_timeout: sent data unacknowledged for this long breaks the connection; keepalives:
+# a probe after 4 s of silence while a reply is awaited, and the connection is broken once nothing
+# came back for the user timeout, so after 5 s). Parameters in the database URL's query string win.
+POSTGRES_CONNECT_ARGS: dict[str, str | int] = {
+    "connect_timeout": DATABASE_WAIT_SECONDS,
+    "application_name": "cartgroups",
+    "keepalives": 1,
+    "keepalives_idle": DATABASE_WAIT_SECONDS - 1,
+    "keepalives_interval": 1,
+    "keepalives_count": 3,
+    "tcp_user_timeout": _WAIT_MS,
+}
+POSTGRES_OPTIONS = f"-c statement_timeout={_WAIT_MS} -c lock_timeout={_WAIT_MS}"
+
+
+def postgres_connect_args(url: URL) -> dict[str, str | int]:
+    """POSTGRES_CONNECT_ARGS less those the URL sets; the timeouts go first in ``options``, so
+    that ``-c`` settings of the URL's own ``options`` override them."""
+    given = url.query
+    args = {name: value for name, value in POSTGRES_CONNECT_ARGS.items() if name not in given}
+    theirs = given.get("options")
+    args["options"] = " ".join([POSTGRES_OPTIONS, *([theirs] if isinstance(theirs, str) else theirs or ())])
+    return args
 
 
 SQLITE_MINIMUM = (3, 38)  # RETURNING (3.35) and the JSON functions built in (3.38)
@@ -105,10 +136,13 @@ def _sqlite_engine(url: URL, synchronous: str) -> Engine:
         # each transaction begins (see _on_begin and transaction()).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        # Opening waits at most DATABASE_WAIT_SECONDS for a file another process holds (in
+        # exclusive locking mode, say): a server opens connections on its event loop.
+        cur.execute(f"PRAGMA busy_timeout = {_WAIT_MS}")
         _enable_wal(cur)
         cur.execute(f"PRAGMA synchronous = {synchronous}")
         cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")  # writers queue longer
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -127,14 +161,16 @@ def _enable_wal(cur: Any) -> None:
     """Switch the file to WAL. On a brand-new file two connections doing this at once can
     deadlock on the lock upgrade, and SQLite then fails one at once instead of calling the busy
     handler; so retry for as long as the busy timeout would have waited."""
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    deadline = time.monotonic() + DATABASE_WAIT_SECONDS
     while True:
         try:
             cur.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if "locked" not in str(error) or left <= 0:
                 raise
+            cur.execute(f"PRAGMA busy_timeout = {max(1, int(left * 1000))}")  # the deadline holds
             time.sleep(0.01)
 
 
@@ -178,6 +214,15 @@ def transaction(conn: Connection, *, wait: bool = True) -> Iterator[None]:
             on.execute("ROLLBACK")
         raise
     on.execute("COMMIT")
+
+
+def bounded_reads(conn: Connection) -> None:
+    """Set up the connection for reads, which a server runs on its event loop: on SQLite a read
+    waits at most DATABASE_WAIT_SECONDS while another process holds the file (in WAL mode a read
+    waits for no writer, only for exclusive locking mode or recovery). PostgreSQL's connections
+    are bounded already (POSTGRES_CONNECT_ARGS)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {_WAIT_MS}")
 
 
 def no_waiting(conn: Connection) -> None:
@@ -299,6 +344,10 @@ def lock_for_migration(conn: Connection) -> Connection:
 
 def after_begin_migration(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
+        # A schema upgrade may rewrite a large table, and waits for another process's upgrade:
+        # neither is bounded by the timeouts that keep requests short (POSTGRES_OPTIONS).
+        conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+        conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
 
 
@@ -316,15 +365,24 @@ def probe_write(conn: Connection) -> None:
         raise exc.OperationalError("SHOW transaction_read_only", None, Exception("read-only"))
 
 
+_UNAVAILABLE_POSTGRES = (
+    psycopg.errors.ReadOnlySqlTransaction,
+    psycopg.errors.UndefinedTable,  # 42P01
+    psycopg.errors.UndefinedColumn,  # 42703
+)
+
+
 def is_unavailable(error: BaseException) -> bool:
     """True for errors that mean "cannot reach or write the database right now", whether raised
     through SQLAlchemy or straight from the driver (see fastpath). A PostgreSQL that only takes
     reads (a standby, or default_transaction_read_only) is one: psycopg files that under
-    InternalError, which otherwise means a bug."""
+    InternalError, which otherwise means a bug. So is one whose schema is gone or older than this
+    code's (a database dropped and made anew, an older dump restored; /healthz says which):
+    psycopg files that under ProgrammingError; SQLite's "no such table" is an OperationalError."""
     if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
         return True
     driver_error = error.orig if isinstance(error, exc.DBAPIError) else error
-    if isinstance(driver_error, psycopg.errors.ReadOnlySqlTransaction):
+    if isinstance(driver_error, _UNAVAILABLE_POSTGRES):
         return True
     return isinstance(
         error,
