@@ -105,8 +105,12 @@ _GRANT = Prepared(
         _PROBE.outerjoin(
             tokens, sa.and_(tokens.c.token_hash == _PROBE.c.token_hash, tokens.c.revoked_at.is_(None))
         )
-        .outerjoin(stores, stores.c.id == tokens.c.store_id)
-        .outerjoin(applications, applications.c.id == tokens.c.application_id)
+        # Looked up by 0 (no row has it) when there is no token, rather than not at all.
+        .outerjoin(stores, stores.c.id == sa.func.coalesce(tokens.c.store_id, NO_GRANT.store_id))
+        .outerjoin(
+            applications,
+            applications.c.id == sa.func.coalesce(tokens.c.application_id, NO_GRANT.application_id),
+        )
     )
 )
 
