@@ -125,8 +125,14 @@ def redacted_query(raw: bytes) -> str:
     return urlencode([(n, REDACTED if n.lower() in SECRET_PARAMS else v) for n, v in pairs])
 
 
+def _storable(text: str) -> str:
+    """Journal text as both databases store it: PostgreSQL takes no NUL in text (a NUL in a
+    request's path or body lost its entry there); it becomes U+FFFD on both."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def _body_text(body: bytes) -> str:
-    text = body.decode("utf-8", "replace")
+    text = _storable(body.decode("utf-8", "replace"))
     if len(text) > MAX_JOURNAL_BODY:
         return text[:MAX_JOURNAL_BODY] + f"...[{len(text) - MAX_JOURNAL_BODY} more characters]"
     return text
@@ -211,7 +217,7 @@ class SandboxLayer:
         entry = {
             "at": datetime.now(UTC),
             "method": method,
-            "path": scope["path"],
+            "path": _storable(scope["path"]),
             "query": redacted_query(scope.get("query_string", b"")),
             "status": reply.status,
             "request_headers": orjson.dumps(redacted_headers(scope)).decode(),

@@ -206,8 +206,10 @@ class Sandbox:
 
     def store_id(self, secure_url: str) -> int:
         store = credentials.normalise_secure_url(secure_url)
-        with self.db.read() as conn:
-            found = sql.find_store(conn, secure_url=store)
+        found = None
+        if validation.is_clean_text(store):  # else no store has that name (nor could be asked for)
+            with self.db.read() as conn:
+                found = sql.find_store(conn, secure_url=store)
         if found is None:
             raise NotFound(NOT_A_STORE.format(store), value=store)
         return found
@@ -542,7 +544,7 @@ def _text(fields: Mapping[str, Any], name: str, *, required: bool = False) -> st
         return None
     if not isinstance(value, str) or (required and not value.strip()):
         raise _bad(name, f"{name} must be {'a non-empty' if required else 'a'} string")
-    if "\x00" in value:  # PostgreSQL cannot store it in text: a 500 without this check
+    if not validation.is_clean_text(value):  # no database stores a lone surrogate, PostgreSQL no NUL
         raise _bad(name, f"{name} must be valid Unicode text without NUL characters")
     return value
 
