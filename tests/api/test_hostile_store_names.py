@@ -68,9 +68,7 @@ def test_credentials_create_with_an_over_long_store_is_a_one_line_error(
     )
     assert result.one_line_error() == "error: a store address is at most 255 characters (this one has 300)"
     db = Database(empty_database_url)
-    try:
-        with db.read() as conn:
-            assert cred_sql.list_stores(conn) == []
-            assert cred_sql.list_applications(conn) == []
-    finally:
-        db.dispose()
+    with db.read() as conn:
+        written = (cred_sql.list_stores(conn), cred_sql.list_applications(conn))
+    db.dispose()
+    assert written == ([], [])  # nothing
