@@ -160,3 +160,45 @@ def test_reads_with_rate_limit_and_sandbox_are_served_from_a_read_only_postgresq
         assert time.monotonic() - started < PROMPT_SECONDS
         assert statuses == [404, 404, 404, 429]  # no such group (not a 503); then the local bucket
         assert live.app.sandbox is not None and live.app.sandbox.journal_queued == 4
+
+
+def test_fault_rules_under_a_held_write_lock_wait_briefly_then_do_without_the_count(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Firing a rule claims one of its applications (a write). While the lock stays taken, a
+    rule limited to N requests does not fire (never more than N), an unlimited one fires
+    uncounted; either way after a short wait that does not block the server."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL has no database-wide write lock")
+    file = tmp_path / "cg.db"
+    with serving(f"sqlite:///{file}", **SETUPS["sandbox"]) as live:
+        issued = credentials.issue(live.db, secure_url=STORE, application="default")
+        faults = f"{live.base_url}/_cartgroups/faults"
+        limited = httpx.post(faults, headers=CONTROL, json={"path": "*/1", "status": 503, "times": 1})
+        unlimited = httpx.post(faults, headers=CONTROL, json={"path": "*/2", "status": 502})
+        assert (limited.status_code, unlimited.status_code) == (201, 201)
+        with plain_client(live.base_url + "/3dCartWebAPI/v1", headers_for(issued)) as api:
+            blocker = sqlite3.connect(file, isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")
+            try:
+                started = time.monotonic()
+                statuses = [
+                    api.get("/CustomerGroups/1").status_code,
+                    api.get("/CustomerGroups/2").status_code,
+                ]
+                elapsed = time.monotonic() - started
+            finally:
+                blocker.execute("ROLLBACK")
+                blocker.close()
+            assert statuses == [404, 502]
+            assert elapsed < PROMPT_SECONDS
+            rules = httpx.get(faults, headers=CONTROL).json()
+            assert [(r["times_left"], r["applied"]) for r in rules] == [(1, 0), (None, 0)]
+            # With the lock free, both fire and are counted.
+            assert [api.get("/CustomerGroups/1").status_code, api.get("/CustomerGroups/2").status_code] == [
+                503,
+                502,
+            ]
+            assert [(r["times_left"], r["applied"]) for r in httpx.get(faults, headers=CONTROL).json()] == [
+                (None, 1)
+            ]
