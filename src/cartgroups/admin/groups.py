@@ -41,7 +41,7 @@ class Paging:
 def paging(raw: str | None, total: int) -> Paging:
     """The page asked for, clamped to the pages there are (a bad number means page 1)."""
     pages = max(1, -(-total // PAGE_SIZE))
-    number = int(raw) if raw and raw.isdigit() and len(raw) < 10 else 1
+    number = int(raw) if raw and raw.isascii() and raw.isdigit() and len(raw) < 10 else 1  # not "²"
     return Paging(min(max(number, 1), pages), pages, total)
 
 

@@ -133,7 +133,7 @@ def _charset(headers: dict[str, str]) -> str:
 
 async def read_body(receive: Receive, headers: dict[str, str], limit: int, deadlines: Deadlines) -> bytes:
     declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
         raise PayloadTooLarge(limit)
     try:
         return await deadlines.run(_receive_body(receive, limit))

@@ -390,15 +390,23 @@ def _allow(method: str, *allowed: str) -> None:
         raise errors.MethodNotAllowed(method, allowed)
 
 
+def _whole(raw: str, digits: int) -> int | None:
+    """A number of ASCII digits, at most ``digits`` of them; str.isdigit() alone also passes
+    "²" (which int() refuses) and 5000 digits (past int()'s limit): both were a 500."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= digits else None
+
+
 def _fault_id(raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 9:
+    fault_id = _whole(raw, 9)
+    if fault_id is None:
         raise Invalid(f"A fault rule id is a whole number (got {raw!r})", value=raw)
-    return int(raw)
+    return fault_id
 
 
 def _limit(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_JOURNAL_LIMIT:
+    limit = _whole(raw, len(str(MAX_JOURNAL_LIMIT)))
+    if limit is None or not 1 <= limit <= MAX_JOURNAL_LIMIT:
         raise Invalid(f"limit must be a whole number from 1 to {MAX_JOURNAL_LIMIT}", value=raw)
-    return int(raw)
+    return limit

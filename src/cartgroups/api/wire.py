@@ -13,7 +13,7 @@ from __future__ import annotations
 import codecs
 import json
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
@@ -62,12 +62,25 @@ class _NotANumber(ValueError):
     pass
 
 
+class _TooLong(ValueError):
+    pass
+
+
 def _reject_constant(name: str) -> object:
     raise _NotANumber(name)
 
 
+def _decimal(text: str) -> Decimal:
+    """A number with a fraction or an exponent, exactly. Decimal holds exponents up to 10**18;
+    past that it raises InvalidOperation (no ValueError), reported like an overlong integer."""
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise _TooLong(text) from None
+
+
 # Made once: json.loads with options builds a new decoder on every call (~2 us of a write).
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder(parse_float=_decimal, parse_constant=_reject_constant)
 
 
 def decode_json(body: bytes, charset: str = "utf-8") -> object:
@@ -89,7 +102,7 @@ def decode_json(body: bytes, charset: str = "utf-8") -> object:
         raise Invalid(f"The request body is not valid JSON: {exc} is not a number") from None
     except RecursionError:
         raise Invalid("The request body is not valid JSON: it is nested too deeply") from None
-    except ValueError:  # an integer with more digits than Python will read
+    except ValueError:  # an integer with more digits than Python will read, or _TooLong
         raise Invalid("The request body is not valid JSON: a number in it is too long") from None
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Context, Decimal
 
 from cartgroups.errors import Invalid
 from cartgroups.model import DECIMAL_MAX, DECIMAL_MAX_PLACES, EDITABLE, ID, NAME, FieldSpec
 
-_INT_TEXT = re.compile(r"[+-]?[0-9]{1,30}")
+_INTEGER_DIGITS = 30  # the most digits an integer field is read with, as text or as a number
+_INT_TEXT = re.compile(rf"[+-]?[0-9]{{1,{_INTEGER_DIGITS}}}")
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]{1,40}(?:\.[0-9]{0,40})?|\.[0-9]{1,40})(?:[eE][+-]?[0-9]{1,4})?")
 _PATH_ID = re.compile(r"[0-9]{1,10}")
 
@@ -31,7 +32,11 @@ def as_integer(value: object) -> int | None:
     if isinstance(value, int):
         return value
     if isinstance(value, Decimal):
-        return int(value) if value.is_finite() and value == value.to_integral_value() else None
+        # int() of 1e1000000 takes a minute, so a value with more integer digits than an integer
+        # string may have is refused before it: adjusted() (its leading digit's exponent) is O(1).
+        if not value.is_finite() or value.adjusted() >= _INTEGER_DIGITS:
+            return None
+        return int(value) if value == value.to_integral_value() else None
     if isinstance(value, str) and _INT_TEXT.fullmatch(value):
         return int(value)
     return None
@@ -102,7 +107,13 @@ def _check(spec: FieldSpec, value: object) -> tuple[object, str | None]:
         return None, (
             f"{name} must be at most {DECIMAL_MAX} with at most {DECIMAL_MAX_PLACES} decimal places"
         )
+    if exponent > 0:  # 1.5E+3 or 0E+1000000: written out in full, a zero would be a million digits
+        amount = amount.quantize(_ONE, context=_WIDE)  # cheap: a zero, or at most 29 digits
     return amount.copy_abs(), None  # exact (abs() would round to 28 digits); turns -0 into 0
+
+
+_ONE = Decimal(1)
+_WIDE = Context(prec=len(str(DECIMAL_MAX)))  # quantize() refuses results longer than its precision
 
 
 _EDITABLE_KEYS = tuple((spec, spec.key) for spec in EDITABLE)
