@@ -87,7 +87,7 @@ def decode_json(body: bytes, charset: str = "utf-8") -> object:
     """Parse a request body; every way it can be broken is an Invalid with a clear message."""
     try:
         text = body.decode(charset)
-    except UnicodeDecodeError:
+    except ValueError:  # UnicodeDecodeError, or the UnicodeError some text codecs raise
         raise Invalid(f"The request body is not valid {charset} text") from None
     text = text.removeprefix("\ufeff")
     if not text.strip():
@@ -106,9 +106,19 @@ def decode_json(body: bytes, charset: str = "utf-8") -> object:
         raise Invalid("The request body is not valid JSON: a number in it is too long") from None
 
 
+# Codecs of Python's that turn bytes into text without being a charset of text: a body in one
+# of them is no more text than in rot13 ("undefined" even raises on every decode).
+_NOT_CHARSETS = frozenset({"undefined", "idna", "punycode", "unicode-escape", "raw-unicode-escape"})
+
+
 def known_charset(name: str) -> str | None:
-    """The codec for a Content-Type charset (e.g. windows-1252 from .NET's Encoding.Default)."""
+    """The codec for a Content-Type charset (e.g. windows-1252 from .NET's Encoding.Default).
+    Only encodings of text are charsets: codecs.lookup() also finds bytes-to-bytes transforms
+    (base64, zlib, rot13 ...), which bytes.decode() refuses with a LookupError."""
     try:
-        return codecs.lookup(name).name
+        codec = codecs.lookup(name)
     except LookupError:
         return None
+    if not getattr(codec, "_is_text_encoding", True) or codec.name in _NOT_CHARSETS:
+        return None
+    return codec.name
