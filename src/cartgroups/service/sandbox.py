@@ -53,7 +53,7 @@ NOT_A_STORE = "There is no store {!r}"
 
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
 JOURNAL_QUEUE = 10_000  # journal entries a process holds while the database cannot take them
-JOURNAL_QUEUE_CHARS = 64 * 1024 * 1024  # and the characters of their bodies, at most
+JOURNAL_QUEUE_CHARS = 16 * 1024 * 1024  # and the characters of their text (bodies), at most
 JOURNAL_BATCH = 500  # entries written in one transaction
 MAX_LATENCY_MS = 60_000
 MAX_PATTERN = 500
