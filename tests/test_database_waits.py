@@ -95,6 +95,22 @@ def test_a_partitioned_postgresql_answers_503_within_the_bound_and_the_server_re
         got, waited = timed_get(api, f"/CustomerGroups/{group_id}")
         assert_down(got)
         assert waited < BOUND, waited
+        # Requests queued behind one that waits do not each wait as long in turn: after a failed
+        # attempt, the next ones within the bound fail at once.
+        answers: list[tuple[httpx.Response, float]] = []
+        clients = [
+            threading.Thread(target=lambda: answers.append(timed_get(api, f"/CustomerGroups/{group_id}")))
+            for _ in range(4)
+        ]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(CLIENT_TIMEOUT)
+        assert len(answers) == 4
+        for answer, waited in answers:
+            assert_down(answer)
+            assert waited < BOUND, waited
+        time.sleep(dialect.DATABASE_WAIT_SECONDS)  # the next request tries the database again
 
         # A page that needs no database, asked from another connection while a request waits
         # for the partitioned database: it waits for the event loop (the database calls run on
@@ -199,6 +215,11 @@ def test_sqlite_reads_wait_at_most_the_bound_for_a_file_held_by_another_process(
         # The writers' busy timeout (10 s) was what a read waited before.
         assert waited < dialect.SQLITE_BUSY_TIMEOUT_MS / 1000 - 2, waited
         holder.close()
+        started = time.monotonic()  # within the bound after a failed opening: failed at once
+        with pytest.raises(DatabaseUnavailable), db.read():
+            pass
+        assert time.monotonic() - started < 1
+        time.sleep(dialect.DATABASE_WAIT_SECONDS)
         with db.read() as conn:
             assert conn.exec_driver_sql("SELECT count(*) FROM stores").scalar_one() == 0
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 5000

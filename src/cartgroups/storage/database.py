@@ -13,6 +13,7 @@ PostgreSQL restarted) is dropped and the next request opens a new one."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Literal, TypeVar
@@ -48,6 +49,8 @@ class Database:
         # Set when a write fails because the database is unavailable, cleared by the next write
         # that commits; /healthz then checks writes too (see health()).
         self.writes_failing = False
+        # When opening a connection last failed (time.monotonic()), if it did.
+        self._open_failed_at: float | None = None
 
     @property
     def dialect_name(self) -> str:
@@ -57,8 +60,7 @@ class Database:
         conn: Connection | None = getattr(self._local, role, None)
         if conn is not None and not conn.invalidated:
             return conn
-        with translated():
-            fresh = self.engine.connect()
+        fresh = self._open()
         with self._opened_lock:
             if conn is not None:  # invalidated by an outage: give its pool slot back
                 self._opened.remove(conn)
@@ -77,6 +79,24 @@ class Database:
                 dialect.no_waiting(conn)
         setattr(self._local, role, conn)
         return conn
+
+    def _open(self) -> Connection:
+        """A new connection. Opening one waits up to dialect.DATABASE_WAIT_SECONDS, on the
+        server's event loop: after a failure, the next openings within that time fail at once,
+        so that requests queued behind one that waited do not each wait as long in turn."""
+        failed = self._open_failed_at
+        if failed is not None and (since := time.monotonic() - failed) < dialect.DATABASE_WAIT_SECONDS:
+            raise DatabaseUnavailable(UNAVAILABLE) from ConnectionError(
+                f"not tried again yet: opening a connection failed {since:.1f} s ago"
+            )
+        try:
+            with translated():
+                fresh = self.engine.connect()
+        except DatabaseUnavailable:
+            self._open_failed_at = time.monotonic()
+            raise
+        self._open_failed_at = None
+        return fresh
 
     def read(self) -> _DroppedOnOutage:
         """Reads: each statement sees the latest committed data (no transaction is held)."""
