@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cartgroups.model import FIELDS
+from tests.api.hostile import HOSTILE_NUMBERS, HOSTILE_TEXT, NON_TEXT_CHARSETS, RawNumber, to_json
 
 scalars = st.one_of(
     st.none(),
@@ -18,7 +19,8 @@ scalars = st.one_of(
     st.integers(min_value=-(2**80), max_value=2**80),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=20),
-    st.sampled_from(["3", "12.50", "1e5", "NaN", "true", "\ud800", "\x00", "", " ", "١٢"]),
+    st.sampled_from(["3", "12.50", "1e5", "NaN", "true", "", " ", "١٢", *HOSTILE_TEXT]),
+    st.sampled_from(HOSTILE_NUMBERS).map(RawNumber),  # 1e1000000 and the like, written as they are
 )
 values = st.recursive(
     scalars,
@@ -44,15 +46,46 @@ def assert_record_shaped(response: httpx.Response) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=bodies, route=st.sampled_from(["post", "put", "bulk"]))
 @example(body=[{"CustomerGroupID": "\ud800", "Name": "x"}], route="bulk")
+@example(
+    body=[{"CustomerGroupID": RawNumber("1e1000000"), "PriceLevel": RawNumber("-1e999999")}], route="bulk"
+)
+@example(
+    body={"Name": "a\x00b", "MinimumOrder": RawNumber("0E+1000000"), "PriceLevel": RawNumber("1E-1000000")},
+    route="put",
+)
 def test_no_body_gets_a_server_error(api: httpx.Client, body: object, route: str) -> None:
-    raw = json.dumps(body).encode()
-    if route == "post":
-        response = api.post("/CustomerGroups", content=raw)
-    elif route == "put":
-        response = api.put("/CustomerGroups/1", content=raw)
-    else:
-        response = api.put("/CustomerGroups", content=raw)
+    raw = to_json(body).encode()
+    response = _send(api, route, raw, {})
     assert_record_shaped(response)
+
+
+def _send(api: httpx.Client, route: str, raw: bytes, headers: dict[str, str]) -> httpx.Response:
+    # A bound (a huge exponent once held the server for a minute), not a timing claim.
+    if route == "post":
+        return api.post("/CustomerGroups", content=raw, headers=headers, timeout=5)
+    if route == "put":
+        return api.put("/CustomerGroups/1", content=raw, headers=headers, timeout=5)
+    return api.put("/CustomerGroups", content=raw, headers=headers, timeout=5)
+
+
+header_text = st.text(
+    st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters=';"\\'), max_size=12
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=bodies,
+    route=st.sampled_from(["post", "put", "bulk"]),
+    charset=st.sampled_from(NON_TEXT_CHARSETS) | header_text,
+)
+def test_no_charset_gets_a_server_error(api: httpx.Client, body: object, route: str, charset: str) -> None:
+    """A charset that is not a text encoding is the 415 of an unknown one; any other is read."""
+    headers = {"Content-Type": f"application/json; charset={charset}"}
+    response = _send(api, route, to_json(body).encode(), headers)
+    assert_record_shaped(response)
+    if charset in NON_TEXT_CHARSETS:
+        assert response.status_code == 415, response.text
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.api.hostile import HOSTILE_NUMBERS
 from tests.api.support import COLLECTION, LIMIT_RULE, OFFSET_PAST_END, OFFSET_RULE, group_bytes
 from tests.conftest import create_group, error_body
 
@@ -23,6 +24,7 @@ values = st.one_of(
     st.integers(min_value=-3, max_value=GROUPS + 3).map(str),
     st.integers(min_value=-(10**25), max_value=10**25).map(str),
     st.sampled_from(["0", "1", "500", "501", "+2", "007", "1.0", "1e1", " 1", "true", "false", "TRUE"]),
+    st.sampled_from([*HOSTILE_NUMBERS, "²", "9" * 5000, "\x00"]),  # issue #15
     st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=6),
 )
 
