@@ -46,6 +46,36 @@ class Settings(BaseSettings):
         description="Longest time a client may take to send a request body once its headers are in; "
         "slower gets 408 and the connection is closed (a slow client cannot hold a request open).",
     )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Longest time a connection may take to send a complete request head (request line "
+        "and headers), counted from its opening for the first request and from a head's first bytes "
+        "for later ones; slower is closed (idle and slowloris connections cannot pile up).",
+    )
+    keep_alive_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="How long an idle connection is kept open after a response for the client's next "
+        "request.",
+    )
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="Most open client connections per server process (lowered to what the process's "
+        "open-file limit allows); past it a new connection gets 503 and is closed, and a warning is "
+        "logged (at most one a minute).",
+    )
+    max_header_bytes: int = Field(
+        64 * 1024,
+        ge=4096,
+        le=16 * 1024 * 1024,
+        description="Largest accepted request head (request line and headers) in bytes (default 64 KiB); "
+        "larger gets 431 and the connection is closed.",
+    )
     max_bulk_items: int = Field(
         1000, ge=1, le=100_000, description="Most items accepted in one bulk PUT; more gets 400."
     )

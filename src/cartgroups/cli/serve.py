@@ -16,6 +16,7 @@ import uvicorn
 from cartgroups import __version__
 from cartgroups.cli.common import DATABASE_OPTION, fail, load_settings, open_database
 from cartgroups.config import Settings
+from cartgroups.http_limits import connection_limits, raise_open_file_limit, uvicorn_options
 from cartgroups.logs import logging_config
 from cartgroups.service import credentials
 from cartgroups.service.credentials import Issued
@@ -60,6 +61,9 @@ def _banner(settings: Settings, description: str, demo: Issued | None, made_toke
     base = f"http://{shown_host}:{settings.port}"
     typer.echo(f"cartgroups {__version__} on {description}")
     typer.echo(f"Serving {base} with {settings.workers} worker(s); API docs at {base}/docs")
+    cap = connection_limits(settings).max_connections
+    if cap < settings.max_connections:
+        typer.echo(f"The open-file limit allows {cap} connections per process (CARTGROUPS_MAX_CONNECTIONS)")
     if settings.rate_limit != "off":
         typer.echo(f"Rate limit per store and application: {settings.rate_limit}")
     if settings.sandbox:
@@ -125,6 +129,7 @@ def serve(
         settings = settings.model_copy(update={"sandbox_token": secrets.token_urlsafe(24)})
     # The port first: a start that fails must not create demo credentials it never shows.
     _check_port(settings.host, settings.port)
+    raise_open_file_limit()  # before the banner, which tells how many connections it allows
     with open_database(settings.database_url) as db:
         demo = credentials.issue_demo_if_empty(db)
         description = db.description
@@ -146,4 +151,5 @@ def serve(
         log_config=logging_config(settings.log_level),
         log_level=settings.log_level,
         **UVICORN_OPTIONS,
+        **uvicorn_options(settings),
     )

@@ -21,6 +21,7 @@ from cartgroups.api import wire
 from cartgroups.api.sandbox import fault_json, journal_json
 from cartgroups.app import CartgroupsApp, create_app
 from cartgroups.config import Settings
+from cartgroups.http_limits import uvicorn_options
 from cartgroups.service import credentials
 from cartgroups.service.sandbox import Sandbox, SeedRejected
 from cartgroups.storage import credentials as cred_sql
@@ -276,7 +277,13 @@ def start_in_thread(app: CartgroupsApp) -> tuple[uvicorn.Server, threading.Threa
     """uvicorn serving ``app`` on 127.0.0.1 and a free port, in a daemon thread; returns once it
     listens. (The project's own test suite starts its servers with this too.)"""
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_config=None, log_level="warning", access_log=False
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        **uvicorn_options(app.settings),  # the connection limits of `cartgroups serve`
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="cartgroups-test-server", daemon=True)
