@@ -27,7 +27,7 @@ import io
 import json
 import re
 from collections.abc import Iterable, Iterator
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -164,6 +164,8 @@ def _json_rows(text: str, path: Path) -> list[dict[str, Any]]:
         body = json.loads(text, parse_float=Decimal)
     except ValueError as exc:
         raise FileProblem(f"{path} is not valid JSON: {exc}") from None
+    except InvalidOperation:  # Decimal() of an exponent past 10**18, such as 1e99999999999999999999
+        raise FileProblem(f"{path} is not valid JSON: a number in it is too long") from None
     if not isinstance(body, list):
         raise FileProblem(f"{path}: expected a JSON array of CustomerGroup objects")
     return body
