@@ -45,7 +45,13 @@ MAX_JOURNAL_LIMIT = 10_000
 # event loop) to claim a fault rule's next application, and how soon the journal is tried again.
 CLAIM_WAIT_SECONDS = 1.0
 CLAIM_RETRY_SECONDS = 0.002
-JOURNAL_RETRY_SECONDS = 0.1  # the lock was busy
+# A request's journal entry is written before its reply, as long as the lock is free within
+# JOURNAL_WAIT_SECONDS (waited for without blocking the loop); else it is queued, and the queue
+# is tried again after JOURNAL_RETRY_SECONDS, doubling up to JOURNAL_RETRY_MAX_SECONDS, while
+# the lock stays taken (the requests meanwhile do not wait: their entries queue behind).
+JOURNAL_WAIT_SECONDS = 0.1
+JOURNAL_RETRY_SECONDS = 0.002
+JOURNAL_RETRY_MAX_SECONDS = 0.1
 JOURNAL_OUTAGE_RETRY_SECONDS = 1.0  # the database took no writes
 ACTIONS: dict[str, tuple[str, ...]] = {
     "reset": ("POST",),
@@ -172,6 +178,7 @@ class SandboxLayer:
         self.clock = clock
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_scheduled = False
+        self._retry_seconds = JOURNAL_RETRY_SECONDS
 
     async def handle(self, scope: Scope, receive: Receive, answer: Answer) -> Reply | None:
         path: str = scope["path"]
@@ -226,10 +233,10 @@ class SandboxLayer:
             "duration_ms": (self.clock() - started) * 1000,
             "fault_id": fault.id if fault is not None else None,
         }
-        # Written now if the database takes it at once (as before the reply, so a client that
-        # reads the journal next finds it); else queued and written by a later flush.
+        # Written before the reply (a client that reads the journal next finds it), unless the
+        # database is busy for long or takes no writes: then queued, and written later.
         self.sandbox.record(secure_url, entry)
-        self._flush()
+        await self._write_journal()
         return reply
 
     async def _fault_for(self, method: str, path: str, secure_url: str | None) -> Fault | None:
@@ -263,34 +270,47 @@ class SandboxLayer:
         log.warning("fault rule %d skipped (its count could not be claimed): %s", rule.id, why)
         return None
 
+    async def _write_journal(self) -> None:
+        """Write the queued journal entries, waiting up to JOURNAL_WAIT_SECONDS (without blocking
+        the loop) for SQLite's write lock; unless a retry is due already (the lock has been taken
+        for a while): then the entry waits in the queue for it."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new loop (tests run several in turn): what was due is gone
+            self._loop, self._flush_scheduled = loop, False
+        deadline = loop.time() + JOURNAL_WAIT_SECONDS
+        while not self._flush_scheduled:
+            outcome = self._flush_now()
+            if outcome == "done":
+                self._retry_seconds = JOURNAL_RETRY_SECONDS
+                return
+            if outcome == "unavailable":
+                self._schedule_flush(JOURNAL_OUTAGE_RETRY_SECONDS)
+                return
+            if loop.time() >= deadline:
+                self._schedule_flush(self._retry_seconds)
+                return
+            await asyncio.sleep(JOURNAL_RETRY_SECONDS)
+
+    def _flush_now(self) -> str:
+        try:
+            return self.sandbox.flush_journal()
+        except Exception:  # a bug: keep the server answering (the entries stay queued)
+            log.exception("journal: flush failed")
+            return "unavailable"
+
     def _schedule_flush(self, delay: float) -> None:
-        """Have the journal written on this event loop ``delay`` seconds from now, unless a flush
-        is due already."""
-        if self._flush_scheduled:
-            return
         self._flush_scheduled = True
         asyncio.get_running_loop().call_later(delay, self._scheduled_flush)
 
     def _scheduled_flush(self) -> None:
-        self._flush_scheduled = False
-        self._flush()
-
-    def _flush(self) -> None:
-        """Write the queued journal entries without waiting for a lock; while the database is
-        busy or takes no writes, try again a moment later."""
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # a new loop (tests run several in turn): what was due is gone
-            self._loop, self._flush_scheduled = loop, False
-        if self._flush_scheduled and self.sandbox.journal_queued:
-            return  # a retry is due: until then, new entries queue behind the old
-        try:
-            outcome = self.sandbox.flush_journal()
-        except Exception:  # a bug: keep the server answering
-            log.exception("journal: flush failed")
-            return
-        if outcome == "busy":
-            self._schedule_flush(JOURNAL_RETRY_SECONDS)
-        elif outcome == "unavailable":
+        """A retry of the queue: never waits; while busy, tried again later and later."""
+        outcome = self._flush_now()
+        if outcome == "done":
+            self._flush_scheduled, self._retry_seconds = False, JOURNAL_RETRY_SECONDS
+        elif outcome == "busy":
+            self._retry_seconds = min(self._retry_seconds * 2, JOURNAL_RETRY_MAX_SECONDS)
+            self._schedule_flush(self._retry_seconds)
+        else:
             self._schedule_flush(JOURNAL_OUTAGE_RETRY_SECONDS)
 
     @staticmethod
