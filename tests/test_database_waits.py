@@ -16,7 +16,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -51,16 +53,16 @@ def assert_down(response: httpx.Response) -> None:
     assert response.headers["retry-after"] == "1"
 
 
-@pytest.fixture
-def proxied_server(database_url: str) -> Iterator[tuple[LiveServer, TcpProxy]]:
+@contextmanager
+def proxied(database_url: str, **settings: Any) -> Iterator[tuple[LiveServer, TcpProxy]]:
     """An in-process server that reaches the session's PostgreSQL database through a TcpProxy."""
     if not database_url.startswith("postgresql"):
         pytest.skip("a network partition is a PostgreSQL matter; SQLite is a local file")
     url = sa.make_url(database_url)
     proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
-    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     try:
-        live, thread = start_server(Settings(database_url=proxied))
+        live, thread = start_server(Settings(database_url=through, **settings))
         try:
             yield live, proxy
         finally:
@@ -68,6 +70,26 @@ def proxied_server(database_url: str) -> Iterator[tuple[LiveServer, TcpProxy]]:
             stop_in_thread(live.server, thread)
     finally:
         proxy.close()
+
+
+@pytest.fixture
+def proxied_server(database_url: str) -> Iterator[tuple[LiveServer, TcpProxy]]:
+    with proxied(database_url) as server_and_proxy:
+        yield server_and_proxy
+
+
+def test_pages_that_need_no_database_answer_at_once_while_it_is_partitioned(database_url: str) -> None:
+    """Nothing on their way touches the database: not the sandbox layer, the rate limiter,
+    credentials or the access log (on a server with all of them on)."""
+    with (
+        proxied(database_url, sandbox=True, rate_limit="3dcart", log_level="debug") as (live, proxy),
+        plain_client(live.base_url) as raw,
+    ):
+        proxy.black_hole()
+        for path in ("/docs", "/openapi.json", "/docs/static/init.js", "/docs/static/swagger-ui.css"):
+            answer, waited = timed_get(raw, path)
+            assert answer.status_code == 200, path
+            assert waited < 2, (path, waited)
 
 
 def test_a_partitioned_postgresql_answers_503_within_the_bound_and_the_server_recovers(
