@@ -41,6 +41,12 @@ def test_text_encodings_are_still_charsets(charset: str) -> None:
     assert wire.known_charset(charset) is not None
 
 
+@pytest.mark.parametrize("name", ["utf\x008", "\x00", "x" * 10_000])
+def test_a_name_codecs_cannot_look_up_is_no_charset(name: str) -> None:
+    """uvicorn refuses a NUL in a header; another server may pass it on (lookup raises ValueError)."""
+    assert wire.known_charset(name) is None
+
+
 @pytest.mark.parametrize(
     ("body", "charset"), [(b"-~", "punycode"), (b"xn--abc-", "idna"), (b"{}", "undefined")]
 )

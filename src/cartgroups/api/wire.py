@@ -117,7 +117,7 @@ def known_charset(name: str) -> str | None:
     (base64, zlib, rot13 ...), which bytes.decode() refuses with a LookupError."""
     try:
         codec = codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
         return None
     if not getattr(codec, "_is_text_encoding", True) or codec.name in _NOT_CHARSETS:
         return None
