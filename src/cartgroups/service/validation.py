@@ -107,8 +107,8 @@ def _check(spec: FieldSpec, value: object) -> tuple[object, str | None]:
         return None, (
             f"{name} must be at most {DECIMAL_MAX} with at most {DECIMAL_MAX_PLACES} decimal places"
         )
-    if exponent > 0:  # 1.5E+3 or 0E+1000000: written out in full, a zero would be a million digits
-        amount = amount.quantize(_ONE, context=_WIDE)  # cheap: a zero, or at most 29 digits
+    if exponent > 0:  # 1.5E+3, or a zero such as 0E+999999999999999999, which overflows
+        amount = amount.quantize(_ONE, context=_WIDE)  # PostgreSQL's numeric; cheap: at most 29 digits
     return amount.copy_abs(), None  # exact (abs() would round to 28 digits); turns -0 into 0
 
 
