@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cartgroups import testing
 from cartgroups.config import Settings
 from cartgroups.http_limits import TOO_MANY_CONNECTIONS, ConnectionLimits, connection_limits, protocol_factory
 from cartgroups.testing.server import stop_in_thread
@@ -121,6 +122,24 @@ def test_keep_alive_still_serves_a_real_client_and_a_slow_second_head_is_closed(
             time.sleep(0.2)
         assert closed_after(sock) < 5
         assert time.monotonic() - started < HEAD_TIMEOUT + 5
+
+
+def test_a_pipelined_head_waits_for_the_answer_before_it_without_being_cut() -> None:
+    """The deadline of a head sent behind a request still being answered starts at that answer."""
+    with testing.serve(header_timeout_seconds=HEAD_TIMEOUT) as server:
+        server.seed([{"Name": "listed"}])
+        server.faults.add(latency_ms=int(HEAD_TIMEOUT * 2500), path="*/CustomerGroups")
+        port = int(server.base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            request = "".join(
+                ["GET /3dCartWebAPI/v1/CustomerGroups HTTP/1.1\r\nHost: x\r\n"]
+                + [f"{name}: {value}\r\n" for name, value in server.headers.items()]
+                + ["\r\n"]
+            ).encode()
+            sock.sendall(request + b"GET /healthz HTTP/1.1\r\n")  # the second head unfinished
+            assert response_of(sock)[0].startswith(b"HTTP/1.1 200")  # after 2.5 s, still open
+            sock.sendall(b"Host: x\r\n\r\n")
+            assert response_of(sock)[0].startswith(b"HTTP/1.1 200")
 
 
 def test_a_head_over_the_cap_is_431_and_one_within_it_is_served(database_url: str) -> None:

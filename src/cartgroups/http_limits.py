@@ -196,7 +196,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _head_late(self) -> None:
         self.head_timer = None
-        if not self.transport.is_closing():
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            # A pipelined head behind a request still being answered: its time starts then.
+            self._await_head(self.limits.head_timeout)
+        elif not self.transport.is_closing():
             self.transport.close()
 
     # Refusals -----------------------------------------------------------------------------
