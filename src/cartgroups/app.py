@@ -89,6 +89,7 @@ class CartgroupsApp:
             limiter=rate_limit.from_setting(db, settings.rate_limit),
             body_deadlines=Deadlines(settings.body_timeout_seconds),
         )
+        self.services.auth.on_restore.append(self._forget_local_buckets)
         self.pruner = Pruner(db, retention_days=settings.audit_retention_days)
         self.pruner.start()
         self.indexer = Indexer(db)
@@ -113,6 +114,11 @@ class CartgroupsApp:
             sandbox_service=self.sandbox,
         )
         _settle_garbage_collector()
+
+    def _forget_local_buckets(self) -> None:
+        limiter = self.services.limiter if self.services is not None else None  # may change at run time
+        if limiter is not None:
+            limiter.forget_local()
 
     def stop(self) -> None:
         self.access.flush()

@@ -17,10 +17,13 @@ import sqlalchemy as sa
 
 from cartgroups.service import credentials
 from cartgroups.service import sandbox as sandbox_module
+from cartgroups.service.credentials import Authenticator, Principal
 from cartgroups.service.rate_limit import PROBE_SECONDS, Rate, RateLimiter
 from cartgroups.service.sandbox import Sandbox
+from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import rate_limits as bucket_sql
 from cartgroups.storage.database import Database
+from cartgroups.storage.tables import rate_buckets
 from tests.service.test_rate_limit import Clock, db, principal_of
 
 __all__ = ["db"]  # the fixture, shared with the rate limiter's own tests
@@ -123,3 +126,36 @@ def test_reading_the_journal_writes_what_is_queued_and_a_clear_drops_it(db: Data
         assert sandbox.flush_journal() in ("busy", "unavailable")
     assert sandbox.clear_journal("shop.example.com") == 2
     assert sandbox.journal("shop.example.com") == []
+
+
+def test_a_restore_makes_the_limiter_forget_what_its_own_buckets_owe(db: Database) -> None:
+    """Issue 15, item 2: what a process let in by its own bucket is owed to a store and
+    application by id; after a restore those ids may name others, so the debt is forgotten
+    (Authenticator.on_restore), not charged to whoever has the id now."""
+    issued = credentials.issue(db, secure_url="shop.example.com", application="owing")
+    assert issued.private_key is not None
+    auth = Authenticator(db, cache_seconds=0.05)
+    limiter = RateLimiter(db, Rate(4, 0.001), clock=Clock())
+    auth.on_restore.append(limiter.forget_local)
+
+    def caller() -> Principal:
+        return auth.verify(
+            secure_url=issued.secure_url, private_key=issued.private_key, token=issued.token, write=False
+        )
+
+    assert limiter.check(caller()) is None  # the shared bucket: 1
+    with unwritable(db, limiter):
+        assert [limiter.check(caller()) for _ in range(3)] == [None, None, None]  # owed: 3
+    with db.write() as conn:  # what a restore does last: the data is the backup's, anew
+        conn.execute(sa.delete(rate_buckets))
+        cred_sql.set_generation(conn)
+    time.sleep(0.1)  # PostgreSQL: the next poll (SQLite notices the commit at once)
+    principal = caller()
+    time.sleep(PROBE_SECONDS * 2)  # the next check tries the shared bucket again
+    assert limiter.check(principal) is None  # the restored bucket: 1, nothing owed added
+    assert principal.application_id is not None
+    with db.read() as conn:
+        level = bucket_sql.level_of(
+            conn, store_id=principal.store_id, application_id=principal.application_id
+        )
+    assert level == 1.0

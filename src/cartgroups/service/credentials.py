@@ -13,7 +13,7 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -113,9 +113,13 @@ class Authenticator:
         self.db = db
         self.cache_seconds = cache_seconds
         self._cache: dict[tuple[str, str, str], Principal] = {}
-        self._version: Hashable = None
+        self._version: cred_sql.CredentialsState | None = None
         self._check_due = 0.0
         self._commits = cred_sql.Commits(db)
+        # Called when the data was replaced (a restore), after the verified credentials were
+        # forgotten: others who keep something by store id (the rate limiter's own buckets)
+        # forget it too, before the request that noticed goes on.
+        self.on_restore: list[Callable[[], None]] = []
 
     def verify(
         self, *, secure_url: str | None, private_key: str | None, token: str | None, write: bool
@@ -150,7 +154,11 @@ class Authenticator:
         self._check_due = due
         if version != self._version:
             self._cache.clear()
+            restored = self._version is not None and version.generation != self._version.generation
             self._version = version
+            if restored:
+                for forget in self.on_restore:
+                    forget()
 
     def _verified(self, secure_url: str, private_key: str, token: str) -> Principal:
         with self.db.read() as conn:

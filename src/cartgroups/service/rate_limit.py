@@ -147,6 +147,12 @@ class RateLimiter:
                 return None if allowed else retry_after(level, rate)
         return self._decide_locally(key, now)
 
+    def forget_local(self) -> None:
+        """Forget this process's copies of the buckets, and what they owe the shared ones: after a
+        restore, a store or application id may name another than it did (Authenticator.on_restore),
+        and the restored shared buckets are the ones to go by."""
+        self._local.clear()
+
     def _now(self) -> float:
         """The time of this process's own buckets (only differences of it are used)."""
         return self.clock() if self.clock is not None else time.monotonic()

@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -359,11 +359,18 @@ _WATCHED = Prepared(
 )
 
 
-def credentials_state(conn: Connection) -> Hashable:
-    """One statement for what the Authenticator polls: the revocation count and the database's
-    generation (each with its row's writing, see row_written_by). It changes when a token is
-    revoked and when the data is replaced (a restore); equal values mean neither happened."""
-    return tuple(tuple(row) for row in _WATCHED.run(conn, {}).fetchall())
+class CredentialsState(NamedTuple):
+    """What the Authenticator polls. Each part is a row's value with its writing (see
+    row_written_by); equal parts mean nothing happened to that row."""
+
+    revocations: Hashable  # moves when a token is revoked
+    generation: Hashable  # moves when the data is replaced (a restore)
+
+
+def credentials_state(conn: Connection) -> CredentialsState:
+    """One statement for the revocation count and the database's generation."""
+    rows = {row[0]: tuple(row[1:]) for row in _WATCHED.run(conn, {}).fetchall()}
+    return CredentialsState(rows.get("credentials"), rows.get(GENERATION))
 
 
 class Commits:
