@@ -124,6 +124,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.in_head = False  # the parser has begun a request and not finished its head
         self.head_bytes = 0  # received since the head began, in the chunks before this one
         self.chunk_bytes = 0  # of the chunk being parsed
+        # A request ended in the chunk being parsed: the chunk began with that request's body,
+        # and only an unknown part of it (at most the chunk) is the next head's.
+        self.ended_in_chunk = False
         self.refused = False  # answered 431; what arrives now is dropped
 
     # A connection's life ------------------------------------------------------------------
@@ -147,6 +150,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._unset_keepalive_if_required()
         self.chunk_bytes = len(data)
+        self.ended_in_chunk = False
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as error:
@@ -165,7 +169,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 self._unsupported_upgrade_warning()
             return
         if self.in_head:  # a head is still coming
-            self.head_bytes += len(data)
+            # Counted from the next chunk on when this one also held the end of the request
+            # before (its body answered early, unread): a head gets at most one read's worth
+            # (asyncio reads at most 256 KiB) beyond the cap before it is counted.
+            if not self.ended_in_chunk:
+                self.head_bytes += len(data)
             if self.head_bytes > self.limits.max_head_bytes:
                 self._refuse_head()
             elif self.head_timer is None:
@@ -175,6 +183,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self.in_head = True
         self.head_bytes = 0
+
+    def on_message_complete(self) -> None:
+        self.ended_in_chunk = True
+        super().on_message_complete()
 
     def on_headers_complete(self) -> None:
         self.in_head = False
