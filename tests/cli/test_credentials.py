@@ -15,7 +15,7 @@ from cartgroups.service.credentials import Issued, hash_secret
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage.database import Database
 from tests.cli.procs import run, run_all
-from tests.conftest import LiveServer, db_state
+from tests.conftest import LiveServer, db_state, reset_database
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 
@@ -89,6 +89,7 @@ def test_create_json_prints_one_object_and_the_credentials_work(
 
 def test_bad_store_or_scope_is_a_one_line_error_and_writes_nothing(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cg.db'}"  # validation does not depend on the database
+    reset_database(url)  # but the file must exist (item 2 of issue #19)
     results = run_all(
         [
             ["credentials", "create", "--store", "https://shop .com/", "--json"],

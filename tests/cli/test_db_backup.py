@@ -98,7 +98,9 @@ def test_refusals_are_one_line(live: str, tmp_path: Path) -> None:
     assert [cli(live, *args).one_line_error() for args in cases.values()] == list(cases)
     missing = f"sqlite:///{tmp_path / 'missing.db'}"
     assert cli(missing, "db", "backup", str(tmp_path / "x.db")).one_line_error() == (
-        f"error: there is no SQLite database at {tmp_path / 'missing.db'}"
+        f"error: there is no database at {tmp_path / 'missing.db'} (URL {missing}, from --database); "
+        "give the server's database with --database URL or CARTGROUPS_DATABASE_URL "
+        "(`cartgroups serve` and `cartgroups db upgrade` create a new one)"
     )
     assert _stores(live) == ["first.example.com"]
 

@@ -57,7 +57,12 @@ def test_create_user_prompts_twice(empty_database_url: str) -> None:
 def test_create_user_rejects_bad_input_and_changes_nothing(empty_database_url: str) -> None:
     url = empty_database_url
     cases = [
-        (["admin", "create-user", "bob"], f"{PASSWORD}\nsomething else\n", "error: the two passwords differ"),
+        (
+            ["admin", "create-user", "bob"],
+            f"{PASSWORD}\nsomething else\n" * 3,
+            "The two passwords differ; try again.\n" * 3
+            + "error: the two passwords differ (3 tries); no operator was created",
+        ),
         (["admin", "create-user", "bob", "--password-stdin"], "short\n", f"error: {ops.BAD_PASSWORD}"),
         (
             ["admin", "create-user", "bad name", "--password-stdin"],

@@ -16,6 +16,7 @@ from cartgroups.cli.common import (
     JSON_OPTION,
     fail,
     load_settings,
+    missing_sqlite_file,
     one_line_errors,
     open_database,
     shown,
@@ -64,7 +65,7 @@ def db_upgrade(database: str = DATABASE_OPTION) -> None:
 @db_app.command("status")
 def db_status(database: str = DATABASE_OPTION) -> None:
     """Show the schema revision of the database and the newest one this version knows."""
-    with open_database(database, upgrade=False) as db:
+    with open_database(database, upgrade=False, create=False) as db:
         current = migrate.current_revision(db)
         head = migrate.head_revision()
         state = "up to date" if current == head else "needs `cartgroups db upgrade`"
@@ -76,12 +77,16 @@ RESTORE_FILE = typer.Argument(..., help="A file made by `cartgroups db backup`."
 
 
 def _sqlite_file(database: str | None) -> Path:
-    """The SQLite file of the configured database; a one-line error for PostgreSQL."""
+    """The SQLite file of the configured database; a one-line error for PostgreSQL or a file
+    that does not exist (restore too refuses one: a mistyped path or another directory would
+    put the data where no server reads it; `db upgrade` makes a new database to restore into)."""
     settings = load_settings(database_url=database)
     with one_line_errors():
         url = dialect.parse_url(settings.database_url)
     if url.get_backend_name() != "sqlite":
         fail(sqlite_backup.POSTGRES_ADVICE)
+    if problem := missing_sqlite_file(database, settings):
+        fail(problem)
     return Path(url.database or "")
 
 
@@ -121,7 +126,7 @@ def db_restore(
         )
     with one_line_errors():
         sqlite_backup.restore(file, target)
-    with open_database(database) as db:  # a backup from an older version: bring its schema up
+    with open_database(database, create=False) as db:  # a backup from an older version: its schema up
         revision = migrate.current_revision(db)
     typer.echo(
         f"Restored {file} into {target.resolve()}: {summary.stores} store(s), {summary.groups} group(s), "
@@ -140,7 +145,7 @@ def credentials_create(
     ),
 ) -> None:
     """Issue a token for an application on a store, creating either when it does not exist."""
-    with open_database(database) as db:
+    with open_database(database, create=False) as db:
         issued = credentials.issue(db, secure_url=store, application=app, scope=scope)
     if as_json:
         typer.echo(
@@ -169,7 +174,7 @@ def credentials_list(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List tokens (never their secrets: the first 8 characters tell them apart)."""
-    with open_database(database) as db:
+    with open_database(database, create=False) as db:
         secure_url = credentials.normalise_secure_url(store) if store else None
         with db.read() as conn:
             tokens = cred_sql.list_tokens(conn, secure_url=secure_url)
@@ -197,7 +202,7 @@ def credentials_revoke(
     """Revoke a token. Every server process stops accepting it within 1 second."""
     if (token_id is None) == (token is None):
         fail("name exactly one token: its id, or --token VALUE")
-    with open_database(database) as db:
+    with open_database(database, create=False) as db:
         credentials.revoke(db, token_id=token_id, token=token)
     typer.echo(f"Revoked token {token_id if token_id is not None else token[:8] + '…'}.")
 
@@ -205,7 +210,7 @@ def credentials_revoke(
 @stores_app.command("list")
 def stores_list(database: str = DATABASE_OPTION, as_json: bool = JSON_OPTION) -> None:
     """List stores with their number of customer groups."""
-    with open_database(database) as db, db.read() as conn:
+    with open_database(database, create=False) as db, db.read() as conn:
         stores = cred_sql.list_stores(conn)
     rows = [
         {"id": s.id, "store": s.secure_url, "groups": s.group_count, "created": _when(s.created_at)}
@@ -217,7 +222,7 @@ def stores_list(database: str = DATABASE_OPTION, as_json: bool = JSON_OPTION) ->
 @apps_app.command("list")
 def apps_list(database: str = DATABASE_OPTION, as_json: bool = JSON_OPTION) -> None:
     """List applications with their number of live tokens."""
-    with open_database(database) as db, db.read() as conn:
+    with open_database(database, create=False) as db, db.read() as conn:
         apps = cred_sql.list_applications(conn)
     rows = [
         {"id": a.id, "application": a.name, "live tokens": a.token_count, "created": _when(a.created_at)}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -14,7 +16,7 @@ from rich.text import Text
 from cartgroups.client import CartgroupsAPIError, CartgroupsConnectionError, ClientError, Unauthorized
 from cartgroups.config import Settings
 from cartgroups.errors import CartgroupsError, DatabaseUnavailable
-from cartgroups.storage import migrate
+from cartgroups.storage import dialect, migrate
 from cartgroups.storage.database import Database
 
 DATABASE_OPTION = typer.Option(
@@ -98,10 +100,41 @@ def one_line_errors(db: Database | None = None) -> Iterator[None]:
         sys.exit(130)
 
 
+def missing_sqlite_file(database: str | None, settings: Settings) -> str | None:
+    """Why the configured database cannot be used by a command that must not create one: the
+    SQLite file it names does not exist (None when it does, or for PostgreSQL). A command run
+    from another directory, or with a mistyped path, would otherwise make a new empty file there
+    and work on it, while the server goes on using its own."""
+    with one_line_errors():
+        url = dialect.parse_url(settings.database_url)
+    if url.get_backend_name() != "sqlite":
+        return None
+    path = Path(url.database or "")
+    if path.exists():
+        return None
+    if database is not None:
+        source = "from --database"
+    elif "CARTGROUPS_DATABASE_URL" in os.environ:
+        source = "from CARTGROUPS_DATABASE_URL"
+    else:
+        source = f"the default, in the current directory {Path.cwd()}"
+    return (
+        f"there is no database at {path.resolve()} (URL {settings.database_url}, {source}); "
+        "give the server's database with --database URL or CARTGROUPS_DATABASE_URL "
+        "(`cartgroups serve` and `cartgroups db upgrade` create a new one)"
+    )
+
+
 @contextmanager
-def open_database(database: str | None, *, upgrade: bool = True) -> Iterator[Database]:
-    """The configured database with its schema brought up to date."""
+def open_database(database: str | None, *, upgrade: bool = True, create: bool = True) -> Iterator[Database]:
+    """The configured database with its schema brought up to date (``upgrade``).
+
+    With ``create=False`` a SQLite file that does not exist is refused with a one-line error,
+    and nothing is created. Every command but ``serve`` and ``db upgrade`` passes it (a test
+    walks the command tree to hold every command to that)."""
     settings = load_settings(database_url=database)
+    if not create and (problem := missing_sqlite_file(database, settings)):
+        fail(problem)
     with one_line_errors():
         db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     try:

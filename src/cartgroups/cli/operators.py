@@ -8,20 +8,35 @@ import sys
 import typer
 
 from cartgroups.cli.common import DATABASE_OPTION, JSON_OPTION, fail, one_line_errors, open_database
+from cartgroups.errors import Invalid
 from cartgroups.service.operators import Operators, check_password, check_username
 
 admin_app = typer.Typer(help="Operator accounts of the admin console (/admin).", no_args_is_help=True)
 
 
+PASSWORD_TRIES = 3
+
+
 def _read_password(from_stdin: bool) -> str:
+    """The new password: the first line of stdin, or typed twice at a prompt, which asks again
+    (up to PASSWORD_TRIES times) when the two differ or the password is not acceptable."""
     if from_stdin:
         line = sys.stdin.readline()
-        return line[:-1] if line.endswith("\n") else line
-    first = typer.prompt("Password", hide_input=True)
-    second = typer.prompt("Repeat the password", hide_input=True)
-    if first != second:
-        fail("the two passwords differ")
-    return str(first)
+        with one_line_errors():
+            return check_password(line[:-1] if line.endswith("\n") else line)
+    problem = ""
+    for _ in range(PASSWORD_TRIES):
+        first = str(typer.prompt("Password", hide_input=True))
+        try:
+            check_password(first)
+        except Invalid as exc:
+            problem = exc.message
+        else:
+            if first == str(typer.prompt("Repeat the password", hide_input=True)):
+                return first
+            problem = "The two passwords differ"
+        typer.echo(f"{problem}; try again.", err=True)
+    fail(f"{problem[0].lower()}{problem[1:]} ({PASSWORD_TRIES} tries); no operator was created")
 
 
 @admin_app.command("create-user")
@@ -32,11 +47,12 @@ def create_user(
     ),
     database: str = DATABASE_OPTION,
 ) -> None:
-    """Create an operator account; asks for the password twice (at least 10 characters)."""
+    """Create an operator account; asks for the password twice (at least 10 characters), and
+    again (up to 3 times) when the two differ or it is too short."""
     with one_line_errors():
         check_username(username)
-        password = check_password(_read_password(password_stdin))
-    with open_database(database) as db:
+    with open_database(database, create=False) as db:  # a missing database before any typing
+        password = _read_password(password_stdin)
         Operators(db).create(username=username, password=password)
     typer.echo(f"Operator {username!r} created; sign in at /admin.")
 
@@ -44,7 +60,7 @@ def create_user(
 @admin_app.command("list-users")
 def list_users(database: str = DATABASE_OPTION, as_json: bool = JSON_OPTION) -> None:
     """List operator accounts (never their password hashes)."""
-    with open_database(database) as db:
+    with open_database(database, create=False) as db:
         rows = Operators(db).list()
     if as_json:
         shown = [{"username": r.username, "created": f"{r.created_at:%Y-%m-%d %H:%M:%S}"} for r in rows]
@@ -62,6 +78,6 @@ def delete_user(
     database: str = DATABASE_OPTION,
 ) -> None:
     """Delete an operator account and sign it out everywhere."""
-    with open_database(database) as db:
+    with open_database(database, create=False) as db:
         Operators(db).delete(username=username)
     typer.echo(f"Operator {username!r} deleted.")
