@@ -45,8 +45,12 @@ def cartgroups_session_server(
     cartgroups_settings: dict[str, Any], pytestconfig: pytest.Config
 ) -> Iterator[TestServer]:
     """One cartgroups server for the whole session; state carries over from test to test."""
-    from cartgroups.testing.server import serve
+    from cartgroups.testing.server import check_settings, serve
 
+    try:
+        check_settings(cartgroups_settings)
+    except TypeError as exc:
+        pytest.fail(f"cartgroups_settings: {exc}", pytrace=False)
     pytestconfig.stash[_STARTED_WITH] = dict(cartgroups_settings)
     with serve(**cartgroups_settings) as server:
         yield server

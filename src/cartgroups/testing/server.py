@@ -3,6 +3,7 @@ process, on a throw-away SQLite file. Clients reach it over real HTTP, exactly a
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import tempfile
@@ -259,9 +260,7 @@ def serve(**settings: Any) -> Iterator[TestServer]:
 
     Keyword arguments are Settings fields (for instance ``max_bulk_items=10``); the
     environment's CARTGROUPS_* variables are not read. Host, port and database are chosen here."""
-    fixed = sorted(_FIXED & settings.keys())
-    if fixed:
-        raise TypeError(f"serve() chooses {', '.join(fixed)} itself")
+    check_settings(settings)
     with tempfile.TemporaryDirectory(prefix="cartgroups-test-") as directory:
         url = f"sqlite:///{Path(directory) / 'cartgroups.db'}"
         app = create_app(_TestSettings(database_url=url, sandbox=True, **settings))
@@ -271,6 +270,24 @@ def serve(**settings: Any) -> Iterator[TestServer]:
             yield TestServer(app, f"http://127.0.0.1:{port}")
         finally:
             stop_in_thread(server, thread)
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """TypeError naming the first key of ``settings`` that serve() does not take: one that is
+    not a Settings field (with the closest field's name, if one is close), or one serve()
+    chooses itself. A misspelt key would otherwise be ignored, and the test run on defaults."""
+    fixed = sorted(_FIXED & settings.keys())
+    if fixed:
+        raise TypeError(f"serve() chooses {', '.join(fixed)} itself")
+    known = Settings.model_fields.keys() - _FIXED
+    for key in settings:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(
+                f"unknown cartgroups setting {key!r}{hint} (the settings are the fields of "
+                "cartgroups.config.Settings)"
+            )
 
 
 def start_in_thread(app: CartgroupsApp) -> tuple[uvicorn.Server, threading.Thread]:
