@@ -1,7 +1,7 @@
 """A full session with every secret in play, then a grep of everything written: credentials
-issued with the CLI, ``cartgroups serve --log-level debug`` (the most verbose), requests with
-good and bad credentials, secrets sent where they do not belong (query string, body, path),
-errors of every kind, a revoke, a list, a stop. No private key, token, wrong secret a client
+issued with the CLI, ``cartgroups serve --log-level debug`` (the most verbose) in both log formats,
+requests with good and bad credentials, secrets sent where they do not belong (query string, body,
+path), errors of every kind, a revoke, a list, a stop. No private key, token, wrong secret a client
 sent, sandbox token, or database password appears in any server output or in the other
 commands' output."""
 
@@ -24,7 +24,10 @@ pytestmark = pytest.mark.slow
 API = "/3dCartWebAPI/v1"
 
 
-def test_no_secret_reaches_any_log_or_output(empty_database_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_no_secret_reaches_any_log_or_output(
+    empty_database_url: str, tmp_path: Path, log_format: str
+) -> None:
     url = sa.make_url(empty_database_url)
     db_password = ""
     if url.get_backend_name() == "postgresql":
@@ -60,6 +63,8 @@ def test_no_secret_reaches_any_log_or_output(empty_database_url: str, tmp_path: 
     with serving(
         "--log-level",
         "debug",
+        "--log-format",
+        log_format,
         "--sandbox",
         "--sandbox-token",
         sandbox_token,
@@ -125,7 +130,11 @@ def test_no_secret_reaches_any_log_or_output(empty_database_url: str, tmp_path: 
     assert served.proc.returncode == 0
 
     # The session was logged (so the grep below looks at something) ...
-    assert len(access_lines(served)) >= 18, served.stderr
+    if log_format == "json":  # every line is one JSON object, uvicorn's too
+        logged = [e for e in map(json.loads, served.err) if e["logger"] == "cartgroups.access"]
+    else:
+        logged = access_lines(served)
+    assert len(logged) >= 18, served.stderr
     # ... and no secret is anywhere in it, whole or in part (past the 8-character prefix that
     # `credentials list` shows to tell tokens apart).
     everything = "\n".join([served.stdout, served.stderr, listed.out, listed.err, revoked.out, revoked.err])

@@ -48,6 +48,13 @@ log = logging.getLogger("cartgroups")
 
 _JSON = (b"content-type", b"application/json; charset=utf-8")
 _CORS = (b"access-control-allow-origin", b"*")
+_REQUEST_ID = b"x-request-id"
+
+
+def _client(scope: Scope) -> str:
+    """The client's address as the server saw it (or as a trusted proxy reported it)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "-"
 
 
 class CartgroupsApp:
@@ -145,7 +152,7 @@ class CartgroupsApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _admin(self, scope: Scope, receive: Receive, send: Send, request_id: bytes) -> None:
         assert self.admin is not None, "the lifespan has not started the app"
         started, status = time.perf_counter(), 0
 
@@ -153,6 +160,7 @@ class CartgroupsApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (_REQUEST_ID, request_id)]
             await send(message)
 
         try:
@@ -164,12 +172,15 @@ class CartgroupsApp:
             log.exception("admin console: unhandled error on %s", scope["path"])
         if self.access.enabled:
             elapsed = (time.perf_counter() - started) * 1000
-            self.access.line(scope["method"], scope["path"], status, elapsed, "-")
+            self.access.line(
+                scope["method"], scope["path"], status, elapsed, "-", request_id.decode(), _client(scope)
+            )
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
+        request_id = dispatch.request_id(scope)
         if path[:6] == "/admin" and (len(path) == 6 or path[6] == "/"):
-            await self._admin(scope, receive, send)  # the console answers for itself
+            await self._admin(scope, receive, send, request_id)  # the console answers for itself
             return
         started = time.perf_counter()
         layer = self.sandbox_layer
@@ -180,9 +191,14 @@ class CartgroupsApp:
         if reply is None:
             return  # the client left before sending its whole body; nobody to answer
         method = scope["method"]
-        headers = reply.headers
-        if reply.status not in (204, 304):  # these carry no Content-Length (RFC 9110, 8.6)
-            headers = [*headers, (b"content-length", str(len(reply.body)).encode())]
+        if reply.status in (204, 304):  # these carry no Content-Length (RFC 9110, 8.6)
+            headers = [*reply.headers, (_REQUEST_ID, request_id)]
+        else:
+            headers = [
+                *reply.headers,
+                (b"content-length", str(len(reply.body)).encode()),
+                (_REQUEST_ID, request_id),
+            ]
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else reply.body})
         if self.access.enabled:
@@ -192,6 +208,8 @@ class CartgroupsApp:
                 reply.status,
                 (time.perf_counter() - started) * 1000,
                 scope.get("cartgroups.store", "-"),  # set once the credentials are verified
+                request_id.decode(),
+                _client(scope),
             )
 
     async def _answer(self, scope: Scope, receive: Receive) -> dispatch.Reply | None:

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cartgroups.logs import LogFormat
 from cartgroups.service.rate_limit import parse_rate
 
 DEFAULT_DATABASE_URL = "sqlite:///./cartgroups.db"
@@ -33,6 +34,11 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, le=64, description="Number of server processes.")
     log_level: LogLevel = Field(
         "info", description="Server log level; info writes one access line per request."
+    )
+    log_format: LogFormat = Field(
+        "text",
+        description="Server log format: text (one plain line per record) or json (one JSON object per "
+        "line: time in ISO 8601 UTC, level, logger, message or the access fields; see docs/operations.md).",
     )
     max_body_bytes: int = Field(
         1024 * 1024,
@@ -142,7 +148,7 @@ class Settings(BaseSettings):
         100, ge=1, le=10_000, description="Requests kept in each store's sandbox journal."
     )
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value

@@ -174,4 +174,5 @@ def test_without_the_headers_nothing_changes(api: httpx.Client) -> None:
         "content-type",
         "access-control-allow-origin",
         "content-length",
+        "x-request-id",
     }

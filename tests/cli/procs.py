@@ -222,7 +222,7 @@ def serving(
 
 ACCESS = re.compile(
     r"cartgroups\.access: (?P<method>\S+) (?P<path>\S+) (?P<status>\d{3}) "
-    r"(?P<ms>[0-9.]+)ms store=(?P<store>\S+)$"
+    r"(?P<ms>[0-9.]+)ms store=(?P<store>\S+) request_id=(?P<request_id>\S+) client=(?P<client>\S+)$"
 )
 
 

@@ -3,6 +3,8 @@ body is read), content type, size limit and read deadline, JSON parsing, then th
 
 from __future__ import annotations
 
+import random
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +88,22 @@ def request_headers(scope: Scope) -> dict[str, str]:
         if key is not None:
             found[key] = value.decode("latin-1")
     return found
+
+
+_REQUEST_ID_VALUE = re.compile(rb"[!-~]{1,128}")  # visible ASCII: nothing to break a header or a log line
+
+
+def request_id(scope: Scope) -> bytes:
+    """The request's id, echoed as ``X-Request-ID`` and logged with its access line: the one the
+    client sent (the last, if several) when it is 1 to 128 visible ASCII characters, otherwise
+    a new one of 16 hex digits. (Not a secret: random.getrandbits is enough, and cheaper.)"""
+    sent = None
+    for name, value in scope["headers"]:
+        if len(name) == 12 and name.lower() == b"x-request-id":
+            sent = value
+    if sent is not None and _REQUEST_ID_VALUE.fullmatch(sent):
+        return bytes(sent)
+    return b"%016x" % random.getrandbits(64)
 
 
 def _token(headers: dict[str, str]) -> str | None:

@@ -94,6 +94,11 @@ def serve(
     log_level: str = typer.Option(
         None, "--log-level", help="debug, info (one access line per request), warning or error."
     ),
+    log_format: str = typer.Option(
+        None,
+        "--log-format",
+        help="text (default) or json: one JSON object per line, for log collectors (docs/operations.md).",
+    ),
     rate_limit: str = typer.Option(
         None,
         "--rate-limit",
@@ -120,6 +125,7 @@ def serve(
         workers=workers,
         database_url=database,
         log_level=log_level,
+        log_format=log_format,
         rate_limit=rate_limit,
         sandbox=sandbox,
         sandbox_token=sandbox_token,
@@ -148,7 +154,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        log_config=logging_config(settings.log_level),
+        log_config=logging_config(settings.log_level, settings.log_format),
         log_level=settings.log_level,
         **UVICORN_OPTIONS,
         **uvicorn_options(settings),
