@@ -8,6 +8,7 @@ reachable server those tests skip with a one-line reason, unless CARTGROUPS_TEST
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import threading
@@ -35,12 +36,29 @@ REQUIRE_PG = os.environ.get("CARTGROUPS_TEST_REQUIRE_POSTGRES") == "1"
 STORE = "shop.example.com"
 
 
+@functools.cache
 def _pg_problem() -> str | None:
     try:
         psycopg.connect(PG_URL, connect_timeout=3).close()
     except psycopg.Error as exc:
         return str(exc).strip().splitlines()[0]
     return None
+
+
+def _pg_skip_reason() -> str:
+    return f"PostgreSQL not reachable at {PG_URL}: {_pg_problem()}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a PostgreSQL test here rather than in its fixture: a skip raised in a fixture is
+    reported at each test's own line, so -ra printed one line per test; raised here, every such
+    skip has the same reason and place, which pytest reports as one line with their count."""
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params.values() if callspec is not None else ()
+    wants_pg = "postgresql" in params or "postgres_url" in getattr(item, "fixturenames", ())
+    if wants_pg and not REQUIRE_PG and _pg_problem():
+        pytest.skip(_pg_skip_reason())
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +68,7 @@ def postgres_url() -> Iterator[str]:
     if problem:
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL is required (CARTGROUPS_TEST_REQUIRE_POSTGRES=1): {problem}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {problem}")
+        pytest.skip(_pg_skip_reason())
     with _pg_database("test") as url:
         yield url
 
