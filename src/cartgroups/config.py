@@ -6,6 +6,7 @@ settings to worker processes through the same variables.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -17,6 +18,26 @@ from cartgroups.service.rate_limit import parse_rate
 DEFAULT_DATABASE_URL = "sqlite:///./cartgroups.db"
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+def check_proxies(value: str) -> str:
+    """forwarded_allow_ips with spaces and empty items removed: ``*``, or IP addresses and
+    networks. Anything else is refused (uvicorn would take a typo for a name that no peer has,
+    and silently believe no proxy)."""
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if items == ["*"]:
+        return "*"
+    if not items:
+        raise ValueError("name at least one proxy address, or * for every peer")
+    for item in items:
+        try:
+            ipaddress.ip_network(item) if "/" in item else ipaddress.ip_address(item)
+        except ValueError:
+            raise ValueError(
+                f"{item!r} is not an IP address or network; give proxies as addresses or networks "
+                "separated by commas, such as 127.0.0.1,10.0.0.0/8, or * for every peer"
+            ) from None
+    return ",".join(items)
 
 
 class Settings(BaseSettings):
@@ -123,6 +144,26 @@ class Settings(BaseSettings):
         spec = value.strip().lower()
         parse_rate(spec)  # ValueError names the accepted forms
         return spec
+
+    proxy_headers: bool = Field(
+        False,
+        description="Behind a reverse proxy: believe X-Forwarded-Proto and X-Forwarded-For when the "
+        "connection comes from an address in forwarded_allow_ips, so that a request the proxy took "
+        "over https counts as https (the admin session cookie is Secure) and the client address is "
+        "the one the proxy reports (the admin console's brake on failed sign-ins). Off by default: a "
+        "server that clients can reach directly then never believes such headers.",
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1,::1",
+        description="With proxy_headers: the proxies to believe, a comma-separated list of IP "
+        "addresses and networks (10.0.0.0/8); * believes every peer, only for a server that nothing "
+        "but the proxy can reach.",
+    )
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        return check_proxies(value)
 
     audit_retention_days: int = Field(
         90,

@@ -274,10 +274,17 @@ def connection_limits(settings: Settings) -> ConnectionLimits:
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """The uvicorn options of a cartgroups server (`cartgroups serve` and the test servers)."""
+    """The uvicorn options of a cartgroups server (`cartgroups serve` and the test servers).
+
+    With ``proxy_headers``, uvicorn's Config.load wraps the app in its ProxyHeadersMiddleware
+    whatever ``http`` protocol runs it: from a peer in ``forwarded_allow_ips`` (and only from
+    one) it takes the scheme from X-Forwarded-Proto and the client address from X-Forwarded-For
+    (the last address not itself a trusted proxy)."""
     return {
         "http": protocol_factory(connection_limits(settings)),
         "timeout_keep_alive": settings.keep_alive_seconds,
+        "proxy_headers": settings.proxy_headers,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
     }
 
 
