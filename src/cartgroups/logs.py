@@ -136,7 +136,7 @@ def access_fields(
         "method": method,
         "path": path,
         "status": status,
-        "duration_ms": round(ms, 3),
+        "duration_ms": int(ms * 1000) / 1000,  # to the microsecond
         "store": store,
         "request_id": request_id,
         "client": client,
@@ -163,8 +163,8 @@ class AccessLog:
         self._looked = False  # whether _handler reflects the set-up since lines were enabled
         self._pending: list[str] = []
         self._second = -1
-        self._stamp = ""
-        self._iso = IsoSeconds()
+        self._stamp = ""  # the text format's time to the second
+        self._iso_stamp = ""  # the json format's
 
     @property
     def enabled(self) -> bool:
@@ -197,15 +197,29 @@ class AccessLog:
         now = time.time()
         if not self._pending:
             asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
-        if self._json:
-            entry = {"time": self._iso(now), "level": "INFO", "logger": ACCESS_LOGGER}
-            entry.update(access_fields(method, path, status, ms, store, request_id, client))
-            self._pending.append(json_line(entry) + "\n")
-            return
         second = int(now)
         if second != self._second:
             self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+            self._iso_stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
         millis = int((now - second) * 1000)
+        if self._json:  # the fields of access_fields, inline: this is per request
+            entry = {
+                "time": f"{self._iso_stamp}.{millis:03d}Z",
+                "level": "INFO",
+                "logger": ACCESS_LOGGER,
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": int(ms * 1000) / 1000,
+                "store": store,
+                "request_id": request_id,
+                "client": client,
+            }
+            try:
+                self._pending.append(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE).decode())
+            except TypeError:  # a lone surrogate
+                self._pending.append(json_line(entry) + "\n")
+            return
         prefix = f"{self._stamp},{millis:03d} INFO {ACCESS_LOGGER}: {method} {path} {status}"
         self._pending.append(f"{prefix} {ms:.1f}ms store={store} request_id={request_id} client={client}\n")
 
