@@ -42,7 +42,7 @@ def record(key: str, value: str, status: int, message: str) -> dict[str, str]:
 
 def _writable(text: str) -> str:
     """Client text echoed in a record, made writable as UTF-8: JSON can carry a lone surrogate
-    ("\ud800"), which no UTF-8 encoder accepts; it becomes U+FFFD."""
+    ("\\ud800"), which no UTF-8 encoder accepts; it becomes U+FFFD."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
