@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterator
 import pytest
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from cartgroups.admin.web import CSRF_FAILED, PROXY_HINT
 from cartgroups.config import Settings
 from cartgroups.http_limits import LimitedHttpToolsProtocol
 from cartgroups.service.operators import FREE_FAILURES, Attempt, Operators
 from cartgroups.testing.server import stop_in_thread
 from tests.admin.forwarded import PROXY, STRANGER, Peer
-from tests.admin.support import make_operator
+from tests.admin.support import make_operator, text_of
 from tests.conftest import LiveServer, start_server
 
 HTTPS = {"x-forwarded-proto": "https"}
@@ -95,6 +96,8 @@ def test_a_forged_x_forwarded_proto_makes_nothing_secure(serve: Serve, settings:
     origin = {"origin": f"https://{live.base_url.removeprefix('http://')}"}
     refused = peer(live, source, **HTTPS, **origin).sign_in()
     assert refused.status_code == 403, refused.text
+    # It says so, and what to do if a TLS proxy is in front.
+    assert f"{CSRF_FAILED} {PROXY_HINT}" in text_of(refused.text)
 
 
 def test_the_brake_counts_the_client_the_trusted_proxy_reports(serve: Serve) -> None:

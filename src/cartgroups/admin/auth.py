@@ -56,7 +56,7 @@ async def sign_in(request: Request) -> Response:
         return web.form_error(request, exc)
     expected = request.cookies.get(web.SIGN_IN_CSRF_COOKIE, "")
     if not (web.same_origin(request) and web.csrf_ok(expected, form)):
-        return _sign_in_page(request, 403, error=web.CSRF_FAILED)
+        return _sign_in_page(request, 403, error=web.csrf_failed(request))
     username, password = form.get("username", "").strip(), form.get("password", "")
     if not username or not password:
         return _sign_in_page(request, 400, error="Enter your username and password.", username=username)

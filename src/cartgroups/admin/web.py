@@ -204,6 +204,27 @@ CSRF_FAILED = (
     "Go back, reload the page and try again."
 )
 
+PROXY_HINT = (
+    "The page came over https but the form reached this server over plain http: behind an https "
+    "proxy, start the server with --proxy-headers (docs/operations.md, Behind a reverse proxy)."
+)
+
+
+def csrf_failed(request: Request) -> str:
+    """What to tell about a form the CSRF checks refused. When the browser's https origin names
+    this host but the request arrived as http, the server is behind a TLS proxy whose headers it
+    was not told to believe: say so, on the page and in the log (without the header's value)."""
+    if request.url.scheme == "http" and request.headers.get("origin") == (
+        f"https://{request.headers.get('host', '')}"
+    ):
+        log.warning(
+            "admin: a form from an https page arrived over http; behind an https proxy, "
+            "start serve with --proxy-headers (and --forwarded-allow-ips)"
+        )
+        return f"{CSRF_FAILED} {PROXY_HINT}"
+    return CSRF_FAILED
+
+
 Handler = Callable[[Request, Session], Awaitable[Response]]
 
 
@@ -226,7 +247,7 @@ def signed_in(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
                 except FormError as exc:
                     return form_error(request, exc, session)
                 if not (same_origin(request) and csrf_ok(session.csrf_token, form)):
-                    return error_page(request, 403, "Form rejected", CSRF_FAILED, session)
+                    return error_page(request, 403, "Form rejected", csrf_failed(request), session)
                 request.state.form = form
             return await handler(request, session)
         except NotFound as exc:
