@@ -47,6 +47,8 @@ class TcpProxy:
         self._clients: set[socket.socket] = set()
         self._listener: socket.socket | None = None
         self._black_hole = False
+        self._healed = threading.Event()  # set while there is no partition
+        self._healed.set()
         self.restore()
 
     def black_hole(self) -> None:
@@ -58,6 +60,7 @@ class TcpProxy:
     def _partition(self, on: bool) -> None:
         with self._lock:
             self._black_hole = on
+            (self._healed.clear if on else self._healed.set)()
             for sock in (self._listener, *self._clients):
                 if sock is not None:
                     (_drop_every_packet if on else _take_packets_again)(sock)
@@ -114,8 +117,13 @@ class TcpProxy:
     def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
-                if not self._black_hole:  # in a partition, bytes already in flight are lost
-                    dst.sendall(data)
+                # Bytes this side had acknowledged before a partition arrive after it, as TCP
+                # would deliver them (they are not lost: a reply lost after its acknowledgement
+                # would leave its reader waiting for ever, which no network does).
+                while not self._healed.wait(0.5):
+                    if self._listener is None:
+                        return
+                dst.sendall(data)
         except OSError:
             pass
         finally:

@@ -46,6 +46,9 @@ Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("cartgroups")
 
+# How long a stopping server waits for its background threads (audit pruning and indexing).
+BACKGROUND_STOP_SECONDS = 10.0
+
 _JSON = (b"content-type", b"application/json; charset=utf-8")
 _CORS = (b"access-control-allow-origin", b"*")
 _REQUEST_ID = b"x-request-id"
@@ -129,10 +132,14 @@ class CartgroupsApp:
 
     def stop(self) -> None:
         self.access.flush()
-        if self.pruner is not None:
-            self.pruner.stop()
-        if self.indexer is not None:
-            self.indexer.stop()
+        # Both background threads are told at once and waited for within one deadline: each
+        # may be in a database call, which ends within the database's bounds, but not sooner.
+        background = [thread for thread in (self.pruner, self.indexer) if thread is not None]
+        for thread in background:
+            thread.ask_to_stop()
+        deadline = time.monotonic() + BACKGROUND_STOP_SECONDS
+        for thread in background:
+            thread.join(max(0.0, deadline - time.monotonic()))
         if self.db is not None:
             self.db.dispose()
 

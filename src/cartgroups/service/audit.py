@@ -109,7 +109,14 @@ class _Background:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        self.ask_to_stop()
+        self.join(timeout)
+
+    def ask_to_stop(self) -> None:
+        """The thread ends after its current attempt (see join)."""
         self._stop.set()
+
+    def join(self, timeout: float) -> None:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
