@@ -12,7 +12,7 @@ app = typer.Typer(
     help="A self-hosted server for the 3dcart CustomerGroups REST API.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
 
 

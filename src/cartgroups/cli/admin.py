@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from cartgroups.cli.common import (
     DATABASE_OPTION,
+    FORMAT_OPTION,
     JSON_OPTION,
+    OutputFormat,
     fail,
     load_settings,
     missing_sqlite_file,
     one_line_errors,
     open_database,
-    shown,
+    output_format,
+    print_rows,
 )
 from cartgroups.service import credentials
 from cartgroups.storage import backup as sqlite_backup
@@ -30,25 +29,6 @@ db_app = typer.Typer(help="Database schema, backup and restore.", no_args_is_hel
 credentials_app = typer.Typer(help="Issue, list and revoke tokens.", no_args_is_help=True)
 stores_app = typer.Typer(help="Stores (each is one SecureURL).", no_args_is_help=True)
 apps_app = typer.Typer(help="Applications (each has one PrivateKey).", no_args_is_help=True)
-
-
-def _when(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else None
-
-
-def _print(rows: Sequence[Mapping[str, object]], as_json: bool, title: str) -> None:
-    if as_json:
-        typer.echo(json.dumps(list(rows), indent=2))
-        return
-    if not rows:
-        typer.echo(f"No {title.lower()}.")
-        return
-    table = Table(title=title)
-    for column in rows[0]:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(shown("" if v is None else v) for v in row.values()))
-    Console().print(table)
 
 
 @db_app.command("upgrade")
@@ -171,9 +151,12 @@ def credentials_create(
 def credentials_list(
     store: str = typer.Option(None, "--store", help="Only this store's tokens."),
     database: str = DATABASE_OPTION,
+    fmt: OutputFormat = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """List tokens (never their secrets: the first 8 characters tell them apart)."""
+    """List tokens (never their secrets: the first 8 characters tell them apart; the table
+    shows them with a trailing …, JSON and CSV exactly as stored)."""
+    chosen = output_format(fmt, as_json)
     with open_database(database, create=False) as db:
         secure_url = credentials.normalise_secure_url(store) if store else None
         with db.read() as conn:
@@ -183,14 +166,14 @@ def credentials_list(
             "id": t.id,
             "store": t.secure_url,
             "application": t.application,
-            "token": t.token_prefix + "…",
+            "token": t.token_prefix + ("…" if chosen is OutputFormat.table else ""),
             "scope": ",".join(s for s, on in (("read", t.can_read), ("write", t.can_write)) if on),
-            "created": _when(t.created_at),
-            "revoked": _when(t.revoked_at),
+            "created": t.created_at,
+            "revoked": t.revoked_at,
         }
         for t in tokens
     ]
-    _print(rows, as_json, "Tokens")
+    print_rows(rows, chosen, "Tokens")
 
 
 @credentials_app.command("revoke")
@@ -208,24 +191,29 @@ def credentials_revoke(
 
 
 @stores_app.command("list")
-def stores_list(database: str = DATABASE_OPTION, as_json: bool = JSON_OPTION) -> None:
+def stores_list(
+    database: str = DATABASE_OPTION, fmt: OutputFormat = FORMAT_OPTION, as_json: bool = JSON_OPTION
+) -> None:
     """List stores with their number of customer groups."""
+    chosen = output_format(fmt, as_json)
     with open_database(database, create=False) as db, db.read() as conn:
         stores = cred_sql.list_stores(conn)
     rows = [
-        {"id": s.id, "store": s.secure_url, "groups": s.group_count, "created": _when(s.created_at)}
-        for s in stores
+        {"id": s.id, "store": s.secure_url, "groups": s.group_count, "created": s.created_at} for s in stores
     ]
-    _print(rows, as_json, "Stores")
+    print_rows(rows, chosen, "Stores")
 
 
 @apps_app.command("list")
-def apps_list(database: str = DATABASE_OPTION, as_json: bool = JSON_OPTION) -> None:
+def apps_list(
+    database: str = DATABASE_OPTION, fmt: OutputFormat = FORMAT_OPTION, as_json: bool = JSON_OPTION
+) -> None:
     """List applications with their number of live tokens."""
+    chosen = output_format(fmt, as_json)
     with open_database(database, create=False) as db, db.read() as conn:
         apps = cred_sql.list_applications(conn)
     rows = [
-        {"id": a.id, "application": a.name, "live tokens": a.token_count, "created": _when(a.created_at)}
+        {"id": a.id, "application": a.name, "live tokens": a.token_count, "created": a.created_at}
         for a in apps
     ]
-    _print(rows, as_json, "Applications")
+    print_rows(rows, chosen, "Applications")

@@ -9,10 +9,22 @@ from typing import cast
 
 import orjson
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from cartgroups.cli.common import DATABASE_OPTION, JSON_OPTION, fail, load_settings, open_database, shown
+from cartgroups.cli.common import (
+    DATABASE_OPTION,
+    FORMAT_OPTION,
+    JSON_OPTION,
+    OutputFormat,
+    fail,
+    iso_utc,
+    load_settings,
+    open_database,
+    output_format,
+    print_rows,
+    print_table,
+    shown,
+)
 from cartgroups.service import audit
 from cartgroups.service.credentials import normalise_secure_url
 from cartgroups.storage.audit import ACTIONS, Action, Entry
@@ -33,14 +45,10 @@ def _time(raw: str | None, option: str) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _stamp(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _as_json(entry: Entry, secure_url: str) -> dict[str, object]:
     return {
         "id": entry.id,
-        "time": _stamp(entry.at),
+        "time": iso_utc(entry.at),
         "store": secure_url,
         "application": entry.application,
         "token_id": entry.token_id,
@@ -84,9 +92,12 @@ def audit_list(
     until: str = typer.Option(None, "--until", help="Before this ISO 8601 time (UTC if no offset)."),
     limit: int = typer.Option(100, "--limit", help="Most entries shown, newest first."),
     database: str = DATABASE_OPTION,
+    fmt: OutputFormat = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Show a store's changes to customer groups, newest first, with the values before and after."""
+    """Show a store's changes to customer groups, newest first, with the values before and after
+    (--format csv: before and after as JSON text)."""
+    chosen = output_format(fmt, as_json)
     if action is not None and action not in ACTIONS:
         fail(f"--action must be one of {', '.join(ACTIONS)} (got {action!r})")
     if not 1 <= limit <= LIMIT_MAX:
@@ -102,16 +113,22 @@ def audit_list(
     with open_database(database, create=False) as db:
         secure_url = normalise_secure_url(store)
         entries = audit.list_entries(db, secure_url=secure_url, filters=filters)
-    if as_json:
+    if chosen is OutputFormat.json:
         rows = [_as_json(e, secure_url) for e in entries]
         typer.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return
+    if chosen is OutputFormat.csv:
+        # The stored JSON text of before and after, so MinimumOrder keeps its exact digits.
+        print_rows(
+            [{**_as_json(e, secure_url), "before": e.before, "after": e.after} for e in entries], chosen, ""
+        )
         return
     if not entries:
         typer.echo("No audit entries.")
         return
     table = Table(title=shown(f"Audit log of {secure_url}"), title_style="table.title")
     for column in ("time (UTC)", "application", "token", "action", "group", "change"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
     for e in entries:
         table.add_row(  # every cell a Text: a group named [/bold] is data, not markup
             *map(
@@ -126,7 +143,7 @@ def audit_list(
                 ),
             )
         )
-    Console().print(table)
+    print_table(table)
 
 
 @audit_app.command("prune")
@@ -145,4 +162,4 @@ def audit_prune(
     older_than = audit.cutoff(retention)
     with open_database(database, create=False) as db:
         deleted = audit.prune(db, older_than=older_than)
-    typer.echo(f"Deleted {deleted} audit entries made before {_stamp(older_than)} ({retention} days).")
+    typer.echo(f"Deleted {deleted} audit entries made before {iso_utc(older_than)} ({retention} days).")

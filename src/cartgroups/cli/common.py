@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
 from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
+from cartgroups.cli.groups_io import guard
 from cartgroups.client import CartgroupsAPIError, CartgroupsConnectionError, ClientError, Unauthorized
 from cartgroups.config import Settings
 from cartgroups.errors import CartgroupsError, DatabaseUnavailable
@@ -22,7 +30,99 @@ from cartgroups.storage.database import Database
 DATABASE_OPTION = typer.Option(
     None, "--database", help="Database URL (default: $CARTGROUPS_DATABASE_URL or sqlite:///./cartgroups.db)."
 )
-JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table.")
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table (same as --format json).")
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+FORMAT_OPTION = typer.Option(
+    None, "--format", help="table (default), json, or csv (a header row, then one row per item)."
+)
+
+
+def output_format(
+    fmt: OutputFormat | None, as_json: bool, default: OutputFormat = OutputFormat.table
+) -> OutputFormat:
+    """The format asked for by --format, or by --json (kept as its alias)."""
+    if as_json and fmt not in (None, OutputFormat.json):
+        fail(f"--json and --format {fmt} contradict each other; give one")
+    return OutputFormat.json if as_json else fmt or default
+
+
+def iso_utc(value: datetime) -> str:
+    """A stored time as ISO 8601 in UTC (``2026-11-28T14:30:00.000000Z``), for JSON and CSV;
+    SQLite gives back naive times, which are UTC."""
+    at = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def print_table(table: Table) -> None:
+    """Print a table without losing data: no cell is cut short with an ellipsis (long ones fold
+    onto more lines on a terminal), and into a pipe or file, where no screen width applies, every
+    row is one line however wide (Rich would otherwise wrap and cut it to 80 columns)."""
+    for column in table.columns:
+        column.overflow = "fold"
+    console = Console()
+    if not console.is_terminal:
+        width = Console(width=1_000_000).measure(table).maximum
+        console = Console(width=max(width, 20))
+    console.print(table)
+
+
+def _machine_cell(value: object) -> object:
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value
+
+
+def _csv_cell(value: object) -> str:
+    value = _machine_cell(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return guard(value) if isinstance(value, str) else str(value)  # a spreadsheet runs no formula
+
+
+def _table_cell(value: object) -> Text:
+    if value is None:
+        return shown("")
+    if isinstance(value, datetime):
+        return shown(value.strftime("%Y-%m-%d %H:%M:%S"))
+    if isinstance(value, dict | list):
+        return shown(json.dumps(value, ensure_ascii=False))
+    return shown(value)
+
+
+def print_rows(rows: Sequence[Mapping[str, object]], fmt: OutputFormat, title: str) -> None:
+    """Rows (all with the same keys) as a table, a JSON array of objects, or CSV with a header.
+    Times are ISO 8601 UTC in JSON and CSV; CSV text cells carry the formula guard."""
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps([{k: _machine_cell(v) for k, v in row.items()} for row in rows], indent=2))
+        return
+    if fmt is OutputFormat.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\r\n")
+        if rows:
+            writer.writerow(rows[0].keys())
+        writer.writerows([_csv_cell(v) for v in row.values()] for row in rows)
+        return
+    if not rows:
+        typer.echo(f"No {title.lower()}.")
+        return
+    table = Table(title=shown(title), title_style="table.title")
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(_table_cell(v) for v in row.values()))
+    print_table(table)
 
 
 # Control characters (C0, DEL, C1) written as \xNN: a terminal acts on them (an escape sequence can

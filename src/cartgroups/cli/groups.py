@@ -32,7 +32,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cartgroups.cli.common import JSON_OPTION, client_errors, fail, printable, shown
+from cartgroups.cli.common import (
+    FORMAT_OPTION,
+    JSON_OPTION,
+    OutputFormat,
+    client_errors,
+    fail,
+    output_format,
+    print_table,
+    printable,
+    shown,
+)
 from cartgroups.cli.groups_io import FileProblem, detect_format, dumps, read_rows, write_csv, write_json
 from cartgroups.client import (
     CartgroupsAPIError,
@@ -112,9 +122,12 @@ def _row(group: CustomerGroup) -> dict[str, Any]:
     return group.to_wire()
 
 
-def _print_groups(groups: Sequence[CustomerGroup], as_json: bool) -> None:
-    if as_json:
+def _print_groups(groups: Sequence[CustomerGroup], fmt: OutputFormat) -> None:
+    if fmt is OutputFormat.json:
         typer.echo(dumps([_row(g) for g in groups]))
+        return
+    if fmt is OutputFormat.csv:
+        write_csv(groups, sys.stdout)  # as `groups export` writes it, formula guard included
         return
     if not groups:
         typer.echo("No customer groups.")
@@ -126,7 +139,7 @@ def _print_groups(groups: Sequence[CustomerGroup], as_json: bool) -> None:
     for group in groups:
         wire = _row(group)
         table.add_row(*(shown(_text(wire[c])) for c in columns))
-    Console().print(table)
+    print_table(table)
 
 
 def _text(value: object) -> str:
@@ -162,16 +175,18 @@ def groups_list(
     limit: int = typer.Option(50, "--limit", min=1, max=PAGE, help="Groups per page."),
     offset: int = typer.Option(1, "--offset", min=1, help="1-based index of the first group."),
     all_: bool = typer.Option(False, "--all", help="Every group (ignores --limit and --offset)."),
+    fmt: OutputFormat = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
     url: str = URL,
     secure_url: str = SECURE_URL,
     private_key: str = PRIVATE_KEY,
     token: str = TOKEN,
 ) -> None:
-    """List groups in id order."""
+    """List groups in id order (--format csv: as `groups export` writes them)."""
+    chosen = output_format(fmt, as_json)
     with connect(url, secure_url, private_key, token) as client:
         groups = list(client.iter_all(PAGE)) if all_ else client.list(limit=limit, offset=offset)
-    _print_groups(groups, as_json)
+    _print_groups(groups, chosen)
 
 
 @groups_app.command("get")
@@ -294,7 +309,7 @@ def groups_export(
     round-trips exactly (a Name that really starts with '= is written ''=). JSON is exact."""
     write = write_csv if fmt is Format.csv else write_json
     with connect(url, secure_url, private_key, token) as client:
-        groups = list(client.iter_all(PAGE))  # all read before the file is touched
+        groups = _read_all(client)  # all read before the file is touched
     if output is None:
         write(groups, sys.stdout, formula_guard=not no_formula_guard)
         return
@@ -397,18 +412,39 @@ def _progress(total: int) -> Progress:
     )
 
 
+def _advancer(progress: Progress, description: str, total: int) -> Callable[[int], None]:
+    """A new task of ``progress``, and the function that moves it on by n rows."""
+    task = progress.add_task(description, total=total, rate="")
+
+    def advance(n: int) -> None:
+        progress.advance(task, n)
+        speed = progress.tasks[0].speed
+        progress.update(task, rate=f"{speed:,.0f} rows/s" if speed else "")
+
+    return advance
+
+
+def _read_all(client: Client) -> list[CustomerGroup]:
+    """Every group of the store, page by page, with the same progress bar as import."""
+    total = client.count()
+    groups: list[CustomerGroup] = []
+    with _progress(total) as progress:
+        advance = _advancer(progress, "Exporting", total)
+        for group in client.iter_all(PAGE):
+            groups.append(group)
+            if len(groups) % PAGE == 0:
+                advance(PAGE)
+        advance(len(groups) % PAGE)
+    return groups
+
+
 def _apply(client: Client, plan: Plan, jobs: int) -> tuple[int, int, list[str]]:
     """Send the plan; returns (created, updated, failures)."""
     created = updated = 0
     failures: list[tuple[int, str]] = []
     total = len(plan.creates) + len(plan.updates)
     with _progress(total) as progress:
-        task = progress.add_task("Importing", total=total, rate="")
-
-        def advance(n: int) -> None:
-            progress.advance(task, n)
-            speed = progress.tasks[0].speed
-            progress.update(task, rate=f"{speed:,.0f} rows/s" if speed else "")
+        advance = _advancer(progress, "Importing", total)
 
         for start in range(0, len(plan.updates), CHUNK):
             chunk = plan.updates[start : start + CHUNK]

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import typer
 
-from cartgroups.cli.common import DATABASE_OPTION, JSON_OPTION, fail, one_line_errors, open_database
+from cartgroups.cli.common import (
+    DATABASE_OPTION,
+    FORMAT_OPTION,
+    JSON_OPTION,
+    OutputFormat,
+    fail,
+    one_line_errors,
+    open_database,
+    output_format,
+    print_rows,
+)
 from cartgroups.errors import Invalid
 from cartgroups.service.operators import Operators, check_password, check_username
 
@@ -58,18 +67,14 @@ def create_user(
 
 
 @admin_app.command("list-users")
-def list_users(database: str = DATABASE_OPTION, as_json: bool = JSON_OPTION) -> None:
+def list_users(
+    database: str = DATABASE_OPTION, fmt: OutputFormat = FORMAT_OPTION, as_json: bool = JSON_OPTION
+) -> None:
     """List operator accounts (never their password hashes)."""
+    chosen = output_format(fmt, as_json)
     with open_database(database, create=False) as db:
         rows = Operators(db).list()
-    if as_json:
-        shown = [{"username": r.username, "created": f"{r.created_at:%Y-%m-%d %H:%M:%S}"} for r in rows]
-        typer.echo(json.dumps(shown, indent=2))
-        return
-    if not rows:
-        typer.echo("No operators.")
-    for row in rows:
-        typer.echo(f"{row.username}  (created {row.created_at.strftime('%Y-%m-%d %H:%M:%S')})")
+    print_rows([{"username": r.username, "created": r.created_at} for r in rows], chosen, "Operators")
 
 
 @admin_app.command("delete-user")

@@ -12,10 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from cartgroups.cli.common import JSON_OPTION, client_errors, fail, shown
+from cartgroups.cli.common import (
+    FORMAT_OPTION,
+    JSON_OPTION,
+    OutputFormat,
+    client_errors,
+    fail,
+    output_format,
+    print_rows,
+    print_table,
+    shown,
+)
 from cartgroups.cli.groups_io import dumps
 from cartgroups.client import CartgroupsAPIError
 from cartgroups.client.sandbox import SandboxClient
@@ -66,15 +75,21 @@ def _print(obj: object) -> None:
 def journal(
     store: str = STORE,
     limit: int = typer.Option(None, "--limit", min=1, help="Newest entries to show (default: all kept)."),
+    fmt: OutputFormat = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
     url: str = URL,
     token: str = TOKEN,
 ) -> None:
-    """The store's last requests and answers, newest first (secrets redacted)."""
+    """The store's last requests and answers, newest first (secrets redacted). The table shows
+    a line per request; JSON and CSV also the headers and bodies."""
+    chosen = output_format(fmt, as_json)
     with connect(url, token) as client:
         entries = client.journal(store, limit)
-    if as_json:
+    if chosen is OutputFormat.json:
         _print(entries)
+        return
+    if chosen is OutputFormat.csv:
+        print_rows(entries, chosen, "")
         return
     table = Table("time", "method", "path", "status", "ms", "fault", box=None)
     for entry in entries:
@@ -89,7 +104,7 @@ def journal(
             fault,
         )
         table.add_row(*map(shown, cells))  # a request's path is data, never markup
-    Console(width=200).print(table)
+    print_table(table)
 
 
 @sandbox_app.command("reset")
@@ -160,11 +175,24 @@ def throttle(
     typer.echo({True: "on", False: "off", None: "default"}[value])
 
 
+FAULTS_FORMAT = typer.Option(
+    OutputFormat.json, "--format", help="json (default), table, or csv (a header row, then one row per rule)."
+)
+
+
 @faults_app.command("list")
-def faults_list(url: str = URL, token: str = TOKEN) -> None:
-    """The live fault rules, in the order they are tried (JSON)."""
+def faults_list(
+    fmt: OutputFormat = FAULTS_FORMAT,
+    url: str = URL,
+    token: str = TOKEN,
+) -> None:
+    """The live fault rules, in the order they are tried."""
     with connect(url, token) as client:
-        _print(client.faults())
+        rules = client.faults()
+    if fmt is OutputFormat.json:
+        _print(rules)
+    else:
+        print_rows(rules, fmt, "Fault rules")
 
 
 @faults_app.command("add")
