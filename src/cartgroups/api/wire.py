@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -95,15 +96,36 @@ def decode_json(body: bytes, charset: str = "utf-8") -> object:
     try:
         return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
-        raise Invalid(
-            f"The request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-        ) from None
+        raise Invalid(f"The request body is not valid JSON: {_where(_as_before_313(exc))}") from None
     except _NotANumber as exc:
         raise Invalid(f"The request body is not valid JSON: {exc} is not a number") from None
     except RecursionError:
         raise Invalid("The request body is not valid JSON: it is nested too deeply") from None
     except ValueError:  # an integer with more digits than Python will read, or _TooLong
         raise Invalid("The request body is not valid JSON: a number in it is too long") from None
+
+
+def _where(exc: json.JSONDecodeError) -> str:
+    return f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
+
+
+# Python 3.13's json names a trailing comma at the comma; 3.11 and 3.12 name what they expected
+# at the next character that is not blank. The older wording is kept, so that an answer does not
+# depend on the Python version the server runs on.
+_BLANKS = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
+_TRAILING_COMMA = {
+    "Illegal trailing comma before end of object": "Expecting property name enclosed in double quotes",
+    "Illegal trailing comma before end of array": "Expecting value",
+}
+
+
+def _as_before_313(exc: json.JSONDecodeError) -> json.JSONDecodeError:
+    expected = _TRAILING_COMMA.get(exc.msg)
+    if expected is None:
+        return exc
+    blanks = _BLANKS.match(exc.doc, exc.pos + 1)
+    assert blanks is not None  # the pattern matches the empty string too
+    return json.JSONDecodeError(expected, exc.doc, blanks.end())
 
 
 # Codecs of Python's that turn bytes into text without being a charset of text: a body in one
