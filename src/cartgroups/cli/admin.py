@@ -34,7 +34,7 @@ apps_app = typer.Typer(help="Applications (each has one PrivateKey).", no_args_i
 @db_app.command("upgrade")
 def db_upgrade(database: str = DATABASE_OPTION) -> None:
     """Bring the schema up to the newest version (serve also does this by itself)."""
-    with open_database(database, upgrade=False) as db:
+    with open_database(database, upgrade=False, create=True) as db:
         before, after = migrate.upgrade(db)
         if before == after:
             typer.echo(f"{db.description}: schema already at revision {after}")
@@ -45,7 +45,7 @@ def db_upgrade(database: str = DATABASE_OPTION) -> None:
 @db_app.command("status")
 def db_status(database: str = DATABASE_OPTION) -> None:
     """Show the schema revision of the database and the newest one this version knows."""
-    with open_database(database, upgrade=False, create=False) as db:
+    with open_database(database, upgrade=False) as db:
         current = migrate.current_revision(db)
         head = migrate.head_revision()
         state = "up to date" if current == head else "needs `cartgroups db upgrade`"
@@ -106,7 +106,7 @@ def db_restore(
         )
     with one_line_errors():
         sqlite_backup.restore(file, target)
-    with open_database(database, create=False) as db:  # a backup from an older version: its schema up
+    with open_database(database) as db:  # a backup from an older version: its schema up
         revision = migrate.current_revision(db)
     typer.echo(
         f"Restored {file} into {target.resolve()}: {summary.stores} store(s), {summary.groups} group(s), "
@@ -125,7 +125,7 @@ def credentials_create(
     ),
 ) -> None:
     """Issue a token for an application on a store, creating either when it does not exist."""
-    with open_database(database, create=False) as db:
+    with open_database(database) as db:
         issued = credentials.issue(db, secure_url=store, application=app, scope=scope)
     if as_json:
         typer.echo(
@@ -157,7 +157,7 @@ def credentials_list(
     """List tokens (never their secrets: the first 8 characters tell them apart; the table
     shows them with a trailing …, JSON and CSV exactly as stored)."""
     chosen = output_format(fmt, as_json)
-    with open_database(database, create=False) as db:
+    with open_database(database) as db:
         secure_url = credentials.normalise_secure_url(store) if store else None
         with db.read() as conn:
             tokens = cred_sql.list_tokens(conn, secure_url=secure_url)
@@ -185,7 +185,7 @@ def credentials_revoke(
     """Revoke a token. Every server process stops accepting it within 1 second."""
     if (token_id is None) == (token is None):
         fail("name exactly one token: its id, or --token VALUE")
-    with open_database(database, create=False) as db:
+    with open_database(database) as db:
         credentials.revoke(db, token_id=token_id, token=token)
     typer.echo(f"Revoked token {token_id if token_id is not None else token[:8] + '…'}.")
 
@@ -196,7 +196,7 @@ def stores_list(
 ) -> None:
     """List stores with their number of customer groups."""
     chosen = output_format(fmt, as_json)
-    with open_database(database, create=False) as db, db.read() as conn:
+    with open_database(database) as db, db.read() as conn:
         stores = cred_sql.list_stores(conn)
     rows = [
         {"id": s.id, "store": s.secure_url, "groups": s.group_count, "created": s.created_at} for s in stores
@@ -210,7 +210,7 @@ def apps_list(
 ) -> None:
     """List applications with their number of live tokens."""
     chosen = output_format(fmt, as_json)
-    with open_database(database, create=False) as db, db.read() as conn:
+    with open_database(database) as db, db.read() as conn:
         apps = cred_sql.list_applications(conn)
     rows = [
         {"id": a.id, "application": a.name, "live tokens": a.token_count, "created": a.created_at}

@@ -110,7 +110,7 @@ def audit_list(
         until=_time(until, "--until"),
         limit=limit,
     )
-    with open_database(database, create=False) as db:
+    with open_database(database) as db:
         secure_url = normalise_secure_url(store)
         entries = audit.list_entries(db, secure_url=secure_url, filters=filters)
     if chosen is OutputFormat.json:
@@ -160,6 +160,6 @@ def audit_prune(
         typer.echo("The audit retention is 0 days, which keeps entries forever: nothing pruned.")
         return
     older_than = audit.cutoff(retention)
-    with open_database(database, create=False) as db:
+    with open_database(database) as db:
         deleted = audit.prune(db, older_than=older_than)
     typer.echo(f"Deleted {deleted} audit entries made before {iso_utc(older_than)} ({retention} days).")

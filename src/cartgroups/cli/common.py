@@ -226,12 +226,12 @@ def missing_sqlite_file(database: str | None, settings: Settings) -> str | None:
 
 
 @contextmanager
-def open_database(database: str | None, *, upgrade: bool = True, create: bool = True) -> Iterator[Database]:
+def open_database(database: str | None, *, upgrade: bool = True, create: bool = False) -> Iterator[Database]:
     """The configured database with its schema brought up to date (``upgrade``).
 
-    With ``create=False`` a SQLite file that does not exist is refused with a one-line error,
-    and nothing is created. Every command but ``serve`` and ``db upgrade`` passes it (a test
-    walks the command tree to hold every command to that)."""
+    A SQLite file that does not exist is refused with a one-line error, and nothing is created,
+    unless ``create``: only ``serve`` and ``db upgrade`` pass it (a test walks the command tree
+    to hold every other command to that)."""
     settings = load_settings(database_url=database)
     if not create and (problem := missing_sqlite_file(database, settings)):
         fail(problem)

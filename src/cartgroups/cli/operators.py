@@ -60,7 +60,7 @@ def create_user(
     again (up to 3 times) when the two differ or it is too short."""
     with one_line_errors():
         check_username(username)
-    with open_database(database, create=False) as db:  # a missing database before any typing
+    with open_database(database) as db:  # a missing database before any typing
         password = _read_password(password_stdin)
         Operators(db).create(username=username, password=password)
     typer.echo(f"Operator {username!r} created; sign in at /admin.")
@@ -72,7 +72,7 @@ def list_users(
 ) -> None:
     """List operator accounts (never their password hashes)."""
     chosen = output_format(fmt, as_json)
-    with open_database(database, create=False) as db:
+    with open_database(database) as db:
         rows = Operators(db).list()
     print_rows([{"username": r.username, "created": r.created_at} for r in rows], chosen, "Operators")
 
@@ -83,6 +83,6 @@ def delete_user(
     database: str = DATABASE_OPTION,
 ) -> None:
     """Delete an operator account and sign it out everywhere."""
-    with open_database(database, create=False) as db:
+    with open_database(database) as db:
         Operators(db).delete(username=username)
     typer.echo(f"Operator {username!r} deleted.")

@@ -229,7 +229,7 @@ def serve(
     bound = sock.getsockname()
     settings = settings.model_copy(update={"port": bound[1]})  # the real one, for --port 0
     raise_open_file_limit()  # before the banner, which tells how many connections it allows
-    with open_database(settings.database_url) as db:
+    with open_database(settings.database_url, create=True) as db:
         demo = credentials.issue_demo_if_empty(db)
         description = db.description
         with db.read() as conn:
