@@ -36,6 +36,7 @@ from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.idempotency import Idempotency
 from cartgroups.service.sandbox import Sandbox
 from cartgroups.storage import migrate
+from cartgroups.storage.commits import Commits
 from cartgroups.storage.database import Database
 from cartgroups.storage.read_cache import ReadCache
 
@@ -89,13 +90,20 @@ class CartgroupsApp:
         db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
         migrate.upgrade(db)
         self.db = db
+        commits = Commits(db)
         self.services = dispatch.Services(
             groups=CustomerGroups(db, max_bulk_items=settings.max_bulk_items),
-            auth=Authenticator(db, cache_seconds=settings.auth_cache_seconds),
+            auth=Authenticator(db, cache_seconds=settings.auth_cache_seconds, commits=commits),
             max_body_bytes=settings.max_body_bytes,
             idempotency=Idempotency(db),
             writes=WriteBatcher(db),
-            reads=ReadCache(db, enabled=settings.read_cache, max_bytes=settings.read_cache_mb * 1024 * 1024),
+            reads=ReadCache(
+                db,
+                enabled=settings.read_cache,
+                max_bytes=settings.read_cache_mb * 1024 * 1024,
+                commits=commits,
+            ),
+            commits=commits,
             limiter=rate_limit.from_setting(db, settings.rate_limit),
             body_deadlines=Deadlines(settings.body_timeout_seconds),
         )

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from cartgroups.service import credentials
 from cartgroups.service.credentials import REJECTED, Issued
-from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import migrate
+from cartgroups.storage.commits import Commits
 from cartgroups.storage.database import Database
 from tests.cli.procs import Served, run, serving
 from tests.conftest import headers_for
@@ -101,7 +101,7 @@ def test_a_restore_under_running_servers_drops_what_they_kept(
     db: Database, fresh_database_url: str, tmp_path: Path
 ) -> None:
     url = fresh_database_url
-    exact = cred_sql.Commits(db).exact
+    exact = Commits(db).exact
     first = credentials.issue(db, secure_url="first.example.com", application="first-app")
     with ExitStack() as stack:
         servers = [

@@ -13,6 +13,7 @@ from cartgroups.service import credentials
 from cartgroups.service.credentials import REJECTED, Authenticator, Issued
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import tables
+from cartgroups.storage.commits import Commits
 from cartgroups.storage.database import Database
 
 
@@ -85,7 +86,7 @@ def test_a_revocation_by_another_process_is_noticed_within_cache_seconds(
     finally:
         other.dispose()
     clock.now += 0.4
-    if not cred_sql.Commits(db).exact:  # SQLite notices any commit at once (tests/test_hostile_restore.py)
+    if not Commits(db).exact:  # SQLite notices any commit at once (tests/test_hostile_restore.py)
         verify(auth, issued)  # still inside the window this process last checked
     clock.now += 0.2
     with pytest.raises(Unauthorized) as rejected:

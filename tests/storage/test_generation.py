@@ -12,6 +12,7 @@ import pytest
 from cartgroups.service import credentials
 from cartgroups.storage import backup, migrate
 from cartgroups.storage import credentials as cred_sql
+from cartgroups.storage.commits import Commits
 from cartgroups.storage.database import Database
 
 
@@ -51,8 +52,8 @@ def test_a_restore_moves_what_the_processes_poll(
     pg_restore copies the generation as it was, but writes its row anew (xmin)."""
     credentials.issue(db, secure_url="shop.example.com")
     generation, state = _generation(db), _state(db)
-    commits = cred_sql.Commits(db)
-    commits.since_last_look()
+    commits = Commits(db)
+    before = commits.look()
     if db.dialect_name == "sqlite":
         live = Path(db.url.database or "")
         backup.backup(live, tmp_path / "copy.db")
@@ -70,5 +71,5 @@ def test_a_restore_moves_what_the_processes_poll(
         )
         assert _generation(db) == generation
     assert _state(db) != state
-    assert commits.since_last_look() is commits.exact  # SQLite sees the commit; PostgreSQL polls
+    assert (commits.look() != before) is commits.exact  # SQLite sees the commit; PostgreSQL polls
     assert migrate.current_revision(db) == migrate.head_revision()

@@ -8,7 +8,7 @@ write lock, which every server process shares."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -44,6 +44,9 @@ class Call:
     headers: dict[str, str] = field(default_factory=dict)  # the request's, names lower-cased
     reply_headers: Headers = field(default_factory=list)  # extra headers for the reply
     reads: ReadCache | None = None  # answers of reads kept until the database changes
+    # For a read: the change token the request took before it verified the credentials
+    # (storage/commits.py), which the read cache compares instead of asking again.
+    changes: Hashable = None
 
     @property
     def store_id(self) -> int:
@@ -76,7 +79,7 @@ def create(call: Call) -> Write:
 def _remembered(call: Call, key: tuple[object, ...], make: Callable[[], T]) -> T:
     """make(), or its answer kept since nothing was committed (storage/read_cache.py). Keys
     start with the store: nothing read for one store is ever answered to another."""
-    return make() if call.reads is None else call.reads.get(key, make)
+    return make() if call.reads is None else call.reads.get(key, make, version=call.changes)
 
 
 def list_groups(call: Call) -> Reply:

@@ -22,6 +22,7 @@ from cartgroups.service.credentials import Authenticator
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.idempotency import Idempotency
 from cartgroups.service.rate_limit import RateLimiter
+from cartgroups.storage.commits import Commits
 from cartgroups.storage.read_cache import ReadCache
 
 Scope = MutableMapping[str, Any]
@@ -51,6 +52,7 @@ class Services:
     idempotency: Idempotency
     writes: WriteBatcher
     reads: ReadCache
+    commits: Commits  # one look per request, shared by the Authenticator and the read cache
     limiter: RateLimiter | None = None
     body_deadlines: Deadlines = field(default_factory=lambda: Deadlines(30.0))  # for reading a body
 
@@ -183,11 +185,15 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         if method == "OPTIONS":
             return _preflight(found.route, headers)
         raise MethodNotAllowed(method, routes.ALLOWED[found.route])
+    # Taken before the credentials are verified (a restore or a revocation committed by now is
+    # seen) and, for a read, used again by the read cache: nothing is awaited in between.
+    changes = services.commits.look()
     principal = services.auth.verify(
         secure_url=headers.get("secureurl"),
         private_key=headers.get("privatekey"),
         token=_token(headers),
         write=op.writes,
+        changes=changes,
     )
     scope["cartgroups.store"] = principal.secure_url  # for the access log, whatever the reply
     limiter = services.limiter
@@ -199,6 +205,7 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         services.groups, principal, found.path_id, _query(scope), headers=headers, reads=services.reads
     )
     if not op.writes:
+        call.changes = changes
         answer = op.handler(call)
         assert not isinstance(answer, Write), "a read handler answers at once"
         status, body = answer

@@ -13,13 +13,14 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from cartgroups.errors import Invalid, NotFound, Unauthorized
 from cartgroups.storage import credentials as cred_sql
+from cartgroups.storage.commits import Commits
 from cartgroups.storage.database import Database
 
 DEMO_STORE = "demo.cartgroups.local"
@@ -88,6 +89,9 @@ class Issued:
     can_write: bool
 
 
+_LOOK_NOW: Hashable = object()  # Authenticator.verify's caller took no look for this request
+
+
 class Authenticator:
     """Verifies the three headers.
 
@@ -98,7 +102,8 @@ class Authenticator:
     anew by every restore, in the restoring transaction), in one statement
     (storage.credentials.credentials_state), and forgets everything it knew when either moved.
     On SQLite it also reads them before any request that follows a commit by anyone (a look at
-    SQLite's data version, ~2 us, tells: storage.credentials.Commits), so there a revoked token
+    SQLite's data version tells: storage.commits.Commits, a look the API takes once per request
+    and shares with the read cache), so there a revoked token
     or the credentials of a restored-away store never verify again once the change is committed.
     So a revoked token, or one restored away, stops working within ``cache_seconds`` on every
     process (SQLite: at once), and a busy process asks the database about a token once, not once
@@ -109,28 +114,41 @@ class Authenticator:
 
     MAX_ENTRIES = 10_000
 
-    def __init__(self, db: Database, *, cache_seconds: float) -> None:
+    def __init__(self, db: Database, *, cache_seconds: float, commits: Commits | None = None) -> None:
         self.db = db
         self.cache_seconds = cache_seconds
         self._cache: dict[tuple[str, str, str], Principal] = {}
         self._version: cred_sql.CredentialsState | None = None
         self._check_due = 0.0
-        self._commits = cred_sql.Commits(db)
+        self._commits = commits if commits is not None else Commits(db)
+        self._looked: Hashable = None  # the change token at the last look
         # Called when the data was replaced (a restore), after the verified credentials were
         # forgotten: others who keep something by store id (the rate limiter's own buckets)
         # forget it too, before the request that noticed goes on.
         self.on_restore: list[Callable[[], None]] = []
 
     def verify(
-        self, *, secure_url: str | None, private_key: str | None, token: str | None, write: bool
+        self,
+        *,
+        secure_url: str | None,
+        private_key: str | None,
+        token: str | None,
+        write: bool,
+        changes: Hashable = _LOOK_NOW,
     ) -> Principal:
+        """The principal of these credentials, or Unauthorized. ``changes``: the change token
+        the caller took for this request (Commits.look()); without it, one is taken now."""
         if not (secure_url and private_key and token):
             given = (("SecureURL", secure_url), ("PrivateKey", private_key), ("Token", token))
             raise Unauthorized(MISSING.format(", ".join(name for name, value in given if not value)))
         if self.cache_seconds <= 0:
             return self._allowed(self._verified(secure_url, private_key, token), write)
-        if self._commits.since_last_look() or time.monotonic() >= self._check_due:
+        if changes is _LOOK_NOW:
+            changes = self._commits.look()
+        if changes != self._looked or time.monotonic() >= self._check_due:
+            # Before the look is recorded: a failed check (an outage) is made again next time.
             self._check_revocations()
+            self._looked = changes
         key = (secure_url, private_key, token)
         principal = self._cache.get(key)
         if principal is None:

@@ -15,7 +15,6 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import FunctionElement
 
 from cartgroups.storage import dialect
-from cartgroups.storage.database import Database
 from cartgroups.storage.fastpath import Prepared
 from cartgroups.storage.tables import applications, change_counters, customer_groups, stores, tokens
 
@@ -371,38 +370,3 @@ def credentials_state(conn: Connection) -> CredentialsState:
     """One statement for the revocation count and the database's generation."""
     rows = {row[0]: tuple(row[1:]) for row in _WATCHED.run(conn, {}).fetchall()}
     return CredentialsState(rows.get("credentials"), rows.get(GENERATION))
-
-
-class Commits:
-    """Has anything been committed to the database since the last look? Asked of SQLite for
-    about 1.7 us (``PRAGMA data_version`` straight on this thread's read connection, as the read
-    cache does: it moves with every commit of any other connection, a restore included); on
-    PostgreSQL there is no such cheap question, and ``since_last_look()`` says False: those who
-    ask must poll instead."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.exact = db.dialect_name == "sqlite"
-        self._cursor: Any = None
-        self._seen: object = None
-
-    def since_last_look(self) -> bool:
-        """True when something was committed since the previous look (or this is the first, or
-        the connection was replaced); the look itself is the new starting point. Call it before
-        reading what it guards, so that a commit in between shows at the next look."""
-        if not self.exact:
-            return False
-        try:
-            version = self._cursor.execute("PRAGMA data_version").fetchone()[0]
-        except Exception:
-            version = self._reconnect()  # first use, or the connection broke
-        moved = bool(version != self._seen)
-        self._seen = version
-        return moved
-
-    def _reconnect(self) -> object:
-        with self.db.read() as conn:
-            raw = dialect.driver(conn)
-            self._cursor = raw.cursor()
-            # A new connection's versions cannot be compared with the old one's.
-            return (id(raw), dialect.data_version(conn))

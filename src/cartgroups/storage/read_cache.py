@@ -9,7 +9,8 @@ server process, of the CLI, a restore. When it moved, everything kept is dropped
 from memory is the answer the database would give at that moment, and a write is visible to the
 next read on every process, as issue #3 requires of any cache.
 
-The check is one statement (~1.7 us) against the read, the row's conversion, the JSON and the
+The check (storage/commits.py, shared with the Authenticator: one look per request) is one
+statement against the read, the row's conversion, the JSON and the
 ETag it saves. Under write-heavy load nearly every read finds the version moved and reads the
 database, as it would without the cache; any commit counts, so with the rate limiter on (a
 bucket is written per request) or in sandbox mode (a journal row per request) little is kept.
@@ -34,7 +35,7 @@ import itertools
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from cartgroups.storage import dialect
+from cartgroups.storage.commits import Commits
 from cartgroups.storage.database import Database
 
 V = TypeVar("V")
@@ -44,32 +45,35 @@ _MISSING = object()
 class ReadCache:
     ENTRY_OVERHEAD = 160  # bytes charged per answer on top of its length
 
-    def __init__(self, db: Database, *, enabled: bool = True, max_bytes: int = 32 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        enabled: bool = True,
+        max_bytes: int = 32 * 1024 * 1024,
+        commits: Commits | None = None,
+    ) -> None:
         self.db = db
-        self.enabled = enabled and db.dialect_name == "sqlite"
+        self.commits = commits if commits is not None else Commits(db)
+        self.enabled = enabled and self.commits.exact
         self.max_bytes = max_bytes
         self._entries: dict[Hashable, Any] = {}  # oldest first
         self._bytes = 0  # charged for the entries
-        # The driver's read connection (the one of this thread), a cursor on it, and its data
-        # version when the entries were valid. Asked directly, the check takes 1.7 us; through
-        # Database.read() and the SQLAlchemy connection it took 3.2.
-        self._raw: Any = None
-        self._check: Any = None
-        self._version: int | None = None
+        self._version: Hashable = None  # the change token when the entries were valid
         self.hits = 0  # for tests and tuning
         self.misses = 0
 
-    def get(self, key: Hashable, make: Callable[[], V]) -> V:
+    def get(self, key: Hashable, make: Callable[[], V], *, version: Hashable = None) -> V:
         """What ``make()`` returns (a read of the database), from memory when nothing has been
-        committed since it was kept. A ``make()`` that raises is not kept."""
+        committed since it was kept. A ``make()`` that raises is not kept. ``version``: the
+        change token the caller took during this request (Commits.look(), before anything this
+        request awaited), or None to take one now."""
         if not self.enabled:
             return make()
         # The version is taken before make() reads: a change committed in between moves it
         # again, so what make() returns is never kept under a version older than it.
-        try:
-            version = self._check.execute("PRAGMA data_version").fetchone()[0]
-        except Exception:
-            version = self._reconnect()  # not yet connected, or the connection broke
+        if version is None:
+            version = self.commits.look()
         if version != self._version:
             self._forget()
             self._version = version
@@ -93,19 +97,6 @@ class ReadCache:
     def clear(self) -> None:
         self._forget()
         self._version = None
-
-    def _reconnect(self) -> int | None:
-        """The data version read through the database's read connection (which reports an
-        outage as DatabaseUnavailable and replaces a broken connection), kept at hand to be
-        asked directly next time. A new connection's versions are not comparable with the old
-        one's: everything kept is forgotten."""
-        with self.db.read() as conn:
-            version = dialect.data_version(conn)
-        raw = dialect.driver(conn)
-        if raw is not self._raw:
-            self._raw, self._check = raw, raw.cursor()
-            self.clear()
-        return version
 
     def _forget(self) -> None:
         self._entries.clear()
