@@ -40,7 +40,9 @@ from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.idempotency import Idempotency
 from cartgroups.service.rate_limit import Rate, RateLimiter
 from cartgroups.storage import migrate
+from cartgroups.storage.commits import Commits
 from cartgroups.storage.database import Database
+from cartgroups.storage.read_cache import ReadCache
 
 PG_ADMIN = os.environ.get("CARTGROUPS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -104,8 +106,15 @@ def measure(label: str, url: str, count: int, warmup: int) -> list[str]:
         one = callers[0]
         groups = CustomerGroups(db, max_bulk_items=1000)
         group_id = groups.create(principal=one, body={"Name": "Reference"})
+        commits = Commits(db)
         services = Services(
-            groups, Authenticator(db, cache_seconds=0), 1 << 20, Idempotency(db), WriteBatcher(db)
+            groups,
+            Authenticator(db, cache_seconds=0, commits=commits),
+            1 << 20,
+            Idempotency(db),
+            WriteBatcher(db),
+            ReadCache(db, commits=commits),
+            commits,
         )
         roomy = RateLimiter(db, Rate(1_000_000, 1_000_000.0))
         full = RateLimiter(db, Rate(1, 0.000001))
