@@ -16,7 +16,7 @@ from cartgroups.errors import Invalid, NotFound
 from cartgroups.model import EDITABLE, CustomerGroup, FieldSpec
 from cartgroups.service.credentials import Principal
 from cartgroups.service.operators import Session
-from cartgroups.service.validation import is_clean_text
+from cartgroups.service.validation import ascii_whole, is_clean_text
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import customer_groups as group_sql
 from cartgroups.storage.credentials import StoreRow
@@ -41,7 +41,8 @@ class Paging:
 def paging(raw: str | None, total: int) -> Paging:
     """The page asked for, clamped to the pages there are (a bad number means page 1)."""
     pages = max(1, -(-total // PAGE_SIZE))
-    number = int(raw) if raw and raw.isascii() and raw.isdigit() and len(raw) < 10 else 1  # not "²"
+    asked = ascii_whole(raw, 9) if raw else None
+    number = 1 if asked is None else asked
     return Paging(min(max(number, 1), pages), pages, total)
 
 

@@ -23,6 +23,7 @@ from cartgroups.api.dispatch import Reply, read_body, request_headers
 from cartgroups.errors import DatabaseUnavailable, Invalid
 from cartgroups.service.credentials import Issued
 from cartgroups.service.sandbox import PREFIX, Fault, Sandbox, SeedRejected, default_message
+from cartgroups.service.validation import ascii_whole
 from cartgroups.storage.database import Retry
 from cartgroups.storage.dialect import WriterBusy
 from cartgroups.storage.sandbox import FaultRow, JournalRow
@@ -410,14 +411,8 @@ def _allow(method: str, *allowed: str) -> None:
         raise errors.MethodNotAllowed(method, allowed)
 
 
-def _whole(raw: str, digits: int) -> int | None:
-    """A number of ASCII digits, at most ``digits`` of them; str.isdigit() alone also passes
-    "²" (which int() refuses) and 5000 digits (past int()'s limit): both were a 500."""
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= digits else None
-
-
 def _fault_id(raw: str) -> int:
-    fault_id = _whole(raw, 9)
+    fault_id = ascii_whole(raw, 9)
     if fault_id is None:
         raise Invalid(f"A fault rule id is a whole number (got {raw!r})", value=raw)
     return fault_id
@@ -426,7 +421,7 @@ def _fault_id(raw: str) -> int:
 def _limit(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    limit = _whole(raw, len(str(MAX_JOURNAL_LIMIT)))
+    limit = ascii_whole(raw, len(str(MAX_JOURNAL_LIMIT)))
     if limit is None or not 1 <= limit <= MAX_JOURNAL_LIMIT:
         raise Invalid(f"limit must be a whole number from 1 to {MAX_JOURNAL_LIMIT}", value=raw)
     return limit

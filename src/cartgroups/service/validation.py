@@ -159,6 +159,12 @@ def bulk_item_id(item: Mapping[str, object]) -> int:
     return group_id
 
 
+def ascii_whole(raw: str, digits: int) -> int | None:
+    """A whole number written in at most ``digits`` ASCII digits, else None. str.isdigit() alone
+    also passes "²" (which int() refuses) and 5,000 digits (past int()'s limit): both were 500s."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= digits else None
+
+
 def path_id(raw: str) -> int:
     """The id in a URL such as /CustomerGroups/12."""
     if raw.isascii() and raw.isdigit() and len(raw) <= 10:  # the common case, without a regex
