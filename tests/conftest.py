@@ -261,6 +261,15 @@ def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def fresh_db(fresh_database_url: str) -> Iterator[Database]:
+    """A Database on a brand-new database of this test's own, its schema up to date."""
+    database = Database(fresh_database_url)
+    migrate.upgrade(database)
+    yield database
+    database.dispose()
+
+
 SANDBOX_TOKEN = "sandbox-token-for-tests-0123456789"
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -17,7 +16,6 @@ import sqlalchemy as sa
 
 from cartgroups.service import credentials
 from cartgroups.service.credentials import REJECTED, Issued
-from cartgroups.storage import migrate
 from cartgroups.storage.commits import Commits
 from cartgroups.storage.database import Database
 from tests.cli.procs import Served, run, serving
@@ -32,11 +30,8 @@ NOTICED_WITHIN = 5.0
 
 
 @pytest.fixture
-def db(fresh_database_url: str) -> Iterator[Database]:
-    database = Database(fresh_database_url)
-    migrate.upgrade(database)
-    yield database
-    database.dispose()
+def db(fresh_db: Database) -> Database:
+    return fresh_db
 
 
 def _backup(url: str, to: Path, cwd: Path) -> None:

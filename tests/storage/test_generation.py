@@ -4,7 +4,6 @@ replaced wholesale (a restore), so that nothing it kept from before is used agai
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,11 +16,8 @@ from cartgroups.storage.database import Database
 
 
 @pytest.fixture
-def db(fresh_database_url: str) -> Iterator[Database]:
-    database = Database(fresh_database_url)
-    migrate.upgrade(database)
-    yield database
-    database.dispose()
+def db(fresh_db: Database) -> Database:
+    return fresh_db
 
 
 def _state(db: Database) -> object:
