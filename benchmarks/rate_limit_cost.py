@@ -114,7 +114,6 @@ def measure(label: str, url: str, count: int, warmup: int) -> list[str]:
             Idempotency(db),
             WriteBatcher(db),
             ReadCache(db, commits=commits),
-            commits,
         )
         roomy = RateLimiter(db, Rate(1_000_000, 1_000_000.0))
         full = RateLimiter(db, Rate(1, 0.000001))

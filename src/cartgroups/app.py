@@ -103,7 +103,6 @@ class CartgroupsApp:
                 max_bytes=settings.read_cache_mb * 1024 * 1024,
                 commits=commits,
             ),
-            commits=commits,
             limiter=rate_limit.from_setting(db, settings.rate_limit),
             body_deadlines=Deadlines(settings.body_timeout_seconds),
         )

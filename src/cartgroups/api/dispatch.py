@@ -22,7 +22,6 @@ from cartgroups.service.credentials import Authenticator
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.idempotency import Idempotency
 from cartgroups.service.rate_limit import RateLimiter
-from cartgroups.storage.commits import Commits
 from cartgroups.storage.read_cache import ReadCache
 
 Scope = MutableMapping[str, Any]
@@ -52,7 +51,6 @@ class Services:
     idempotency: Idempotency
     writes: WriteBatcher
     reads: ReadCache
-    commits: Commits  # one look per request, shared by the Authenticator and the read cache
     limiter: RateLimiter | None = None
     body_deadlines: Deadlines = field(default_factory=lambda: Deadlines(30.0))  # for reading a body
 
@@ -187,7 +185,7 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         raise MethodNotAllowed(method, routes.ALLOWED[found.route])
     # Taken before the credentials are verified (a restore or a revocation committed by now is
     # seen) and, for a read, used again by the read cache: nothing is awaited in between.
-    changes = services.commits.look()
+    changes = services.auth.look()
     principal = services.auth.verify(
         secure_url=headers.get("secureurl"),
         private_key=headers.get("privatekey"),

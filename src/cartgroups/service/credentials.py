@@ -127,6 +127,12 @@ class Authenticator:
         # forget it too, before the request that noticed goes on.
         self.on_restore: list[Callable[[], None]] = []
 
+    def look(self) -> Hashable:
+        """This request's change token (storage.commits): taken once by the API, before it
+        verifies the credentials, and handed to verify() and to the read cache (which shares
+        this Authenticator's Commits), so that the database is asked once a request."""
+        return self._commits.look()
+
     def verify(
         self,
         *,
