@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from cartgroups.api import wire
-from cartgroups.model import ID
+from cartgroups.api.media import JSON, Media
+from cartgroups.model import FIELDS, ID
 from cartgroups.service import validation
 from cartgroups.service.credentials import Principal
 from cartgroups.service.customer_groups import (
@@ -47,6 +48,7 @@ class Call:
     # For a read: the change token the request took before it verified the credentials
     # (storage/commits.py), which the read cache compares instead of asking again.
     changes: Hashable = None
+    media: Media = JSON  # how the reply's bodies are written (the Accept header's choice)
 
     @property
     def store_id(self) -> int:
@@ -67,13 +69,13 @@ class Write:
     answer: Callable[[Any], Reply]
 
 
-def _done(status: int, group_id: int, message: str) -> Reply:
-    return status, wire.records_body([wire.record(ID.wire, str(group_id), status, message)])
+def _done(media: Media, status: int, group_id: int, message: str) -> Reply:
+    return status, media.records([wire.record(ID.wire, str(group_id), status, message)])
 
 
 def create(call: Call) -> Write:
     write = call.groups.plan_create(principal=call.principal, body=call.body)
-    return Write(write, lambda group_id: _done(201, group_id, "Created successfully"))
+    return Write(write, lambda group_id: _done(call.media, 201, group_id, "Created successfully"))
 
 
 def _remembered(call: Call, key: tuple[object, ...], make: Callable[[], T]) -> T:
@@ -85,14 +87,19 @@ def _remembered(call: Call, key: tuple[object, ...], make: Callable[[], T]) -> T
 def list_groups(call: Call) -> Reply:
     q = call.query
     page = parse_page(q.get("limit"), q.get("offset"), q.get("countonly"))
-    store_id = call.store_id
+    store_id, media = call.store_id, call.media
     if page.count_only:
-        return 200, _remembered(call, (store_id, "count"), lambda: _count_body(call.groups, store_id))
-    return 200, _remembered(call, (store_id, "page", page), lambda: _page_body(call.groups, store_id, page))
-
-
-def _count_body(groups: CustomerGroups, store_id: int) -> bytes:
-    return wire.json_body({"TotalCount": groups.count(store_id=store_id)})
+        return 200, _remembered(
+            call, (store_id, "count", media.name), lambda: media.count(call.groups.count(store_id=store_id))
+        )
+    if media is JSON:
+        key = (store_id, "page", page)
+        return 200, _remembered(call, key, lambda: _page_body(call.groups, store_id, page))
+    return 200, _remembered(
+        call,
+        (store_id, "page", page, media.name),
+        lambda: media.groups(call.groups.page(store_id=store_id, page=page), FIELDS),
+    )
 
 
 def _page_body(groups: CustomerGroups, store_id: int, page: Page) -> bytes:
@@ -134,8 +141,15 @@ def _precondition(call: Call) -> Precondition | None:
 
 
 def get(call: Call) -> Reply:
-    store_id, group_id = call.store_id, call.group_id
-    kept = _remembered(call, (store_id, group_id), lambda: _group_body(call.groups, store_id, group_id))
+    store_id, group_id, media = call.store_id, call.group_id, call.media
+    if media is JSON:
+        kept = _remembered(call, (store_id, group_id), lambda: _group_body(call.groups, store_id, group_id))
+    else:
+        kept = _remembered(
+            call,
+            (store_id, group_id, media.name),
+            lambda: _group_body(call.groups, store_id, group_id, media),
+        )
     tag, body = kept[:_TAG_BYTES], kept[_TAG_BYTES:]
     call.reply_headers += [(b"etag", tag), (b"access-control-expose-headers", b"ETag")]
     known = call.headers.get("if-none-match")
@@ -144,10 +158,14 @@ def get(call: Call) -> Reply:
     return 200, body
 
 
-def _group_body(groups: CustomerGroups, store_id: int, group_id: int) -> bytes:
-    """The ETag's bytes followed by the body: one object to keep (see storage/read_cache.py)."""
-    body = wire.groups_body([groups.get(store_id=store_id, group_id=group_id)])
-    return entity_tag(body).encode() + body
+def _group_body(groups: CustomerGroups, store_id: int, group_id: int, media: Media = JSON) -> bytes:
+    """The ETag's bytes followed by the body: one object to keep (see storage/read_cache.py).
+    The tag is that of the JSON body in every media type: it names the group's state, which
+    If-Match compares (``if_match``), whichever representation the client read it from."""
+    group = groups.get(store_id=store_id, group_id=group_id)
+    json = wire.groups_body([group])
+    body = json if media is JSON else media.groups([group], FIELDS)
+    return entity_tag(json).encode() + body
 
 
 _TAG_BYTES = len(entity_tag(b""))
@@ -158,7 +176,7 @@ def update(call: Call) -> Write:
     write = call.groups.plan_update(
         principal=call.principal, group_id=group_id, body=call.body, precondition=_precondition(call)
     )
-    return Write(write, lambda _: _done(200, group_id, "updated successfully"))
+    return Write(write, lambda _: _done(call.media, 200, group_id, "updated successfully"))
 
 
 _ITEM_STATUS = {Outcome.UPDATED: 200, Outcome.NOT_FOUND: 404, Outcome.INVALID: 400}
@@ -175,12 +193,15 @@ def bulk_status(results: list[ItemResult]) -> int:
 
 
 def bulk_update(call: Call) -> Write:
-    return Write(lambda: call.groups.bulk_update(principal=call.principal, body=call.body), _bulk_reply)
+    return Write(
+        lambda: call.groups.bulk_update(principal=call.principal, body=call.body),
+        lambda results: _bulk_reply(call.media, results),
+    )
 
 
-def _bulk_reply(results: list[ItemResult]) -> Reply:
+def _bulk_reply(media: Media, results: list[ItemResult]) -> Reply:
     records = [wire.record(ID.wire, r.value, _ITEM_STATUS[r.outcome], r.message) for r in results]
-    return bulk_status(results), wire.records_body(records)
+    return bulk_status(results), media.records(records)
 
 
 def delete(call: Call) -> Write:
@@ -188,5 +209,5 @@ def delete(call: Call) -> Write:
     precondition = _precondition(call)
     return Write(
         lambda: call.groups.delete(principal=call.principal, group_id=group_id, precondition=precondition),
-        lambda _: _done(200, group_id, "Deleted successfully"),
+        lambda _: _done(call.media, 200, group_id, "Deleted successfully"),
     )

@@ -20,11 +20,12 @@ from typing import Any
 import orjson
 
 from cartgroups.errors import Invalid
-from cartgroups.model import FIELDS, CustomerGroup, decimal_text
+from cartgroups.model import FIELDS, CustomerGroup, FieldSpec, decimal_text
 
 _NAMES = tuple(f.wire for f in FIELDS)
 (_MONEY,) = [f for f in FIELDS if f.kind == "decimal"]
 assert CustomerGroup._fields == tuple(f.column for f in FIELDS), "wire order is the tuple order"
+_POSITION = {f: i for i, f in enumerate(FIELDS)}
 
 
 def group_object(group: CustomerGroup) -> dict[str, Any]:
@@ -33,8 +34,19 @@ def group_object(group: CustomerGroup) -> dict[str, Any]:
     return obj
 
 
-def groups_body(groups: Iterable[CustomerGroup]) -> bytes:
-    return orjson.dumps([group_object(g) for g in groups])
+def _some_fields(group: CustomerGroup, fields: Sequence[FieldSpec]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for spec in fields:
+        value = group[_POSITION[spec]]
+        obj[spec.wire] = orjson.Fragment(decimal_text(value)) if isinstance(value, Decimal) else value
+    return obj
+
+
+def groups_body(groups: Iterable[CustomerGroup], fields: Sequence[FieldSpec] = FIELDS) -> bytes:
+    """A JSON array of groups, each with ``fields`` only (all of them by default), in wire order."""
+    if fields is FIELDS:
+        return orjson.dumps([group_object(g) for g in groups])
+    return orjson.dumps([_some_fields(g, fields) for g in groups])
 
 
 def record(key: str, value: str, status: int, message: str) -> dict[str, str]:
@@ -57,6 +69,10 @@ def records_body(records: Sequence[dict[str, str]]) -> bytes:
 
 def json_body(obj: object) -> bytes:
     return orjson.dumps(obj)
+
+
+def count_body(total: int) -> bytes:
+    return orjson.dumps({"TotalCount": total})
 
 
 class _NotANumber(ValueError):
