@@ -51,7 +51,14 @@ log = logging.getLogger("cartgroups")
 BACKGROUND_STOP_SECONDS = 10.0
 
 _JSON = (b"content-type", b"application/json; charset=utf-8")
-_CORS = (b"access-control-allow-origin", b"*")
+# On every reply of the 3dcart routes, errors included: CORS for browsers, and the no-cache
+# headers that every recording of the live service carries.
+_ROUTE_HEADERS = (
+    (b"access-control-allow-origin", b"*"),
+    (b"cache-control", b"no-cache"),
+    (b"pragma", b"no-cache"),
+    (b"expires", b"-1"),
+)
 _REQUEST_ID = b"x-request-id"
 
 
@@ -235,7 +242,10 @@ class CartgroupsApp:
             found = routes.match(path)
             if found is not None:
                 reply = await dispatch.handle(services, scope, receive, found)
-                reply.headers = [_JSON, _CORS, *reply.headers] if reply.body else [_CORS, *reply.headers]
+                if reply.body:
+                    reply.headers = [reply.media.content_type, *_ROUTE_HEADERS, *reply.headers]
+                else:
+                    reply.headers = [*_ROUTE_HEADERS, *reply.headers]
                 return reply
             system_reply = system.handle(db, method, path)
             if system_reply is None:
@@ -245,7 +255,7 @@ class CartgroupsApp:
             return None
         except Exception as exc:
             status, body, extra = errors.render(exc)
-            return dispatch.Reply(status, body, [_JSON, _CORS, *extra])
+            return dispatch.Reply(status, body, [_JSON, *_ROUTE_HEADERS, *extra])
 
 
 # Collections of the youngest generation happen after this many new container objects (Python's

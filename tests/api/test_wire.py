@@ -96,6 +96,7 @@ def test_unknown_routes_are_404_error_records(server: LiveServer, api: httpx.Cli
         response = client.get(path)
     assert_error(response, 404, f"No resource matches the path {path}")
     assert response.headers["access-control-allow-origin"] == "*"
+    _assert_no_cache(response)
 
 
 def test_unknown_routes_are_404_also_for_writes_and_write_nothing(
@@ -143,6 +144,14 @@ def _assert_compact(response: httpx.Response) -> None:
     assert response.headers["content-type"] == "application/json; charset=utf-8"
     assert response.headers["access-control-allow-origin"] == "*"
     assert response.headers["content-length"] == str(len(body))
+    _assert_no_cache(response)
+
+
+def _assert_no_cache(response: httpx.Response) -> None:
+    """The three headers every recording of the live service carries, on every reply."""
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["pragma"] == "no-cache"
+    assert response.headers["expires"] == "-1"
 
 
 def test_every_kind_of_response_is_compact_json_with_cors(api: httpx.Client) -> None:
@@ -207,6 +216,7 @@ def test_a_preflight_is_answered_204_without_credentials(raw: httpx.Client, path
     assert response.status_code == 204
     assert response.content == b""
     assert response.headers["access-control-allow-origin"] == "*"
+    _assert_no_cache(response)
     assert response.headers["access-control-allow-methods"] == methods
     assert response.headers["access-control-allow-headers"].lower() == (
         "content-type,secureurl,privatekey,token"

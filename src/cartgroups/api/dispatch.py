@@ -16,6 +16,7 @@ from cartgroups.api.customer_groups import Call, Write
 from cartgroups.api.customer_groups import Reply as ReadReply
 from cartgroups.api.deadlines import Deadlines
 from cartgroups.api.errors import MethodNotAllowed, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
+from cartgroups.api.media import JSON, Media
 from cartgroups.errors import RateLimited
 from cartgroups.service import idempotency
 from cartgroups.service.credentials import Authenticator
@@ -60,6 +61,7 @@ class Reply:
     status: int
     body: bytes
     headers: Headers
+    media: Media = JSON  # what wrote the body: its Content-Type is added on the way out
 
 
 # The request headers the API reads; no other is decoded.
@@ -207,7 +209,7 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         answer = op.handler(call)
         assert not isinstance(answer, Write), "a read handler answers at once"
         status, body = answer
-        return Reply(status, body, call.reply_headers)
+        return Reply(status, body, call.reply_headers, call.media)
     if op.has_body:
         charset = _charset(headers)
         raw = await read_body(receive, headers, services.max_body_bytes, services.body_deadlines)
@@ -221,7 +223,7 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
     if checked is None:
         result = await services.writes.run(write.apply, order=order)
         status, body = write.answer(result)
-        return Reply(status, body, call.reply_headers)
+        return Reply(status, body, call.reply_headers, call.media)
     digest = idempotency.fingerprint(method, raw)
     status, body, replayed = await services.writes.run(
         lambda: services.idempotency.run(
@@ -229,7 +231,7 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         ),
         order=order,
     )
-    return Reply(status, body, _REPLAYED if replayed else call.reply_headers)
+    return Reply(status, body, _REPLAYED if replayed else call.reply_headers, call.media)
 
 
 def _write(outcome: ReadReply | Write) -> Write:
