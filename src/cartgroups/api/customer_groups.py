@@ -8,13 +8,13 @@ write lock, which every server process shares."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from cartgroups.api import wire
+from cartgroups.api import odata, wire
 from cartgroups.api.media import JSON, Media
-from cartgroups.model import FIELDS, ID
+from cartgroups.model import FIELDS, ID, FieldSpec
 from cartgroups.service import validation
 from cartgroups.service.credentials import Principal
 from cartgroups.service.customer_groups import (
@@ -92,6 +92,13 @@ def list_groups(call: Call) -> Reply:
         return 200, _remembered(
             call, (store_id, "count", media.name), lambda: media.count(call.groups.count(store_id=store_id))
         )
+    shape = odata.parse(q)  # countonly ignores $select and $orderby, as it does limit and offset
+    if shape is not None:
+        return 200, _remembered(
+            call,
+            (store_id, "page", page, media.name, shape),
+            lambda: media.groups(shape.sort(call.groups.page(store_id=store_id, page=page)), shape.fields),
+        )
     if media is JSON:
         key = (store_id, "page", page)
         return 200, _remembered(call, key, lambda: _page_body(call.groups, store_id, page))
@@ -142,7 +149,15 @@ def _precondition(call: Call) -> Precondition | None:
 
 def get(call: Call) -> Reply:
     store_id, group_id, media = call.store_id, call.group_id, call.media
-    if media is JSON:
+    shape = odata.parse(call.query) if call.query else None
+    if shape is not None:  # $orderby sorts a one-element list: only $select tells bodies apart
+        fields = shape.fields
+        kept = _remembered(
+            call,
+            (store_id, group_id, media.name, shape.select),
+            lambda: _group_body(call.groups, store_id, group_id, media, fields),
+        )
+    elif media is JSON:
         kept = _remembered(call, (store_id, group_id), lambda: _group_body(call.groups, store_id, group_id))
     else:
         kept = _remembered(
@@ -158,13 +173,20 @@ def get(call: Call) -> Reply:
     return 200, body
 
 
-def _group_body(groups: CustomerGroups, store_id: int, group_id: int, media: Media = JSON) -> bytes:
+def _group_body(
+    groups: CustomerGroups,
+    store_id: int,
+    group_id: int,
+    media: Media = JSON,
+    fields: Sequence[FieldSpec] = FIELDS,
+) -> bytes:
     """The ETag's bytes followed by the body: one object to keep (see storage/read_cache.py).
-    The tag is that of the JSON body in every media type: it names the group's state, which
-    If-Match compares (``if_match``), whichever representation the client read it from."""
+    The tag is that of the whole JSON body in every media type and with every ``$select``: it
+    names the group's state, which If-Match compares (``if_match``), whichever representation
+    the client read it from."""
     group = groups.get(store_id=store_id, group_id=group_id)
     json = wire.groups_body([group])
-    body = json if media is JSON else media.groups([group], FIELDS)
+    body = json if media is JSON and fields is FIELDS else media.groups([group], fields)
     return entity_tag(json).encode() + body
 
 

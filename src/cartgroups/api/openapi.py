@@ -78,12 +78,21 @@ def _schemas() -> dict[str, Any]:
     bulk = _object(FIELDS, lenient=True, required=[ID.wire])
     bulk["description"] = "One item of a bulk update: CustomerGroupID names the group to change."
     records = {"type": "array", "items": {"$ref": _REF + "ResultRecord"}}
+    selected = _object(FIELDS, lenient=False, required=[])
+    selected |= {
+        "description": "A CustomerGroup with only the properties $select named, in wire order.",
+        "minProperties": 1,
+        "additionalProperties": False,
+    }
+    either = ("CustomerGroup", "CustomerGroupSelected")
+    whole_or_selected = {"anyOf": [{"$ref": _REF + name} for name in either]}
     return {
         "CustomerGroup": out,
+        "CustomerGroupSelected": selected,
         "CustomerGroupCreate": create,
         "CustomerGroupPatch": patch,
         "CustomerGroupBulkItem": bulk,
-        "CustomerGroupList": {"type": "array", "items": {"$ref": _REF + "CustomerGroup"}},
+        "CustomerGroupList": {"type": "array", "items": whole_or_selected},
         "TotalCount": {
             "type": "object",
             "required": ["TotalCount"],
@@ -217,10 +226,43 @@ def _parameters(op: Operation) -> list[dict[str, Any]]:
                 "in": "query",
                 "required": False,
                 "schema": {"type": "integer", "enum": [0, 1], "default": 0},
-                "description": '1 returns {"TotalCount":N} and ignores limit and offset.',
+                "description": '1 returns {"TotalCount":N} and ignores limit and offset '
+                "(and $select and $orderby).",
             },
         ]
+    if op.method == "GET":
+        params += _odata_parameters()
     return params
+
+
+_PROPERTIES = ", ".join(f.wire for f in FIELDS)
+
+
+def _odata_parameters() -> list[dict[str, Any]]:
+    """OData's $select and $orderby (api/odata.py): applied to the result already built."""
+    return [
+        {
+            "name": "$select",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "example": "Name,CustomerGroupID",
+            "description": "OData: only these properties, comma-separated, any letter case; written "
+            f"in wire order; * is all. Properties: {_PROPERTIES}. Applied to the result already "
+            "built (the page). An unknown property or an empty item is a 400.",
+        },
+        {
+            "name": "$orderby",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "example": "Name desc,PriceLevel",
+            "description": "OData: 'Property [asc|desc]' items, comma-separated, any letter case; "
+            "later items sort what earlier ones leave equal, the rest keeps id order. Sorts the "
+            "result already built: with limit and offset, the page returned, not the whole store. "
+            "An unknown property or direction, an empty item or a property twice is a 400.",
+        },
+    ]
 
 
 def _header(name: str, description: str, **schema: Any) -> dict[str, Any]:
