@@ -36,10 +36,12 @@ class TooDeep(ValueError):
 
 
 _BLANKS = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
+_SKIPPED = frozenset(" \t\n\r/")  # what may start whitespace or a comment
 _LINE_END = re.compile(r"[\r\n]")
 _NUMBER = re.compile(r"(-?(?:0|[1-9][0-9]*))(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _NAME = re.compile(r"[\w$]+")  # a superset of Json.NET's identifier characters, cut down below
 _HEX4 = re.compile(r"[0-9a-fA-F]{4}")
+_SIMPLE_STRING = re.compile(r'"[^"\\\x00-\x1f]*"|\'[^\'\\\x00-\x1f]*\'')
 _CHUNK = {'"': re.compile(r'[^"\\\x00-\x1f]*'), "'": re.compile(r"[^'\\\x00-\x1f]*")}
 _ESCAPES = {
     '"': '"',
@@ -121,6 +123,8 @@ def loads(
 
 def _skip(text: str, pos: int) -> int:
     """The position after the whitespace and comments at pos."""
+    if text[pos : pos + 1] not in _SKIPPED:  # the common case: a token right here
+        return pos
     while True:
         match = _BLANKS.match(text, pos)
         assert match is not None  # the pattern matches the empty string too
@@ -193,6 +197,9 @@ def _string(text: str, start: int) -> tuple[str, int]:
     """The string whose opening quote is at start, and the position after its closing quote.
     Escapes are read as Python's json reads them (a lone surrogate is kept, for the validation
     to refuse), with ``\\'`` added."""
+    simple = _SIMPLE_STRING.match(text, start)  # the common case: no escape
+    if simple is not None:
+        return simple.group()[1:-1], simple.end()
     quote = text[start]
     plain = _CHUNK[quote]
     parts: list[str] = []
