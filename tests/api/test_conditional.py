@@ -173,6 +173,10 @@ def test_without_the_headers_nothing_changes(api: httpx.Client) -> None:
     assert set(response.headers) - {"server", "date"} == {
         "content-type",
         "access-control-allow-origin",
+        "cache-control",
+        "pragma",
+        "expires",
+        "vary",
         "content-length",
         "x-request-id",
     }

@@ -1,5 +1,6 @@
 """From an ASGI request on a 3dcart route to a reply: method check, authentication (before the
-body is read), content type, size limit and read deadline, JSON parsing, then the handler."""
+body is read), the reply's media type (Accept), content type, size limit and read deadline, JSON or
+XML parsing, then the handler."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from cartgroups.api import routes, wire
+from cartgroups.api import media, routes, wire, xml
 from cartgroups.api.batching import WriteBatcher
 from cartgroups.api.customer_groups import Call, Write
 from cartgroups.api.customer_groups import Reply as ReadReply
@@ -30,6 +31,11 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Headers = list[tuple[bytes, bytes]]
 
 JSON_TYPES = ("application/json", "text/json")
+XML_TYPES = ("application/xml", "text/xml")
+UNSUPPORTED_TYPE = (
+    "Content-Type must be a valid XML or JSON content type: application/json, text/json, "
+    "application/xml or text/xml (got {})"
+)
 CORS_ALLOW_HEADERS = (
     b"Content-Type, Accept, SecureURL, PrivateKey, Token, Authorization, "
     b"If-Match, If-None-Match, Idempotency-Key"
@@ -66,6 +72,7 @@ class Reply:
 
 # The request headers the API reads; no other is decoded.
 READ_HEADERS = (
+    "accept",
     "secureurl",
     "privatekey",
     "token",
@@ -132,23 +139,30 @@ def _preflight(route: routes.Route, headers: dict[str, str]) -> Reply:
     )
 
 
-def _charset(headers: dict[str, str]) -> str:
-    """The body's charset from Content-Type; no Content-Type is taken as JSON in UTF-8."""
+def reply_media(headers: dict[str, str]) -> Media:
+    """The media type the reply is written in (api/media.py: Accept, else the body's type)."""
+    return media.negotiate(headers.get("accept"), headers.get("content-type"))
+
+
+def _body_format(headers: dict[str, str]) -> tuple[str, bool]:
+    """The body's charset from Content-Type, and whether the body is XML; no Content-Type is
+    taken as JSON in UTF-8."""
     raw = headers.get("content-type")
     if raw is None:
-        return "utf-8"
+        return "utf-8", False
     media_type, *params = (part.strip() for part in raw.split(";"))
     media_type = media_type.lower()
-    if media_type not in JSON_TYPES and not media_type.endswith("+json"):
-        raise UnsupportedMediaType(f"Content-Type must be application/json (got {media_type or 'nothing'})")
+    is_xml = media_type in XML_TYPES
+    if not is_xml and media_type not in JSON_TYPES and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(UNSUPPORTED_TYPE.format(media_type or "nothing"))
     for param in params:
         name, _, value = param.partition("=")
         if name.strip().lower() == "charset":
             charset = wire.known_charset(value.strip().strip('"'))
             if charset is None:
                 raise UnsupportedMediaType(f"Unsupported charset {value.strip()!r}; send UTF-8")
-            return charset
-    return "utf-8"
+            return charset, is_xml
+    return "utf-8", is_xml
 
 
 async def read_body(receive: Receive, headers: dict[str, str], limit: int, deadlines: Deadlines) -> bytes:
@@ -180,6 +194,7 @@ async def _receive_body(receive: Receive, limit: int) -> bytes:
 async def handle(services: Services, scope: Scope, receive: Receive, found: routes.Match) -> Reply:
     method = scope["method"]
     headers = request_headers(scope)
+    reply_in = reply_media(headers)
     op = routes.operation(found.route, method)
     if op is None:
         if method == "OPTIONS":
@@ -202,7 +217,13 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         if wait is not None:
             raise RateLimited(RATE_LIMITED.format(wait), retry_after=wait)
     call = Call(
-        services.groups, principal, found.path_id, _query(scope), headers=headers, reads=services.reads
+        services.groups,
+        principal,
+        found.path_id,
+        _query(scope),
+        headers=headers,
+        reads=services.reads,
+        media=reply_in,
     )
     if not op.writes:
         call.changes = changes
@@ -211,9 +232,12 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         status, body = answer
         return Reply(status, body, call.reply_headers, call.media)
     if op.has_body:
-        charset = _charset(headers)
+        charset, is_xml = _body_format(headers)
         raw = await read_body(receive, headers, services.max_body_bytes, services.body_deadlines)
-        call.body = wire.decode_json(raw, charset)
+        if is_xml:  # a bulk update takes an <ArrayOfCustomerGroup>, the others a <CustomerGroup>
+            call.body = xml.decode_xml(raw, charset, many=found.path_id is None and method == "PUT")
+        else:
+            call.body = wire.decode_json(raw, charset)
     key = headers.get("idempotency-key") if op.keyed else None
     checked = None if key is None else idempotency.checked_key(key)
     write = _write(op.handler(call))  # checked and prepared here, before the batch
@@ -224,7 +248,7 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         result = await services.writes.run(write.apply, order=order)
         status, body = write.answer(result)
         return Reply(status, body, call.reply_headers, call.media)
-    digest = idempotency.fingerprint(method, raw)
+    digest = idempotency.fingerprint(method, raw, call.media.name)
     status, body, replayed = await services.writes.run(
         lambda: services.idempotency.run(
             principal, key=checked, fingerprint=digest, work=lambda: write.answer(write.apply())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from cartgroups.api import wire
+from cartgroups.api.media import JSON, Media
 from cartgroups.errors import (
     CartgroupsError,
     DatabaseUnavailable,
@@ -68,12 +69,13 @@ def status_of(exc: CartgroupsError) -> int:
     return _STATUS[type(exc)]
 
 
-def error_body(status: int, message: str, value: str = "") -> bytes:
-    return wire.records_body([wire.record("Error", value, status, message)])
+def error_body(status: int, message: str, value: str = "", media: Media = JSON) -> bytes:
+    return media.records([wire.record("Error", value, status, message)])
 
 
-def render(exc: BaseException) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-    """Status, body and extra headers for any exception raised while handling a request."""
+def render(exc: BaseException, media: Media = JSON) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """Status, body (written by ``media``) and extra headers for any exception raised while
+    handling a request."""
     if isinstance(exc, CartgroupsError) and type(exc) in _STATUS:
         status = status_of(exc)
         headers: list[tuple[bytes, bytes]] = []
@@ -87,6 +89,6 @@ def render(exc: BaseException) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         if isinstance(exc, DatabaseUnavailable):
             headers.append((b"retry-after", b"1"))
             log.warning("database unavailable: %s", exc.__cause__)
-        return status, error_body(status, exc.message, exc.value), headers
+        return status, error_body(status, exc.message, exc.value, media), headers
     log.error("unhandled error", exc_info=exc)
-    return 500, error_body(500, INTERNAL), []
+    return 500, error_body(500, INTERNAL, "", media), []

@@ -19,7 +19,8 @@ import orjson
 
 from cartgroups.api import errors, routes, wire
 from cartgroups.api.deadlines import Deadlines
-from cartgroups.api.dispatch import Reply, read_body, request_headers
+from cartgroups.api.dispatch import Reply, read_body, reply_media, request_headers
+from cartgroups.api.media import Media
 from cartgroups.errors import DatabaseUnavailable, Invalid
 from cartgroups.service.credentials import Issued
 from cartgroups.service.sandbox import PREFIX, Fault, Sandbox, SeedRejected, default_message
@@ -199,7 +200,8 @@ class SandboxLayer:
     async def _api(self, scope: Scope, receive: Receive, answer: Answer) -> Reply | None:
         started = self.clock()
         method: str = scope["method"]
-        secure_url = request_headers(scope).get("secureurl")
+        headers = request_headers(scope)
+        secure_url = headers.get("secureurl")
         chunks: list[bytes] = []
 
         async def recorded() -> MutableMapping[str, Any]:
@@ -211,12 +213,13 @@ class SandboxLayer:
         try:
             fault = await self._fault_for(method, scope["path"], secure_url)
         except Exception as exc:
-            status, body, extra = errors.render(exc)
-            return Reply(status, body, [JSON, CORS, *extra])
+            media = reply_media(headers)  # a 3dcart route's errors follow Accept, as the app's do
+            status, body, extra = errors.render(exc, media)
+            return Reply(status, body, [media.content_type, CORS, *extra], media)
         if fault is not None and fault.latency_ms:
             await self.sleep(fault.latency_ms / 1000)
         if fault is not None and fault.status is not None:
-            reply: Reply | None = self._fault_reply(fault)
+            reply: Reply | None = self._fault_reply(fault, reply_media(headers))
             await self._drain(recorded)
         else:
             reply = await answer(scope, recorded)
@@ -315,12 +318,14 @@ class SandboxLayer:
             self._schedule_flush(JOURNAL_OUTAGE_RETRY_SECONDS)
 
     @staticmethod
-    def _fault_reply(fault: Fault) -> Reply:
+    def _fault_reply(fault: Fault, media: Media) -> Reply:
+        """An injected error, written like the live service's errors: in the media type the
+        request's Accept header chose (the control endpoints under /_cartgroups/ are JSON)."""
         assert fault.status is not None
-        headers = [JSON, CORS]
+        headers = [media.content_type, CORS]
         if fault.retry_after is not None:
             headers.append((b"retry-after", str(fault.retry_after).encode()))
-        return Reply(fault.status, errors.error_body(fault.status, fault.message), headers)
+        return Reply(fault.status, errors.error_body(fault.status, fault.message, "", media), headers, media)
 
     async def _drain(self, receive: Receive) -> None:
         """Read (up to the size limit) the body of a request a fault answered, for the journal."""

@@ -41,9 +41,13 @@ def checked_key(raw: str) -> str:
     return raw
 
 
-def fingerprint(method: str, body: bytes) -> str:
-    """What must be the same for a request to count as a retry: the method and the body bytes."""
-    return hashlib.sha256(method.encode() + b"\n" + body).hexdigest()
+def fingerprint(method: str, body: bytes, representation: str = "json") -> str:
+    """What must be the same for a request to count as a retry: the method, the body bytes and
+    the representation the reply is written in ("json", "xml"): the stored reply is replayed as
+    it was written, so a retry that asks for another one is a different request. (A JSON reply
+    adds nothing: keys stored before XML existed stay valid.)"""
+    head = method if representation == "json" else f"{method} {representation}"
+    return hashlib.sha256(head.encode() + b"\n" + body).hexdigest()
 
 
 Response = tuple[int, bytes]
