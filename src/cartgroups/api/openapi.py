@@ -110,11 +110,42 @@ def _schemas() -> dict[str, Any]:
     }
 
 
+# XML (api/xml.py): the element names XmlSerializer gives each schema (the JSON ignores them).
+_XML_NAMES: dict[str, dict[str, Any]] = {
+    "CustomerGroup": {"name": "CustomerGroup"},
+    "CustomerGroupSelected": {"name": "CustomerGroup"},
+    "CustomerGroupCreate": {"name": "CustomerGroup"},
+    "CustomerGroupPatch": {"name": "CustomerGroup"},
+    "CustomerGroupBulkItem": {"name": "CustomerGroup"},
+    "CustomerGroupList": {"name": "ArrayOfCustomerGroup", "wrapped": True},
+    "TotalCount": {"name": "CountResult"},
+    "ResultRecord": {"name": "Record"},
+    "ResultRecords": {"name": "ArrayOfRecord", "wrapped": True},
+    "ErrorRecord": {"name": "Record"},
+    "ErrorRecords": {"name": "ArrayOfRecord", "wrapped": True},
+}
+_XML_TYPES = ("application/xml", "text/xml")
+
+
+def _xml_named(schemas: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: {**schema, "xml": _XML_NAMES[name]} if name in _XML_NAMES else schema
+        for name, schema in schemas.items()
+    }
+
+
+def _replies(media: dict[str, Any]) -> dict[str, Any]:
+    """A response's content: JSON (with the example), and the same schema as XML, which Accept
+    chooses (docs/api.md, "Content negotiation and XML")."""
+    xml = {"schema": media["schema"]}
+    return {"application/json; charset=utf-8": media, **{f"{t}; charset=utf-8": xml for t in _XML_TYPES}}
+
+
 def _json(ref: str, description: str, example: object = None) -> dict[str, Any]:
     media: dict[str, Any] = {"schema": {"$ref": _REF + ref}}
     if example is not None:
         media["example"] = example
-    return {"description": description, "content": {"application/json; charset=utf-8": media}}
+    return {"description": description, "content": _replies(media)}
 
 
 _EXAMPLE_GROUP = {f.wire: f.example for f in FIELDS}
@@ -144,13 +175,13 @@ def _success(op: Operation) -> dict[str, Any]:
         return {
             "200": {
                 "description": 'Groups in ascending id order, or {"TotalCount":N} with countonly=1.',
-                "content": {
-                    "application/json; charset=utf-8": {
+                "content": _replies(
+                    {
                         "schema": {
                             "oneOf": [{"$ref": _REF + "CustomerGroupList"}, {"$ref": _REF + "TotalCount"}]
                         }
                     }
-                },
+                ),
             }
         }
     if op.operation_id == "getCustomerGroup":
@@ -176,12 +207,18 @@ def _success(op: Operation) -> dict[str, Any]:
 
 def _request_body(op: Operation) -> dict[str, Any]:
     if op.operation_id == "updateCustomerGroups":
-        schema: dict[str, Any] = {"type": "array", "items": {"$ref": _REF + "CustomerGroupBulkItem"}}
+        schema: dict[str, Any] = {
+            "type": "array",
+            "items": {"$ref": _REF + "CustomerGroupBulkItem"},
+            "xml": {"name": "ArrayOfCustomerGroup", "wrapped": True},
+        }
         example: object = [{ID.wire: 1, **_EXAMPLE_BODY}]
     else:
         ref = "CustomerGroupCreate" if op.method == "POST" else "CustomerGroupPatch"
         schema, example = {"$ref": _REF + ref}, _EXAMPLE_BODY
-    return {"required": True, "content": {"application/json": {"schema": schema, "example": example}}}
+    xml = {"schema": schema}
+    content = {"application/json": {"schema": schema, "example": example}, **dict.fromkeys(_XML_TYPES, xml)}
+    return {"required": True, "content": content}
 
 
 def _parameters(op: Operation) -> list[dict[str, Any]]:
@@ -375,7 +412,7 @@ def build() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": _schemas(),
+            "schemas": _xml_named(_schemas()),
             "securitySchemes": {
                 "SecureURL": {**header, "name": "SecureURL", "description": "The store's address."},
                 "PrivateKey": {**header, "name": "PrivateKey", "description": "The application's key."},
