@@ -101,6 +101,20 @@ def test_concurrent_upgrades_of_a_new_database_all_succeed(fresh_database_url: s
         db.dispose()
 
 
+# One group's column values, as the migrations under test store them.
+_GROUP = {
+    "name": "Wholesale",
+    "description": "Résumé ✓ \U0001f600",
+    "minimum_order": Decimal("250.10"),
+    "non_taxable": True,
+    "allow_registration": False,
+    "disable_reward_points": True,
+    "auto_approve": False,
+    "registration_message": "",
+    "price_level": 3,
+}
+
+
 def _migrate_to(db: Database, revision: str, *, down: bool = False) -> None:
     """Run the migrations up (or down) to ``revision``, the way migrate.upgrade runs them."""
     cfg = migrate._config()
@@ -132,21 +146,10 @@ def test_0008_keeps_every_group_and_its_store_link_both_ways(fresh_database_url:
         with db.write() as conn:
             kept = cred_sql.insert_store(conn, secure_url="kept.example.com")
             dropped = cred_sql.insert_store(conn, secure_url="dropped.example.com")
-            values = {
-                "name": "Wholesale",
-                "description": "Résumé ✓ \U0001f600",
-                "minimum_order": Decimal("250.10"),
-                "non_taxable": True,
-                "allow_registration": False,
-                "disable_reward_points": True,
-                "auto_approve": False,
-                "registration_message": "",
-                "price_level": 3,
-            }
             for store in (kept, dropped):
                 conn.execute(
                     tables.customer_groups.insert(),
-                    [{"store_id": store, "group_id": g, **values, "name": f"G{g}"} for g in (1, 2, 10)],
+                    [{"store_id": store, "group_id": g, **_GROUP, "name": f"G{g}"} for g in (1, 2, 10)],
                 )
         before = _groups(db)
         assert _without_rowid(db) in (False, None)
@@ -194,6 +197,7 @@ def test_0009_indexes_every_entry_already_written_and_ids_keep_growing(fresh_dat
             written = [tuple(row) for row in conn.execute(sa.select(log.c.store_id, log.c.at, log.c.id))]
 
         _migrate_to(db, "0009")
+        _migrate_to(db, "head")  # the schema is compared with the declared (latest) one
         assert _differences(db) == []
         with db.read() as conn:
             indexed = [tuple(row) for row in conn.execute(sa.select(tables.audit_log_by_store))]
@@ -220,5 +224,58 @@ def test_0009_indexes_every_entry_already_written_and_ids_keep_growing(fresh_dat
                 ix["name"] for ix in sa.inspect(conn).get_indexes("audit_log")
             }
             assert len(conn.execute(sa.select(log.c.id)).all()) == 4
+    finally:
+        db.dispose()
+
+
+def _insert_groups(db: Database, store: int, levels: list[int]) -> None:
+    rows = [
+        {"store_id": store, "group_id": g, **_GROUP, "name": f"G{g}", "price_level": level}
+        for g, level in enumerate(levels, start=1)
+    ]
+    with db.write() as conn:
+        conn.execute(tables.customer_groups.insert(), rows)
+
+
+def test_0011_widens_price_level_to_32_bits_keeping_every_group_and_narrows_back(
+    fresh_database_url: str,
+) -> None:
+    db = Database(fresh_database_url)
+    try:
+        _migrate_to(db, "0010")
+        with db.write() as conn:
+            store = cred_sql.insert_store(conn, secure_url="kept.example.com")
+        _insert_groups(db, store, [1, 10, 0, -32768, 32767])
+        before = _groups(db)
+
+        _migrate_to(db, "0011")
+        assert _groups(db) == before
+        assert _without_rowid(db) in (True, None)
+        assert _differences(db) == []  # the declared schema: price_level is an integer
+        with db.write() as conn:  # 32 bits now fit, on PostgreSQL too
+            conn.execute(
+                tables.customer_groups.update()
+                .where(tables.customer_groups.c.group_id == 5)
+                .values(price_level=2_147_483_647)
+            )
+            conn.execute(
+                tables.customer_groups.update()
+                .where(tables.customer_groups.c.group_id == 4)
+                .values(price_level=-2_147_483_648)
+            )
+        widened = _groups(db)
+        assert [row[-1] for row in widened] == [1, 10, 0, -2_147_483_648, 2_147_483_647]
+
+        # A level smallint cannot hold stops the downgrade, which then changes nothing.
+        with pytest.raises(RuntimeError, match="2 customer groups have a PriceLevel outside -32768 to 32767"):
+            _migrate_to(db, "0010", down=True)
+        assert migrate.current_revision(db) == migrate.head_revision()
+        assert _groups(db) == widened
+
+        with db.write() as conn:
+            conn.execute(tables.customer_groups.delete().where(tables.customer_groups.c.group_id >= 4))
+        _migrate_to(db, "0010", down=True)
+        assert _without_rowid(db) in (True, None)
+        assert _groups(db) == before[:3]
     finally:
         db.dispose()

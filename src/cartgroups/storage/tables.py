@@ -75,7 +75,7 @@ change_counters = sa.Table(
 
 _KIND_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
     "boolean": sa.Boolean(),
-    "integer": sa.SmallInteger(),
+    "integer": sa.Integer(),  # PriceLevel: a 32-bit integer (migration 0011)
     "decimal": ExactDecimal(),
 }
 
