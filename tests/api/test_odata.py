@@ -26,9 +26,11 @@ PROPERTIES = (
     "CustomerGroupID, Name, Description, MinimumOrder, NonTaxable, AllowRegistration, "
     "DisableRewardPoints, AutoApprove, RegistrationMessage, PriceLevel"
 )
-# What the PHP client (menes1337's 3dcart API client) sends for the README's "selecting,
-# filtering and sorting" example: $ and , percent-encoded, the blank as +.
-PHP_QUERY = "?%24select=Name%2CCustomerGroupID&limit=2&%24orderby=Name+desc"
+# What the PHP client (menes1337/3dcart-api-php-client) sends for its README's "selecting,
+# filtering and sorting" example (tests/fixtures/clients/php-menes1337/04-select-limit-orderby.http,
+# replayed byte for byte in tests/api/test_real_client_requests.py): $ and , percent-encoded, the
+# blank as +, a trailing slash on the path.
+PHP_QUERY = "/?limit=2&%24orderby=Name+desc&%24select=Name%2CCustomerGroupID"
 
 
 def _names(api: httpx.Client, *names: str) -> None:
@@ -205,3 +207,24 @@ def test_a_bad_shape_is_400_even_on_an_empty_store_or_a_missing_group(api: httpx
     message = _unknown("$select", "Nope")
     assert_error(api.get(COLLECTION + "?$select=Nope"), 400, message)
     assert_error(api.get(item_path(4) + "?$select=Nope"), 400, message)
+
+
+def test_xml_answers_hold_the_same_properties_in_the_same_order(api: httpx.Client) -> None:
+    create_group(api, Name="b", PriceLevel=2)
+    create_group(api, Name="a", PriceLevel=3)
+    listed = api.get(
+        COLLECTION + "?$select=PriceLevel,Name&$orderby=Name", headers={"Accept": "application/xml"}
+    )
+    assert listed.status_code == 200
+    assert listed.headers["content-type"] == "application/xml; charset=utf-8"
+    assert listed.content == (
+        b'<ArrayOfCustomerGroup xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        b'xmlns:xsd="http://www.w3.org/2001/XMLSchema">'
+        b"<CustomerGroup><Name>a</Name><PriceLevel>3</PriceLevel></CustomerGroup>"
+        b"<CustomerGroup><Name>b</Name><PriceLevel>2</PriceLevel></CustomerGroup></ArrayOfCustomerGroup>"
+    )
+    by_id = api.get(item_path(1) + "?$select=name", headers={"Accept": "text/xml"})
+    assert by_id.content.endswith(b"><CustomerGroup><Name>b</Name></CustomerGroup></ArrayOfCustomerGroup>")
+    assert by_id.headers["etag"] == api.get(item_path(1)).headers["etag"]  # the JSON body's, as always
+    # the JSON answer to the same query is not the XML one kept in the read cache
+    assert api.get(item_path(1) + "?$select=name").content == b'[{"Name":"b"}]'
