@@ -131,6 +131,13 @@ class Settings(BaseSettings):
         description="SQLite durability: NORMAL (WAL) survives a process crash, FULL also power loss.",
     )
 
+    price_level_1_to_10: bool = Field(
+        False,
+        description="Accept only PriceLevel 1 to 10, the levels of the store's UI (an absent one on "
+        "create is then 1). Off by default: like the live service, any 32-bit integer is stored as "
+        "given, and an absent one is 0 (the official C# client sends 0 when it is unset).",
+    )
+
     rate_limit: str = Field(
         "off",
         description="Requests per store and application: off (default); 3dcart (3dcart's leaky "

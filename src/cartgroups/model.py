@@ -16,6 +16,9 @@ Kind = Literal["id", "string", "decimal", "boolean", "integer"]
 # The live service is ASP.NET; MinimumOrder is a .NET decimal, so that is its range.
 DECIMAL_MAX = Decimal("79228162514264337593543950335")
 DECIMAL_MAX_PLACES = 28
+# PriceLevel is a .NET int (the live help pages declare no narrower range); the store's UI levels.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+STORE_PRICE_LEVELS = (1, 10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +45,7 @@ ID = FieldSpec(
     "id",
     "Assigned by the server: per store, from 1, ascending, never reused. Ignored in a POST body.",
     minimum=1,
-    maximum=2_147_483_647,
+    maximum=INT32_MAX,
     example=1,
 )
 NAME = FieldSpec(
@@ -52,6 +55,18 @@ NAME = FieldSpec(
     "Name of the group. Required on create; 1 to 150 characters.",
     max_length=150,
     example="Wholesale",
+)
+PRICE_LEVEL = FieldSpec(
+    "PriceLevel",
+    "price_level",
+    "integer",
+    "Price level the group buys at: any 32-bit integer, stored as given; default 0 (what the "
+    "official C# client sends when it is unset). The store's UI uses 1 to 10 (1 is the retail "
+    "price); a server may be set to accept only those.",
+    default=0,
+    minimum=INT32_MIN,
+    maximum=INT32_MAX,
+    example=2,
 )
 EDITABLE: tuple[FieldSpec, ...] = (
     NAME,
@@ -114,16 +129,7 @@ EDITABLE: tuple[FieldSpec, ...] = (
         max_length=65535,
         example="Welcome! Your account will be reviewed.",
     ),
-    FieldSpec(
-        "PriceLevel",
-        "price_level",
-        "integer",
-        "Price level the group buys at, 1 to 10 (1 is the store's retail price).",
-        default=1,
-        minimum=1,
-        maximum=10,
-        example=2,
-    ),
+    PRICE_LEVEL,
 )
 FIELDS: tuple[FieldSpec, ...] = (ID, *EDITABLE)
 

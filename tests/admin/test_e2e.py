@@ -121,10 +121,12 @@ def test_an_edit_rejected_by_validation(chrome: Any, server: LiveServer, api: ht
     name.clear()
     level = by_css(chrome, "#f-PriceLevel")
     level.clear()
-    level.send_keys("11")
+    level.send_keys("-2147483649")
     go(chrome, by_css(chrome, ".group-form button[type=submit]"))
     assert by_css(chrome, "#e-Name").text.endswith("Name must not be empty")
-    assert by_css(chrome, "#e-PriceLevel").text.endswith("PriceLevel must be an integer from 1 to 10")
+    assert by_css(chrome, "#e-PriceLevel").text.endswith(
+        "PriceLevel must be an integer from -2147483648 to 2147483647"
+    )
     assert by_css(chrome, "#f-PriceLevel").get_attribute("aria-invalid") == "true"
     summary = by_css(chrome, "#error-summary")
     assert chrome.switch_to.active_element == summary  # focused by admin.js

@@ -157,8 +157,11 @@ BAD_INPUT = [
     ({"MinimumOrder": "-1"}, {"MinimumOrder": "MinimumOrder must not be negative"}),
     ({"MinimumOrder": "lots"}, {"MinimumOrder": "MinimumOrder must be a number"}),
     (
-        {"PriceLevel": "11", "Name": "  "},
-        {"Name": "Name must not be empty", "PriceLevel": "PriceLevel must be an integer from 1 to 10"},
+        {"PriceLevel": "2147483648", "Name": "  "},
+        {
+            "Name": "Name must not be empty",
+            "PriceLevel": "PriceLevel must be an integer from -2147483648 to 2147483647",
+        },
     ),
     (
         {"Description": "a\x00b"},
@@ -223,10 +226,13 @@ def test_edit_rejected_by_validation_changes_nothing(
     before = state()
     response = browser.post(
         f"/admin/stores/{store_id}/groups/{group_id}/edit",
-        {**VALID, "PriceLevel": "0", "MinimumOrder": "1.5e-30"},
+        {**VALID, "PriceLevel": "1.5", "MinimumOrder": "1.5e-30"},
     )
     assert response.status_code == 400
-    assert field_error(response.text, "PriceLevel") == "PriceLevel must be an integer from 1 to 10"
+    assert (
+        field_error(response.text, "PriceLevel")
+        == "PriceLevel must be an integer from -2147483648 to 2147483647"
+    )
     assert field_error(response.text, "MinimumOrder") == (
         "MinimumOrder must be at most 79228162514264337593543950335 with at most 28 decimal places"
     )

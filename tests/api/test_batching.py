@@ -93,7 +93,7 @@ def test_a_failing_write_changes_nothing_and_its_neighbours_still_commit(app: Ca
         audited = _audit_count(_db(app))
         replies = await asyncio.gather(
             client.post("", json={"Name": "New"}),
-            client.post("", json={"Name": "Bad", "PriceLevel": 99}),  # 400
+            client.post("", json={"Name": "Bad", "PriceLevel": 2147483648}),  # 400
             client.put("/1", json={"Name": "Renamed"}),
             client.put("/77", json={"Name": "Missing"}),  # 404
             client.put("/2", json={"Name": "Stale"}, headers={"If-Match": '"not-the-etag"'}),  # 412
@@ -106,7 +106,9 @@ def test_a_failing_write_changes_nothing_and_its_neighbours_still_commit(app: Ca
     replies, before = run_with_client(app, scenario)
     assert [r.status_code for r in replies] == [201, 400, 200, 404, 412, 200, 404]
     assert replies[0].content == result_body(201, 4, "Created successfully")
-    assert replies[1].content == error_body(400, "PriceLevel must be an integer from 1 to 10")
+    assert replies[1].content == error_body(
+        400, "PriceLevel must be an integer from -2147483648 to 2147483647"
+    )
     assert replies[3].content == error_body(404, "The specified Customer Group does not exist.", "77")
     assert replies[5].content == result_body(200, 3, "Deleted successfully")
     batcher = _batcher(app)

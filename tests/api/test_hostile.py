@@ -23,6 +23,7 @@ from tests.api.support import (
     COLLECTION,
     DECIMAL_RULE,
     JSON,
+    LEVEL_RULE,
     REJECTED,
     State,
     assert_error,
@@ -39,7 +40,6 @@ from tests.conftest import (
     start_server,
 )
 
-LEVEL_RULE = "PriceLevel must be an integer from 1 to 10"
 NOT_JSON = "The request body is not valid JSON: "
 CONTROL = NOT_JSON + "Invalid control character at (line 1, column {})"
 
@@ -51,8 +51,8 @@ CORPUS = [
     pytest.param(b'{"Name":"x","PriceLevel":1e400}', LEVEL_RULE, id="level-1e400"),
     pytest.param(b'{"Name":"x","MinimumOrder":' + b"9" * 4000 + b"}", DECIMAL_RULE, id="huge-integer"),
     pytest.param(b'{"Name":"x","PriceLevel":' + b"9" * 4000 + b"}", LEVEL_RULE, id="huge-level"),
-    pytest.param(b'{"Name":"x","PriceLevel":-0}', LEVEL_RULE, id="level-minus-0"),
-    pytest.param(b'{"Name":"x","PriceLevel":2147483649}', LEVEL_RULE, id="level-over-int32"),
+    pytest.param(b'{"Name":"x","PriceLevel":-2147483649}', LEVEL_RULE, id="level-under-int32"),
+    pytest.param(b'{"Name":"x","PriceLevel":2147483648}', LEVEL_RULE, id="level-over-int32"),
     pytest.param(
         b'{"Name":"x","NonTaxable":"\x00"}',
         NOT_JSON + "Invalid control character at (line 1, column 27)",

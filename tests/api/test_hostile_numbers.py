@@ -26,6 +26,7 @@ from tests.api.support import (
     COLLECTION,
     DECIMAL_RULE,
     JSON,
+    LEVEL_RULE,
     LIMIT_RULE,
     OFFSET_RULE,
     State,
@@ -38,7 +39,6 @@ from tests.api.support import (
 from tests.conftest import STORE, LiveServer, create_group, error_body, sandbox_state
 
 QUICK = 5.0  # seconds: answered at once, not after the minute the unguarded conversion took
-LEVEL_RULE = "PriceLevel must be an integer from 1 to 10"
 NEGATIVE = "MinimumOrder must not be negative"
 TOO_LONG = "The request body is not valid JSON: a number in it is too long"
 

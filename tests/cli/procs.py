@@ -18,6 +18,9 @@ from pathlib import Path
 
 import httpx
 
+from cartgroups.service import credentials
+from cartgroups.storage.database import Database
+
 PYTHON_M = [sys.executable, "-m", "cartgroups"]
 CONSOLE_SCRIPT = [str(Path(sys.executable).with_name("cartgroups"))]
 TIMEOUT = 60.0
@@ -30,6 +33,17 @@ def env_for(database_url: str | None, **extra: str) -> dict[str, str]:
         env["CARTGROUPS_DATABASE_URL"] = database_url
     env.update(extra)
     return env
+
+
+def api_headers(database_url: str, secure_url: str = "shop.com") -> dict[str, str]:
+    """The three 3dcart headers of new read/write credentials for a store of the database."""
+    db = Database(database_url)
+    try:
+        issued = credentials.issue(db, secure_url=secure_url)
+    finally:
+        db.dispose()
+    assert issued.private_key is not None
+    return {"SecureURL": secure_url, "PrivateKey": issued.private_key, "Token": issued.token}
 
 
 @dataclass

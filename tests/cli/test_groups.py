@@ -149,6 +149,26 @@ def strip_ids(text: str, fmt: str) -> list[object]:
     ]
 
 
+def test_any_32_bit_price_level_and_0_by_default(cli: Cli, tmp_path: Path) -> None:
+    group_id = int(cli("create", "--name", "Seeded", "--price-level", "-48512740")[0])
+    plain = int(cli("create", "--name", "Plain")[0])
+    cli("update", str(plain), "--price-level", "2147483647")
+    out, _ = cli("list", "--json")
+    assert [(g["CustomerGroupID"], g["PriceLevel"]) for g in json.loads(out)] == [
+        (group_id, -48512740),
+        (plain, 2147483647),
+    ]
+    message = "error: PriceLevel must be an integer from -2147483648 to 2147483647"
+    assert one_error(cli("update", str(plain), "--price-level", "2147483648", code=1)[1]) == message
+    path = tmp_path / "levels.csv"  # a negative level is a number, not a formula to guard
+    path.write_text("Name,PriceLevel\nNegative,-7\nAbsent,\n")
+    cli("import", str(path))
+    exported = tmp_path / "out.csv"
+    cli("export", "--output", str(exported))
+    rows = exported.read_text().splitlines()
+    assert rows[-2].endswith(",-7") and rows[-1].endswith(",0")
+
+
 def test_import_updates_by_name_or_by_id(cli: Cli, tmp_path: Path) -> None:
     with cli.client() as client:
         first = client.create(name="Retail")
@@ -161,7 +181,7 @@ def test_import_updates_by_name_or_by_id(cli: Cli, tmp_path: Path) -> None:
     with cli.client() as client:
         groups = {g.name: g for g in client.iter_all()}
     assert groups["Retail"].price_level == 2 and groups["Retail"].group_id == first
-    assert str(groups["Gold"].minimum_order) == "10.50" and groups["Gold"].price_level == 1
+    assert str(groups["Gold"].minimum_order) == "10.50" and groups["Gold"].price_level == 0
     assert "Created 0, updated 0, unchanged 3" in cli("import", str(path))[0]
 
     by_id = tmp_path / "ids.json"
@@ -181,7 +201,7 @@ def test_invalid_rows_are_reported_by_number_and_nothing_is_written(cli: Cli, tm
         "Name,MinimumOrder,PriceLevel,NonTaxable\n"
         "Fine,1.00,1,true\n"
         ",1,1,false\n"
-        "Negative,-1,11,maybe\n"
+        "Negative,-1,2147483648,maybe\n"
         "Existing,2,2,false\n"
         "Fine,1,1,true\n"
     )

@@ -11,8 +11,7 @@ from pathlib import Path
 import httpx
 
 from cartgroups.service import credentials
-from cartgroups.storage.database import Database
-from tests.cli.procs import Served, access_lines, serving
+from tests.cli.procs import Served, access_lines, api_headers, serving
 
 API = "/3dCartWebAPI/v1"
 DEMO = credentials.DEMO_STORE
@@ -114,13 +113,7 @@ def test_port_in_use_is_one_line_and_creates_nothing(tmp_path: Path) -> None:
 def test_two_workers_share_the_port_and_the_database(empty_database_url: str, tmp_path: Path) -> None:
     with serving("--workers", "2", database_url=empty_database_url, cwd=tmp_path) as served:
         served.wait_for(served.out, lambda line: "with 2 worker(s)" in line)
-        db = Database(empty_database_url)
-        try:
-            issued = credentials.issue(db, secure_url="shop.com")
-        finally:
-            db.dispose()
-        assert issued.private_key is not None
-        headers = {"SecureURL": "shop.com", "PrivateKey": issued.private_key, "Token": issued.token}
+        headers = api_headers(empty_database_url)
 
         def create(_: int) -> int:
             with httpx.Client(base_url=served.base_url + API, headers=headers, timeout=30) as c:

@@ -175,16 +175,16 @@ def test_bulk_update_returns_per_item_results_on_206(client: Client) -> None:
         [
             {"group_id": 1, "name": "new", "minimum_order": Decimal("0.1")},
             {"group_id": 99, "name": "ghost"},
-            {"group_id": 2, "price_level": 0},
+            {"group_id": 2, "price_level": 2147483648},
         ]
     )
     assert [(r.status, r.value) for r in results] == [(200, "1"), (404, "99"), (400, "2")]
     assert results[0] == ItemResult(200, "1", UPDATED)
     assert results[0].ok and not results[1].ok
     assert results[1].group_id == 99
-    assert results[2].message == "PriceLevel must be an integer from 1 to 10"
+    assert results[2].message == "PriceLevel must be an integer from -2147483648 to 2147483647"
     assert client.get(1).minimum_order == Decimal("0.1")
-    assert client.get(2).price_level == 1  # the invalid item was not written
+    assert client.get(2).price_level == 0  # the invalid item was not written
 
 
 def test_bulk_update_all_ok_with_models_and_all_unknown(client: Client) -> None:
@@ -206,9 +206,9 @@ def test_a_whole_request_error_on_bulk_update_raises(client: Client) -> None:
 
 def test_invalid_input_is_a_bad_request_with_the_server_message(client: Client) -> None:
     with pytest.raises(BadRequest) as info:
-        client.create(name="x", price_level=0)
-    assert info.value.message == "PriceLevel must be an integer from 1 to 10"
-    assert str(info.value) == "400: PriceLevel must be an integer from 1 to 10"
+        client.create(name="x", price_level=-(2**31) - 1)
+    assert info.value.message == "PriceLevel must be an integer from -2147483648 to 2147483647"
+    assert str(info.value) == "400: PriceLevel must be an integer from -2147483648 to 2147483647"
     with pytest.raises(BadRequest):
         client.list(limit=501)
     assert client.count() == 0

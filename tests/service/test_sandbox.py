@@ -55,6 +55,16 @@ def test_validated_groups_names_every_bad_one() -> None:
     assert validated_groups([]) == []
 
 
+def test_seeded_price_levels_follow_the_servers_setting() -> None:
+    levels = [{"Name": "a"}, {"Name": "b", "PriceLevel": -48512740}]
+    assert [v["price_level"] for v in validated_groups(levels)] == [0, -48512740]
+    with pytest.raises(SeedRejected) as raised:
+        validated_groups(levels, price_level_1_to_10=True)
+    assert raised.value.problems == [(1, "PriceLevel must be an integer from 1 to 10")]
+    ui_levels = [{"Name": "a"}, {"Name": "b", "PriceLevel": 10}]
+    assert [v["price_level"] for v in validated_groups(ui_levels, price_level_1_to_10=True)] == [1, 10]
+
+
 def test_the_token_check() -> None:
     sandbox = Sandbox(None, token="a-token-of-16-chars", journal_size=1)  # type: ignore[arg-type]
     sandbox.check_token("a-token-of-16-chars")

@@ -83,7 +83,7 @@ def test_reset_one_store_export_and_journal(server: TestServer) -> None:
             "DisableRewardPoints": False,
             "AutoApprove": False,
             "RegistrationMessage": "",
-            "PriceLevel": 1,
+            "PriceLevel": 0,
         }
     ]
     with api(server) as mine:

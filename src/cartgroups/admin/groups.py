@@ -4,6 +4,7 @@ same object the 3dcart API uses, so the rules and messages are the API's."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -139,11 +140,12 @@ async def group_table(request: Request, session: Session) -> Response:
 # The form: one input per editable field of model.EDITABLE, named by its wire name.
 
 
-def _form_values(group: CustomerGroup | None) -> dict[str, Any]:
-    """What the form shows: a group's values, or the defaults for a new one."""
+def _form_values(source: CustomerGroup | Mapping[str, object]) -> dict[str, Any]:
+    """What the form shows: a group's values, or for a new one the server's defaults (by column)."""
+    columns = source._asdict() if isinstance(source, CustomerGroup) else source
     values: dict[str, Any] = {}
     for spec in EDITABLE:
-        value = getattr(group, spec.column) if group is not None else spec.default
+        value = columns[spec.column]
         values[spec.wire] = _shown(value) if spec.kind != "boolean" else bool(value)
     return values
 
@@ -197,7 +199,8 @@ def _kind(spec: FieldSpec) -> str:
 async def new_group(request: Request, session: Session) -> Response:
     store = _store(request)
     if request.method == "GET":
-        return _form_page(request, session, store, values=_form_values(None), group_id=None)
+        defaults = web.console(request).groups.defaults()
+        return _form_page(request, session, store, values=_form_values(defaults), group_id=None)
     form: dict[str, str] = request.state.form
     body = _body(form)
     try:

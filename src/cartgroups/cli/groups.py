@@ -223,7 +223,9 @@ ALLOW_REG_OPT = typer.Option(None, "--allow-registration/--no-allow-registration
 NO_POINTS_OPT = typer.Option(None, "--disable-reward-points/--reward-points", help="No reward points.")
 AUTO_APPROVE_OPT = typer.Option(None, "--auto-approve/--no-auto-approve", help="Approve registrations.")
 MESSAGE_OPT = typer.Option(None, "--registration-message", help="Shown to shoppers who register.")
-PRICE_LEVEL_OPT = typer.Option(None, "--price-level", help="Price level, 1 to 10.")
+PRICE_LEVEL_OPT = typer.Option(
+    None, "--price-level", help="Price level, a 32-bit integer (the store's UI uses 1 to 10)."
+)
 
 
 @groups_app.command("create")

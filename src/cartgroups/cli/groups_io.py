@@ -13,7 +13,8 @@ spreadsheet shows as text and hides, and import takes that ``'`` off again. To k
 every text, a text that already starts with apostrophes followed by one of those characters (a
 Name that truly is ``'=x``) gets one more (``''=x``), and import takes off exactly one ``'``, and
 only from a cell that would be guarded without it; any other leading ``'`` is kept as data. Numbers
-and booleans are never changed (no valid one starts a formula). With the guard off
+and booleans are never changed (none is a formula: a negative PriceLevel such as -5 is a
+number to a spreadsheet too). With the guard off
 (``--no-formula-guard``) every cell is written and read as it is.
 
 JSON: an array of CustomerGroup objects, exactly as the API sends them; MinimumOrder is a JSON

@@ -141,6 +141,8 @@ def _banner(
         typer.echo(f"The open-file limit allows {cap} connections per process (CARTGROUPS_MAX_CONNECTIONS)")
     if settings.rate_limit != "off":
         typer.echo(f"Rate limit per store and application: {settings.rate_limit}")
+    if settings.price_level_1_to_10:
+        typer.echo("PriceLevel: only 1 to 10 accepted (--price-level-1-to-10)")
     if settings.sandbox:
         typer.echo(f"Sandbox controls at {base}/_cartgroups/ (see docs/sandbox.md)")
         if made_token:
@@ -180,6 +182,13 @@ def serve(
         help="Requests per store and application: off (default), 3dcart (50 requests draining "
         "2 per second) or CAPACITY/PER_SECOND such as 100/5. Over it: 429 with Retry-After.",
     ),
+    price_level_1_to_10: bool = typer.Option(
+        None,
+        "--price-level-1-to-10",
+        help="Accept only PriceLevel 1 to 10, the store UI's levels (default: any 32-bit integer, "
+        "as the live service; an absent one is 0).",
+        show_default=False,
+    ),
     sandbox: bool = typer.Option(
         None,
         "--sandbox",
@@ -216,6 +225,7 @@ def serve(
         log_level=log_level,
         log_format=log_format,
         rate_limit=rate_limit,
+        price_level_1_to_10=price_level_1_to_10,
         sandbox=sandbox,
         sandbox_token=sandbox_token,
         proxy_headers=proxy_headers,

@@ -112,13 +112,23 @@ class CustomerGroups:
     """Every change is recorded in the audit log inside the transaction that makes it: a change
     that is rolled back leaves no entry, and an entry that cannot be written rolls the change back."""
 
-    def __init__(self, db: Database, *, max_bulk_items: int) -> None:
+    def __init__(self, db: Database, *, max_bulk_items: int, price_level_1_to_10: bool = False) -> None:
         self.db = db
         self.max_bulk_items = max_bulk_items
+        # The setting of that name: PriceLevel only 1 to 10, as in the store's UI (validation.group_values).
+        self.price_level_1_to_10 = price_level_1_to_10
         # SQLite writes the audit entry of a create or update from the row itself (audit.record_create,
         # record_update): JSON byte for byte like the API's. PostgreSQL's JSON text differs, so
         # there it is made here.
         self._entries_from_rows = db.dialect_name == "sqlite"
+
+    def values(self, body: object, *, creating: bool) -> dict[str, object]:
+        """Column values from one CustomerGroup object, under this server's rules (Invalid)."""
+        return validation.group_values(body, creating=creating, price_level_1_to_10=self.price_level_1_to_10)
+
+    def defaults(self) -> dict[str, object]:
+        """The column values a create takes for the fields it is not given, under this server's rules."""
+        return validation.create_defaults(price_level_1_to_10=self.price_level_1_to_10)
 
     def create(self, *, principal: Principal, body: object) -> int:
         return self.plan_create(principal=principal, body=body)()
@@ -126,7 +136,7 @@ class CustomerGroups:
     def plan_create(self, *, principal: Principal, body: object) -> Callable[[], int]:
         """Check the body now (Invalid); the function returned writes the group and returns its
         id, in a transaction of its own or in the one it is called in (a batch of the server's)."""
-        values = validation.group_values(body, creating=True)
+        values = self.values(body, creating=True)
         store_id, actor = principal.store_id, _actor(principal)
 
         def write() -> int:
@@ -195,7 +205,7 @@ class CustomerGroups:
 
         An update that names no property (or sets every one to its current value) still is an
         accepted write and is recorded, with equal before and after."""
-        values = validation.group_values(body, creating=False)
+        values = self.values(body, creating=False)
         store_id, actor = principal.store_id, _actor(principal)
 
         def write_locked() -> None:
@@ -259,7 +269,7 @@ class CustomerGroups:
             folded = validation.fold(item)
             try:
                 group_id = validation.bulk_item_id(folded)
-                values = validation.group_values(folded, creating=False)
+                values = self.values(folded, creating=False)
             except Invalid as exc:
                 results[position] = ItemResult(Outcome.INVALID, _shown_id(folded.get(ID.key)), exc.message)
                 continue

@@ -94,16 +94,19 @@ class SeedRejected(Invalid):
         self.problems = problems
 
 
-def validated_groups(bodies: object) -> list[dict[str, object]]:
+def validated_groups(bodies: object, *, price_level_1_to_10: bool = False) -> list[dict[str, object]]:
     """The column values of each group as a POST would take them, or SeedRejected naming every
-    bad one. ``bodies`` is a parsed JSON array (numbers with a fraction as Decimal)."""
+    bad one. ``bodies`` is a parsed JSON array (numbers with a fraction as Decimal);
+    ``price_level_1_to_10`` is the server setting of that name, as for a POST."""
     if not isinstance(bodies, list):
         raise Invalid("The request body must be a JSON array of CustomerGroup objects")
     problems: list[tuple[int, str]] = []
     values: list[dict[str, object]] = []
     for index, body in enumerate(bodies):
         try:
-            values.append(validation.group_values(body, creating=True))
+            values.append(
+                validation.group_values(body, creating=True, price_level_1_to_10=price_level_1_to_10)
+            )
         except Invalid as exc:
             problems.append((index, exc.message))
     if problems:
@@ -181,8 +184,10 @@ class Sandbox:
         token: str,
         journal_size: int,
         random: Callable[[], float] = random.random,
+        price_level_1_to_10: bool = False,
     ) -> None:
         self.db = db
+        self.price_level_1_to_10 = price_level_1_to_10  # the setting: seeds follow a POST's rules
         self._token = token.encode("utf-8", "surrogatepass")
         self.journal_size = journal_size
         self.random = random
@@ -253,7 +258,7 @@ class Sandbox:
 
     def seed(self, secure_url: str | int, bodies: object) -> list[int]:
         """Create the groups as POSTs would, all or none, and return their ids in order."""
-        values = validated_groups(bodies)
+        values = validated_groups(bodies, price_level_1_to_10=self.price_level_1_to_10)
         store_id = secure_url if isinstance(secure_url, int) else self.store_id(secure_url)
         with self.db.write() as conn:
             ids = sql.insert_groups(conn, store_id=store_id, values=values)
