@@ -5,6 +5,7 @@
         group_id = client.create(name="Wholesale", minimum_order=Decimal("250.00"))
         for group in client.iter_all():
             ...
+        names = client.list(limit=50, select=["group_id", "name"], order_by="name")  # OData
 
 ``AsyncClient`` has the same methods, awaited. Retry, timeout and logging rules: see ``_core``.
 """
@@ -22,7 +23,7 @@ from cartgroups.client.errors import (
     ServerError,
     Unauthorized,
 )
-from cartgroups.client.models import CustomerGroup, ItemResult
+from cartgroups.client.models import CustomerGroup, ItemResult, PartialCustomerGroup
 from cartgroups.client.sync import Client
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "CustomerGroup",
     "ItemResult",
     "NotFound",
+    "PartialCustomerGroup",
     "RateLimited",
     "ServerError",
     "Unauthorized",

@@ -40,9 +40,13 @@ from cartgroups.client.errors import (
     CartgroupsTimeout,
     error_for,
 )
-from cartgroups.client.models import CustomerGroup, ItemResult, wire_fields
+from cartgroups.client.models import CustomerGroup, ItemResult, PartialCustomerGroup, wire_fields, wire_name
 
 T = TypeVar("T")
+G = TypeVar("G", CustomerGroup, PartialCustomerGroup)
+# select= and order_by= (OData's $select and $orderby): a comma-separated string or a sequence.
+Select = str | Iterable[str]
+OrderBy = str | Iterable[str]
 
 DEFAULT_BASE_URL = "https://apirest.3dcart.com"
 COLLECTION = "/CustomerGroups"
@@ -209,13 +213,13 @@ def _ok_body(response: httpx.Response) -> Any:
         raise _unexpected(response, "the body is not JSON") from None
 
 
-def _groups(body: Any, response: httpx.Response) -> list[CustomerGroup]:
+def _groups(body: Any, response: httpx.Response, model: type[G]) -> list[G]:
     if isinstance(body, dict):  # tolerate a bare object where an array is documented
         body = [body]
     if not isinstance(body, list):
         raise _unexpected(response, "expected an array of CustomerGroup objects")
     try:
-        return [CustomerGroup.from_wire(obj) for obj in body]
+        return [model.from_wire(obj) for obj in body]
     except (TypeError, ValueError) as exc:
         raise _unexpected(response, str(exc)) from None
 
@@ -257,14 +261,53 @@ def create_op(group: CustomerGroup | None, fields: Mapping[str, object]) -> Oper
     return Operation("POST", COLLECTION, _result_value, content=dumps(body))
 
 
-def get_op(group_id: int) -> Operation[CustomerGroup]:
-    def parse(response: httpx.Response) -> CustomerGroup:
-        groups = _groups(_ok_body(response), response)
+def _items(value: str | Iterable[str], argument: str) -> list[str]:
+    """A comma-separated string or a sequence of strings as a list of items; none, or an empty
+    one, is a ValueError (the server would answer it 400)."""
+    items = [str(item).strip() for item in (value.split(",") if isinstance(value, str) else value)]
+    if not items or "" in items:
+        raise ValueError(f"{argument}= needs one or more items, none of them empty (got {value!r})")
+    return items
+
+
+def _order_item(item: str) -> str:
+    name, *rest = item.split()
+    if len(rest) > 1 or (rest and rest[0].lower() not in ("asc", "desc")):
+        raise ValueError(f"an order_by= item is 'field', 'field asc' or 'field desc' (got {item!r})")
+    return " ".join([wire_name(name), *(word.lower() for word in rest)])
+
+
+def odata_params(select: Select | None, order_by: OrderBy | None) -> dict[str, str]:
+    """``$select`` and ``$orderby`` of a GET, with wire names (a field may be named by its
+    attribute, ``minimum_order``, or its wire name in any case). Both apply to the page the
+    server has already built (see docs/api.md, "OData")."""
+    params = {}
+    if select is not None:
+        names = dict.fromkeys(wire_name(name) for name in _items(select, "select"))
+        params["$select"] = ",".join(names)
+    if order_by is not None:
+        params["$orderby"] = ",".join(_order_item(item) for item in _items(order_by, "order_by"))
+    return params
+
+
+def get_op(group_id: int, order_by: OrderBy | None = None) -> Operation[CustomerGroup]:
+    return _get_op(group_id, CustomerGroup, odata_params(None, order_by))
+
+
+def get_selected_op(
+    group_id: int, select: Select, order_by: OrderBy | None = None
+) -> Operation[PartialCustomerGroup]:
+    return _get_op(group_id, PartialCustomerGroup, odata_params(select, order_by))
+
+
+def _get_op(group_id: int, model: type[G], params: dict[str, str]) -> Operation[G]:
+    def parse(response: httpx.Response) -> G:
+        groups = _groups(_ok_body(response), response, model)
         if not groups:
             raise error_for(404, f"CustomerGroup {group_id} not found", str(group_id))
         return groups[0]
 
-    return Operation("GET", _item_path(group_id), parse)
+    return Operation("GET", _item_path(group_id), parse, params=params or None)
 
 
 def _is_empty_answer(response: httpx.Response) -> bool:
@@ -273,14 +316,23 @@ def _is_empty_answer(response: httpx.Response) -> bool:
     return response.status_code == 404 and (_records(response) is not None or not response.content.strip())
 
 
-def _list(response: httpx.Response) -> list[CustomerGroup]:
-    if _is_empty_answer(response):
-        return []
-    return _groups(_ok_body(response), response)
+def list_op(limit: int, offset: int, order_by: OrderBy | None = None) -> Operation[list[CustomerGroup]]:
+    return _list_op(limit, offset, CustomerGroup, odata_params(None, order_by))
 
 
-def list_op(limit: int, offset: int) -> Operation[list[CustomerGroup]]:
-    return Operation("GET", COLLECTION, _list, params={"limit": str(limit), "offset": str(offset)})
+def list_selected_op(
+    limit: int, offset: int, select: Select, order_by: OrderBy | None = None
+) -> Operation[list[PartialCustomerGroup]]:
+    return _list_op(limit, offset, PartialCustomerGroup, odata_params(select, order_by))
+
+
+def _list_op(limit: int, offset: int, model: type[G], odata: dict[str, str]) -> Operation[list[G]]:
+    def parse(response: httpx.Response) -> list[G]:
+        if _is_empty_answer(response):
+            return []
+        return _groups(_ok_body(response), response, model)
+
+    return Operation("GET", COLLECTION, parse, params={"limit": str(limit), "offset": str(offset), **odata})
 
 
 def _count(response: httpx.Response) -> int:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import httpx
 
 from cartgroups.client import _core
+from cartgroups.client._core import OrderBy, Select
 from cartgroups.client.errors import BadRequest
-from cartgroups.client.models import CustomerGroup, ItemResult
+from cartgroups.client.models import CustomerGroup, ItemResult, PartialCustomerGroup
 
 T = TypeVar("T")
 Groups = list[CustomerGroup]
+Partials = list[PartialCustomerGroup]
 Results = list[ItemResult]
 _JSON = {"Content-Type": "application/json"}
 
@@ -88,11 +90,40 @@ class AsyncClient:
     async def create(self, group: CustomerGroup | None = None, /, **fields: Any) -> int:
         return await self._run(_core.create_op(group, fields))
 
-    async def get(self, group_id: int) -> CustomerGroup:
-        return await self._run(_core.get_op(group_id))
+    @overload
+    async def get(
+        self, group_id: int, *, select: None = None, order_by: OrderBy | None = None
+    ) -> CustomerGroup: ...
+    @overload
+    async def get(
+        self, group_id: int, *, select: Select, order_by: OrderBy | None = None
+    ) -> PartialCustomerGroup: ...
+    async def get(
+        self, group_id: int, *, select: Select | None = None, order_by: OrderBy | None = None
+    ) -> CustomerGroup | PartialCustomerGroup:
+        if select is None:
+            return await self._run(_core.get_op(group_id, order_by))
+        return await self._run(_core.get_selected_op(group_id, select, order_by))
 
-    async def list(self, limit: int = 10, offset: int = 1) -> Groups:
-        return await self._run(_core.list_op(limit, offset))
+    @overload
+    async def list(
+        self, limit: int = 10, offset: int = 1, *, select: None = None, order_by: OrderBy | None = None
+    ) -> Groups: ...
+    @overload
+    async def list(
+        self, limit: int = 10, offset: int = 1, *, select: Select, order_by: OrderBy | None = None
+    ) -> Partials: ...
+    async def list(
+        self,
+        limit: int = 10,
+        offset: int = 1,
+        *,
+        select: Select | None = None,
+        order_by: OrderBy | None = None,
+    ) -> Groups | Partials:
+        if select is None:
+            return await self._run(_core.list_op(limit, offset, order_by))
+        return await self._run(_core.list_selected_op(limit, offset, select, order_by))
 
     async def iter_all(self, page_size: int = 100) -> AsyncIterator[CustomerGroup]:
         offset = 1

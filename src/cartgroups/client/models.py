@@ -1,4 +1,5 @@
-"""The SDK's typed view of the wire objects: ``CustomerGroup`` and one bulk ``ItemResult``.
+"""The SDK's typed view of the wire objects: ``CustomerGroup``, ``PartialCustomerGroup`` (what a
+read with ``select=`` returns) and one bulk ``ItemResult``.
 
 Attribute names are the snake_case column names of the field table in ``cartgroups.model``
 (``group_id``, ``minimum_order``, ...); wire names and their order come from the same table.
@@ -23,7 +24,9 @@ _BY_KEY: dict[str, FieldSpec] = {f.key: f for f in FIELDS}
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CustomerGroup:
     """One customer group. Every field but ``name`` has the server's default; ``group_id`` is 0
-    until the server assigns one (it ignores the id of a group you create)."""
+    until the server assigns one (it ignores the id of a group you create). ``price_level`` is
+    0, as the official C# client sends it unset: a server set to accept only 1 to 10
+    (price_level_1_to_10) refuses that, so give a level when you create through such a one."""
 
     group_id: int = 0
     name: str
@@ -34,7 +37,7 @@ class CustomerGroup:
     disable_reward_points: bool = False
     auto_approve: bool = False
     registration_message: str = ""
-    price_level: int = 1
+    price_level: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "minimum_order", to_decimal(self.minimum_order))
@@ -43,13 +46,7 @@ class CustomerGroup:
     def from_wire(cls, obj: object) -> CustomerGroup:
         """A group from one decoded JSON object. Names match case-insensitively (as Json.NET reads
         them), unknown properties are ignored and absent ones take their defaults."""
-        if not isinstance(obj, Mapping):
-            raise ValueError(f"expected a CustomerGroup JSON object, got {type(obj).__name__}")
-        values: dict[str, Any] = {}
-        for key, raw in obj.items():
-            spec = _BY_KEY.get(str(key).lower())
-            if spec is not None and raw is not None:
-                values[spec.column] = _from_json(spec, raw)
+        values = _wire_values(obj)
         values.setdefault("name", "")
         return cls(**values)
 
@@ -59,6 +56,35 @@ class CustomerGroup:
         if not include_id:
             del obj[ID_WIRE]
         return obj
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartialCustomerGroup:
+    """A customer group read with ``select=``: the selected fields hold their values and every
+    other one is None. The server never sends null for a field, so None always means "not
+    selected" and never "empty" (that is ``""``, ``0`` or ``False``)."""
+
+    group_id: int | None = None
+    name: str | None = None
+    description: str | None = None
+    minimum_order: Decimal | None = None
+    non_taxable: bool | None = None
+    allow_registration: bool | None = None
+    disable_reward_points: bool | None = None
+    auto_approve: bool | None = None
+    registration_message: str | None = None
+    price_level: int | None = None
+
+    @classmethod
+    def from_wire(cls, obj: object) -> PartialCustomerGroup:
+        """The fields present in one decoded JSON object, read as ``CustomerGroup.from_wire``
+        reads them; the absent ones are None."""
+        return cls(**_wire_values(obj))
+
+    @property
+    def selected(self) -> tuple[str, ...]:
+        """The names of the fields it holds, in wire order."""
+        return tuple(f.column for f in FIELDS if getattr(self, f.column) is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +140,28 @@ def wire_fields(fields: Mapping[str, object], *, allow_id: bool) -> dict[str, An
             raise TypeError(f"unknown CustomerGroup field {attribute!r} (known: {known})")
         out[spec.wire] = to_decimal(value) if spec.kind == "decimal" else value
     return out
+
+
+def wire_name(name: str) -> str:
+    """The wire name of a field named by its attribute (``minimum_order``) or its wire name in
+    any case (``MinimumOrder``, ``minimumorder``); an unknown name is a ValueError."""
+    spec = _BY_ATTRIBUTE.get(name) or _BY_KEY.get(name.lower())
+    if spec is None:
+        known = ", ".join(f.column for f in FIELDS)
+        raise ValueError(f"unknown CustomerGroup field {name!r} (known: {known}, or their wire names)")
+    return spec.wire
+
+
+def _wire_values(obj: object) -> dict[str, Any]:
+    """The known, non-null properties of one decoded JSON object, by attribute name."""
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"expected a CustomerGroup JSON object, got {type(obj).__name__}")
+    values: dict[str, Any] = {}
+    for key, raw in obj.items():
+        spec = _BY_KEY.get(str(key).lower())
+        if spec is not None and raw is not None:
+            values[spec.column] = _from_json(spec, raw)
+    return values
 
 
 def _from_json(spec: FieldSpec, raw: object) -> object:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import httpx
 
 from cartgroups.client import _core
+from cartgroups.client._core import OrderBy, Select
 from cartgroups.client.errors import BadRequest
-from cartgroups.client.models import CustomerGroup, ItemResult
+from cartgroups.client.models import CustomerGroup, ItemResult, PartialCustomerGroup
 
 T = TypeVar("T")
 Groups = list[CustomerGroup]
+Partials = list[PartialCustomerGroup]
 Results = list[ItemResult]
 _JSON = {"Content-Type": "application/json"}
 
@@ -88,13 +90,50 @@ class Client:
         """Create a group from a ``CustomerGroup`` and/or keyword fields; returns the new id."""
         return self._run(_core.create_op(group, fields))
 
-    def get(self, group_id: int) -> CustomerGroup:
-        """One group; ``NotFound`` when there is none with that id."""
-        return self._run(_core.get_op(group_id))
+    @overload
+    def get(
+        self, group_id: int, *, select: None = None, order_by: OrderBy | None = None
+    ) -> CustomerGroup: ...
+    @overload
+    def get(
+        self, group_id: int, *, select: Select, order_by: OrderBy | None = None
+    ) -> PartialCustomerGroup: ...
+    def get(
+        self, group_id: int, *, select: Select | None = None, order_by: OrderBy | None = None
+    ) -> CustomerGroup | PartialCustomerGroup:
+        """One group; ``NotFound`` when there is none with that id. With ``select=`` (field names,
+        e.g. ``["name", "price_level"]`` or ``"Name,PriceLevel"``) only those fields are sent: a
+        ``PartialCustomerGroup`` whose other fields are None. ``order_by=`` is sent as
+        ``$orderby`` (it sorts a one-element list, so it changes nothing but may be refused)."""
+        if select is None:
+            return self._run(_core.get_op(group_id, order_by))
+        return self._run(_core.get_selected_op(group_id, select, order_by))
 
-    def list(self, limit: int = 10, offset: int = 1) -> Groups:
-        """One page in id order; ``offset`` is the 1-based record index. An empty store is []."""
-        return self._run(_core.list_op(limit, offset))
+    @overload
+    def list(
+        self, limit: int = 10, offset: int = 1, *, select: None = None, order_by: OrderBy | None = None
+    ) -> Groups: ...
+    @overload
+    def list(
+        self, limit: int = 10, offset: int = 1, *, select: Select, order_by: OrderBy | None = None
+    ) -> Partials: ...
+    def list(
+        self,
+        limit: int = 10,
+        offset: int = 1,
+        *,
+        select: Select | None = None,
+        order_by: OrderBy | None = None,
+    ) -> Groups | Partials:
+        """One page in id order; ``offset`` is the 1-based record index. An empty store is [].
+
+        ``order_by=`` (``"name desc"``, ``"PriceLevel desc,Name"`` or ``["price_level desc",
+        "name"]``) sorts the page the server has built, not the whole store: page 1 sorted by
+        name is groups 1 to ``limit`` in name order. ``select=`` (field names) returns
+        ``PartialCustomerGroup`` objects holding only those fields (docs/api.md, "OData")."""
+        if select is None:
+            return self._run(_core.list_op(limit, offset, order_by))
+        return self._run(_core.list_selected_op(limit, offset, select, order_by))
 
     def iter_all(self, page_size: int = 100) -> Iterator[CustomerGroup]:
         """Every group, page by page, until an empty page or the "Offset amount exceeds" answer."""
