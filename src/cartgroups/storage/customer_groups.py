@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from cartgroups.json_net import escaped
 from cartgroups.model import FIELDS, CustomerGroup, FieldSpec
 from cartgroups.storage.fastpath import Prepared, bind_decimal, exact_text, to_decimal
 from cartgroups.storage.tables import customer_groups as t
@@ -48,7 +49,8 @@ def json_object_sql(new: Collection[str] = ()) -> str:
     """SQLite: an expression writing a group as the API's JSON object (wire names in wire order;
     SQLite escapes text exactly as orjson does, and json() keeps a number's digits), from the
     row's columns, or for the columns in ``new`` from the parameters ``:new_<column>`` that an
-    update of those columns binds (update_group)."""
+    update of those columns binds (update_group). Like orjson it writes U+0085, U+2028 and
+    U+2029 raw: a body for the API goes through json_net.escaped (list_groups_json)."""
     values = (_json_value(f, f":{_NEW[f.column]}" if f.column in new else f.column) for f in FIELDS)
     return (
         "json_object("
@@ -193,11 +195,13 @@ def list_groups(conn: Connection, *, store_id: int, limit: int, skip: int) -> li
 def list_groups_json(conn: Connection, *, store_id: int, limit: int, skip: int) -> tuple[bytes, int] | None:
     """Like list_groups, the page already written as the API's JSON array (UTF-8), with how many
     groups it holds; None when the database does not write it (PostgreSQL: its JSON text has
-    spaces and its own key order, so the API writes that page itself)."""
+    spaces and its own key order, so the API writes that page itself). SQLite writes U+0085,
+    U+2028 and U+2029 raw, as orjson does; they are escaped here as api/wire's writers escape
+    them (json_net.escaped: in Python, since SQLite's replace() would compare every byte)."""
     if conn.dialect.name != "sqlite":
         return None
     body, count = _LIST_JSON.run(conn, {"store_id": store_id, "limit": limit, "offset": skip}).fetchone()
-    return bytes(body), int(count)
+    return escaped(bytes(body)), int(count)
 
 
 def count_groups(conn: Connection, *, store_id: int) -> int:
