@@ -14,6 +14,7 @@ from tests.api.support import (
     COLLECTION,
     GROUP_NOT_FOUND,
     JSON,
+    LEVEL_RULE,
     State,
     array,
     assert_error,
@@ -107,14 +108,12 @@ def test_some_unknown_is_206_and_the_rest_is_written(api: httpx.Client) -> None:
 def test_some_invalid_is_206_and_the_invalid_item_is_not_written(api: httpx.Client) -> None:
     _make(api, 2)
     body = [
-        {"CustomerGroupID": 2, "Name": "bad", "PriceLevel": 0},
+        {"CustomerGroupID": 2, "Name": "bad", "PriceLevel": 2147483648},
         {"CustomerGroupID": 1, "Name": "good"},
     ]
     response = api.put(COLLECTION, json=body)
     assert response.status_code == 206
-    assert response.content == array(
-        record(2, 400, "PriceLevel must be an integer from 1 to 10"), record(1, 200, UPDATED)
-    )
+    assert response.content == array(record(2, 400, LEVEL_RULE), record(1, 200, UPDATED))
     assert stored(api, 2) == b"[" + group_bytes(2, "g2") + b"]"  # not even the valid Name
     assert stored_one(api, 1)["Name"] == "good"
 
@@ -165,9 +164,9 @@ BAD_ITEMS = [
     pytest.param(None, "", NOT_OBJECT_ITEM, id="null-item"),
     pytest.param([{"CustomerGroupID": 1}], "", NOT_OBJECT_ITEM, id="nested-array"),
     pytest.param(
-        {"CustomerGroupID": 1, "Name": "", "PriceLevel": 99},
+        {"CustomerGroupID": 1, "Name": "", "PriceLevel": -2147483649},
         "1",
-        "Name must not be empty; PriceLevel must be an integer from 1 to 10",
+        f"Name must not be empty; {LEVEL_RULE}",
         id="bad-values",
     ),
 ]
@@ -204,7 +203,7 @@ def test_a_mix_of_every_outcome_is_206(api: httpx.Client) -> None:
         record(42, 404, GROUP_NOT_FOUND),
         record(2, 200, UPDATED),
         record("", 400, "CustomerGroupID is required"),
-        record(1, 400, "PriceLevel must be an integer from 1 to 10"),
+        record(1, 400, LEVEL_RULE),
     )
     assert stored(api, 1) == b"[" + group_bytes(1, "g1") + b"]"
     assert stored(api, 2) == b"[" + group_bytes(2, "g2", description="x") + b"]"
@@ -222,9 +221,8 @@ def test_a_mix_of_every_outcome_is_206(api: httpx.Client) -> None:
         (b"[]", "The request body must contain at least one CustomerGroup"),
         (b"", "The request body is empty; send a JSON document"),
         (
-            b'[{"CustomerGroupID":1,}]',
-            "The request body is not valid JSON: Expecting property name enclosed in double quotes "
-            "(line 1, column 23)",
+            b'[{"CustomerGroupID":1,,}]',
+            "The request body is not valid JSON: Expecting property name (line 1, column 23)",
         ),
     ],
 )

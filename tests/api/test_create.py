@@ -10,6 +10,7 @@ import pytest
 from tests.api.support import (
     COLLECTION,
     JSON,
+    LEVEL_RULE,
     NOT_AN_OBJECT,
     State,
     assert_error,
@@ -218,20 +219,31 @@ REJECTED_BODIES: list[tuple[str, dict[str, object], str]] = [
     ),
     ("message-object", {"Name": "x", "RegistrationMessage": {}}, "RegistrationMessage must be a string"),
     ("name-nul", {"Name": "a\u0000b"}, "Name must be valid Unicode text without NUL characters"),
-    ("level-0", {"Name": "x", "PriceLevel": 0}, "PriceLevel must be an integer from 1 to 10"),
-    ("level-11", {"Name": "x", "PriceLevel": 11}, "PriceLevel must be an integer from 1 to 10"),
-    ("level-seed", {"Name": "x", "PriceLevel": -48512740}, "PriceLevel must be an integer from 1 to 10"),
-    ("level-text", {"Name": "x", "PriceLevel": "abc"}, "PriceLevel must be an integer from 1 to 10"),
-    ("level-fraction", {"Name": "x", "PriceLevel": 2.5}, "PriceLevel must be an integer from 1 to 10"),
-    ("level-bool", {"Name": "x", "PriceLevel": True}, "PriceLevel must be an integer from 1 to 10"),
-    ("bool-yes", {"Name": "x", "NonTaxable": "yes"}, "NonTaxable must be true or false"),
-    ("bool-array", {"Name": "x", "AllowRegistration": []}, "AllowRegistration must be true or false"),
+    ("level-above-int32", {"Name": "x", "PriceLevel": 2147483648}, LEVEL_RULE),
+    ("level-below-int32", {"Name": "x", "PriceLevel": -2147483649}, LEVEL_RULE),
+    ("level-text", {"Name": "x", "PriceLevel": "abc"}, LEVEL_RULE),
+    ("level-fraction", {"Name": "x", "PriceLevel": 2.5}, LEVEL_RULE),
+    ("level-bool", {"Name": "x", "PriceLevel": True}, LEVEL_RULE),
+    (
+        "bool-yes",
+        {"Name": "x", "NonTaxable": "yes"},
+        "NonTaxable must be true or false, or a number (0 is false)",
+    ),
+    (
+        "bool-array",
+        {"Name": "x", "AllowRegistration": []},
+        "AllowRegistration must be true or false, or a number (0 is false)",
+    ),
     (
         "bool-digit-string",
         {"Name": "x", "DisableRewardPoints": "1"},
-        "DisableRewardPoints must be true or false",
+        "DisableRewardPoints must be true or false, or a number (0 is false)",
     ),
-    ("bool-no", {"Name": "x", "AutoApprove": "no"}, "AutoApprove must be true or false"),
+    (
+        "bool-no",
+        {"Name": "x", "AutoApprove": "no"},
+        "AutoApprove must be true or false, or a number (0 is false)",
+    ),
     ("money-text", {"Name": "x", "MinimumOrder": "abc"}, "MinimumOrder must be a number"),
     ("money-negative", {"Name": "x", "MinimumOrder": -1}, "MinimumOrder must not be negative"),
 ]
@@ -251,7 +263,7 @@ def test_each_rule_is_enforced_and_nothing_is_written(api: httpx.Client, state: 
 def test_all_problems_are_named_in_field_order(api: httpx.Client, state: State) -> None:
     before = state()
     body = {
-        "PriceLevel": 0,
+        "PriceLevel": 2147483648,
         "NonTaxable": "yes",
         "MinimumOrder": -1,
         "Description": 5,
@@ -262,7 +274,7 @@ def test_all_problems_are_named_in_field_order(api: httpx.Client, state: State) 
         response,
         400,
         "Name must not be empty; Description must be a string; MinimumOrder must not be negative; "
-        "NonTaxable must be true or false; PriceLevel must be an integer from 1 to 10",
+        f"NonTaxable must be true or false, or a number (0 is false); {LEVEL_RULE}",
     )
     assert state() == before
 

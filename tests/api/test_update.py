@@ -9,6 +9,7 @@ from tests.api.support import (
     BAD_PATH_ID,
     GROUP_NOT_FOUND,
     JSON,
+    LEVEL_RULE,
     NOT_AN_OBJECT,
     State,
     assert_error,
@@ -85,7 +86,7 @@ def test_every_field_can_change(api: httpx.Client) -> None:
         "DisableRewardPoints": False,
         "AutoApprove": False,
         "RegistrationMessage": "",
-        "PriceLevel": "1",
+        "PriceLevel": "0",
     }
     assert api.put(item_path(1), json=back).status_code == 200
     assert stored(api, 1) == b"[" + group_bytes(1) + b"]"
@@ -157,13 +158,15 @@ def test_bad_path_id_is_400_and_nothing_is_written(api: httpx.Client, state: Sta
         ({"Name": ""}, "Name must not be empty"),
         ({"Name": "n" * 151}, "Name must be at most 150 characters (got 151)"),
         ({"Description": 1}, "Description must be a string"),
-        ({"PriceLevel": 11}, "PriceLevel must be an integer from 1 to 10"),
-        ({"PriceLevel": "3.5"}, "PriceLevel must be an integer from 1 to 10"),
-        ({"AutoApprove": "maybe"}, "AutoApprove must be true or false"),
+        ({"PriceLevel": 2147483648}, LEVEL_RULE),
+        ({"PriceLevel": -2147483649}, LEVEL_RULE),
+        ({"PriceLevel": 1.5}, LEVEL_RULE),
+        ({"PriceLevel": "3.5"}, LEVEL_RULE),
+        ({"AutoApprove": "maybe"}, "AutoApprove must be true or false, or a number (0 is false)"),
         ({"MinimumOrder": -0.5}, "MinimumOrder must not be negative"),
         (
-            {"Name": "ok", "PriceLevel": 0, "NonTaxable": 3},
-            "NonTaxable must be true or false; PriceLevel must be an integer from 1 to 10",
+            {"Name": "ok", "PriceLevel": "x", "NonTaxable": "maybe"},
+            f"NonTaxable must be true or false, or a number (0 is false); {LEVEL_RULE}",
         ),
     ],
 )

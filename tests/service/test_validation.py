@@ -13,6 +13,9 @@ from cartgroups.model import decimal_text
 from cartgroups.service import validation
 from cartgroups.service.customer_groups import Page, parse_page
 
+LEVEL_RULE = "PriceLevel must be an integer from -2147483648 to 2147483647"
+UI_LEVEL_RULE = "PriceLevel must be an integer from 1 to 10"
+
 
 def values(obj: object, creating: bool = True) -> dict[str, object]:
     return validation.group_values(obj, creating=creating)
@@ -28,7 +31,7 @@ def test_defaults_on_create() -> None:
         "disable_reward_points": False,
         "auto_approve": False,
         "registration_message": "",
-        "price_level": 1,
+        "price_level": 0,
     }
 
 
@@ -55,13 +58,14 @@ def test_update_returns_only_what_was_sent_and_null_is_absent() -> None:
             {"Name": "x", "Description": "d" * 65536},
             "Description must be at most 65535 characters (got 65536)",
         ),
-        ({"Name": "x", "PriceLevel": 0}, "PriceLevel must be an integer from 1 to 10"),
-        ({"Name": "x", "PriceLevel": 11}, "PriceLevel must be an integer from 1 to 10"),
-        ({"Name": "x", "PriceLevel": Decimal("2.5")}, "PriceLevel must be an integer from 1 to 10"),
-        ({"Name": "x", "PriceLevel": True}, "PriceLevel must be an integer from 1 to 10"),
-        ({"Name": "x", "PriceLevel": "3.0"}, "PriceLevel must be an integer from 1 to 10"),
-        ({"Name": "x", "NonTaxable": "yes"}, "NonTaxable must be true or false"),
-        ({"Name": "x", "NonTaxable": 1}, "NonTaxable must be true or false"),
+        ({"Name": "x", "PriceLevel": 2147483648}, LEVEL_RULE),
+        ({"Name": "x", "PriceLevel": -2147483649}, LEVEL_RULE),
+        ({"Name": "x", "PriceLevel": "2147483648"}, LEVEL_RULE),
+        ({"Name": "x", "PriceLevel": Decimal("2.5")}, LEVEL_RULE),
+        ({"Name": "x", "PriceLevel": True}, LEVEL_RULE),
+        ({"Name": "x", "PriceLevel": "3.0"}, LEVEL_RULE),
+        ({"Name": "x", "NonTaxable": "yes"}, "NonTaxable must be true or false, or a number (0 is false)"),
+        ({"Name": "x", "NonTaxable": {"x": 1}}, "NonTaxable must be true or false, or a number (0 is false)"),
         ({"Name": "x", "MinimumOrder": "abc"}, "MinimumOrder must be a number"),
         ({"Name": "x", "MinimumOrder": "NaN"}, "MinimumOrder must be a number"),
         ({"Name": "x", "MinimumOrder": False}, "MinimumOrder must be a number"),
@@ -75,8 +79,8 @@ def test_update_returns_only_what_was_sent_and_null_is_absent() -> None:
             "MinimumOrder must be at most 79228162514264337593543950335 with at most 28 decimal places",
         ),
         (
-            {"PriceLevel": 0, "NonTaxable": "x"},
-            "Name is required; NonTaxable must be true or false; PriceLevel must be an integer from 1 to 10",
+            {"PriceLevel": 2**31, "NonTaxable": "x"},
+            f"Name is required; NonTaxable must be true or false, or a number (0 is false); {LEVEL_RULE}",
         ),
         ([], "The request body must be a JSON object (a CustomerGroup)"),
         ("x", "The request body must be a JSON object (a CustomerGroup)"),
@@ -94,10 +98,50 @@ def test_each_rule_has_its_message(body: object, message: str) -> None:
         ("3", 3),
         (Decimal("3.0"), 3),
         ("+4", 4),
+        ("-48512740", -48512740),
+        (Decimal("-2147483648.0"), -2147483648),
     ],
 )
 def test_integers_are_read_leniently(given_value: object, stored: int) -> None:
     assert values({"Name": "x", "PriceLevel": given_value})["price_level"] == stored
+
+
+@pytest.mark.parametrize("level", [0, 11, -48512740, 2147483647, -2147483648, 1, 10])
+def test_price_level_is_any_32_bit_integer_stored_as_given(level: int) -> None:
+    assert values({"Name": "x", "PriceLevel": level})["price_level"] == level
+    assert values({"PriceLevel": level}, creating=False) == {"price_level": level}
+
+
+def ui_levels(obj: object, creating: bool = True) -> dict[str, object]:
+    return validation.group_values(obj, creating=creating, price_level_1_to_10=True)
+
+
+@pytest.mark.parametrize(("level", "stored"), [(1, 1), (10, 10), ("5", 5), (Decimal("7.0"), 7)])
+def test_with_the_1_to_10_setting_the_store_ui_levels_pass(level: object, stored: int) -> None:
+    assert ui_levels({"Name": "x", "PriceLevel": level})["price_level"] == stored
+    assert ui_levels({"PriceLevel": level}, creating=False) == {"price_level": stored}
+
+
+@pytest.mark.parametrize("level", [0, 11, -1, 2147483647, 2147483648, "abc", Decimal("1.5"), True])
+def test_with_the_1_to_10_setting_other_levels_get_its_message(level: object) -> None:
+    for creating in (True, False):
+        with pytest.raises(Invalid) as caught:
+            ui_levels({"Name": "x", "PriceLevel": level}, creating=creating)
+        assert caught.value.message == UI_LEVEL_RULE
+        assert caught.value.fields == {"PriceLevel": UI_LEVEL_RULE}
+
+
+def test_with_the_1_to_10_setting_an_absent_level_is_1_and_problems_keep_field_order() -> None:
+    assert ui_levels({"Name": "x"})["price_level"] == 1
+    assert validation.create_defaults(price_level_1_to_10=True)["price_level"] == 1
+    assert validation.create_defaults()["price_level"] == 0
+    assert ui_levels({"Name": "x", "PriceLevel": None}, creating=False) == {"name": "x"}
+    with pytest.raises(Invalid) as caught:
+        ui_levels({"PriceLevel": 0, "NonTaxable": "x"})
+    assert (
+        caught.value.message
+        == f"Name is required; NonTaxable must be true or false, or a number (0 is false); {UI_LEVEL_RULE}"
+    )
 
 
 @pytest.mark.parametrize(

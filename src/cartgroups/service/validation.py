@@ -12,7 +12,16 @@ from collections.abc import Mapping
 from decimal import Context, Decimal
 
 from cartgroups.errors import Invalid
-from cartgroups.model import DECIMAL_MAX, DECIMAL_MAX_PLACES, EDITABLE, ID, NAME, FieldSpec
+from cartgroups.model import (
+    DECIMAL_MAX,
+    DECIMAL_MAX_PLACES,
+    EDITABLE,
+    ID,
+    NAME,
+    PRICE_LEVEL,
+    STORE_PRICE_LEVELS,
+    FieldSpec,
+)
 
 _INTEGER_DIGITS = 30  # the most digits an integer field is read with, as text or as a number
 _INT_TEXT = re.compile(rf"[+-]?[0-9]{{1,{_INTEGER_DIGITS}}}")
@@ -54,9 +63,18 @@ def _as_decimal(value: object) -> Decimal | None:
     return None
 
 
+BOOLEAN_RULE = "must be true or false, or a number (0 is false)"
+
+
 def _as_boolean(value: object) -> bool | None:
+    """A flag as Json.NET reads one: true/false, the strings "true"/"false" in any case, or a
+    number, which JsonReader.ReadAsBoolean turns into a flag with Convert.ToBoolean: 0 is false,
+    any other number true, a number with a fraction too (Json.NET reads 0.5 as the double 0.5,
+    which is true; 0.0 is false)."""
     if isinstance(value, bool):
         return value
+    if isinstance(value, int | Decimal):
+        return value != 0
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     return None
@@ -90,7 +108,7 @@ def _check(spec: FieldSpec, value: object) -> tuple[object, str | None]:
         return value, None
     if spec.kind == "boolean":
         flag = _as_boolean(value)
-        return (flag, None) if flag is not None else (None, f"{name} must be true or false")
+        return (flag, None) if flag is not None else (None, f"{name} {BOOLEAN_RULE}")
     if spec.kind == "integer":
         number = as_integer(value)
         if number is None or not (spec.minimum or 0) <= number <= (spec.maximum or 0):
@@ -119,11 +137,19 @@ _WIDE = Context(prec=len(str(DECIMAL_MAX)))  # quantize() refuses results longer
 _EDITABLE_KEYS = tuple((spec, spec.key) for spec in EDITABLE)
 
 
-def group_values(obj: object, *, creating: bool) -> dict[str, object]:
+_LOWEST_LEVEL, _HIGHEST_LEVEL = STORE_PRICE_LEVELS
+STORE_PRICE_LEVEL_RULE = f"{PRICE_LEVEL.wire} must be an integer from {_LOWEST_LEVEL} to {_HIGHEST_LEVEL}"
+
+
+def group_values(obj: object, *, creating: bool, price_level_1_to_10: bool = False) -> dict[str, object]:
     """Column values from one CustomerGroup JSON object.
 
     On create, absent fields take their defaults and Name is required; on update only the
-    fields present are returned (a partial update). Raises Invalid naming every problem."""
+    fields present are returned (a partial update). Raises Invalid naming every problem.
+
+    PriceLevel is any 32-bit integer, 0 when absent on create (what the official C# client sends
+    unset). With ``price_level_1_to_10`` (the server setting of that name) only the store UI's
+    levels 1 to 10 are accepted, and an absent one on create is 1 (the retail price)."""
     if not isinstance(obj, dict):
         raise Invalid("The request body must be a JSON object (a CustomerGroup)")
     given = fold(obj)
@@ -142,9 +168,35 @@ def group_values(obj: object, *, creating: bool) -> dict[str, object]:
             problems[spec.wire] = problem
         else:
             values[spec.column] = value
+    if price_level_1_to_10:
+        _store_price_level(given, values, problems)
     if problems:
         raise Invalid("; ".join(problems.values()), fields=problems)
     return values
+
+
+def create_defaults(*, price_level_1_to_10: bool = False) -> dict[str, object]:
+    """The column values a create takes for the fields it is not given (Name's is None: required)."""
+    values = {spec.column: spec.default for spec in EDITABLE}
+    if price_level_1_to_10:
+        values[PRICE_LEVEL.column] = _LOWEST_LEVEL
+    return values
+
+
+def _store_price_level(
+    given: Mapping[str, object], values: dict[str, object], problems: dict[str, str]
+) -> None:
+    """The setting price_level_1_to_10: a PriceLevel given must be one of the store UI's levels,
+    and an absent one on create is the lowest (PriceLevel is the last field: problems keep their order)."""
+    if given.get(PRICE_LEVEL.key) is None:
+        if PRICE_LEVEL.column in values:  # creating: the default
+            values[PRICE_LEVEL.column] = _LOWEST_LEVEL
+        return
+    level = values.get(PRICE_LEVEL.column)
+    if PRICE_LEVEL.wire in problems or (
+        isinstance(level, int) and not _LOWEST_LEVEL <= level <= _HIGHEST_LEVEL
+    ):
+        problems[PRICE_LEVEL.wire] = STORE_PRICE_LEVEL_RULE
 
 
 def bulk_item_id(item: Mapping[str, object]) -> int:
