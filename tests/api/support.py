@@ -18,11 +18,12 @@ JSON = {"Content-Type": "application/json"}
 COLLECTION = "/CustomerGroups"
 
 # Text and amounts that stress JSON writing: every control character, quotes and backslashes,
-# characters outside ASCII and the BMP, and decimals of every shape the API accepts.
+# characters outside ASCII and the BMP, the three Json.NET escapes beyond JSON's own (U+2028,
+# U+2029, U+0085), and decimals of every shape the API accepts.
 AWKWARD_TEXT = [
     "".join(chr(c) for c in range(1, 32)),
     'quote " backslash \\ slash / del \x7f',
-    "été \u2028 \u2029 \ufeff \U0001f600 \U0010ffff",
+    "été \u2028 \u2029 \u0085 \ufeff \U0001f600 \U0010ffff",
     "  spaces kept  ",
 ]
 AWKWARD_AMOUNTS = [
@@ -67,10 +68,20 @@ NOT_AN_OBJECT = "The request body must be a JSON object (a CustomerGroup)"
 LIMIT_RULE = "limit must be an integer from 1 to 500"
 OFFSET_RULE = "offset must be a whole number; the first record is 1"
 DECIMAL_RULE = "MinimumOrder must be at most 79228162514264337593543950335 with at most 28 decimal places"
+LEVEL_RULE = "PriceLevel must be an integer from -2147483648 to 2147483647"
+UI_LEVEL_RULE = "PriceLevel must be an integer from 1 to 10"  # with the setting price_level_1_to_10
 
 
 def item_path(group_id: object) -> str:
     return f"{COLLECTION}/{group_id}"
+
+
+def json_net_text(value: str) -> str:
+    """A JSON string as Json.NET writes it: raw UTF-8, control characters, quote and backslash
+    escaped as JSON requires, and U+0085, U+2028, U+2029 escaped too (what Python's json leaves
+    raw)."""
+    written = json.dumps(value, ensure_ascii=False)
+    return written.replace("\u0085", "\\u0085").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 def group_bytes(
@@ -84,12 +95,13 @@ def group_bytes(
     disable_reward_points: bool = False,
     auto_approve: bool = False,
     registration_message: str = "",
-    price_level: int = 1,
+    price_level: int = 0,
 ) -> bytes:
-    """One CustomerGroup exactly as the wire carries it: wire field order, compact, raw UTF-8."""
+    """One CustomerGroup exactly as the wire carries it: wire field order, compact, raw UTF-8
+    but for the three characters Json.NET escapes beyond JSON's own (json_net_text)."""
 
     def text(value: str) -> str:
-        return json.dumps(value, ensure_ascii=False)
+        return json_net_text(value)
 
     def flag(value: bool) -> str:
         return "true" if value else "false"

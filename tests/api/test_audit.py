@@ -10,6 +10,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from cartgroups.json_net import escaped
 from cartgroups.service import credentials
 from cartgroups.service.credentials import Issued
 from cartgroups.storage import audit as audit_sql
@@ -43,6 +44,13 @@ def wire_object(client: httpx.Client, group_id: int) -> str:
     response = client.get(item_path(group_id))
     assert response.status_code == 200
     return response.content.decode()[1:-1]
+
+
+def as_wire(text: str | None) -> str | None:
+    """An entry's JSON text with U+0085, U+2028 and U+2029 escaped as the API writes them
+    (json_net.escaped). The log keeps the text orjson and SQLite write, the same JSON with those
+    three raw: it is not read by 3dcart clients, and escaping it would cost every write."""
+    return None if text is None else escaped(text.encode()).decode()
 
 
 def who(entry: Entry) -> tuple[object, ...]:
@@ -96,7 +104,7 @@ def test_entries_have_the_wire_bytes_of_every_kind_of_value(server: LiveServer, 
     for n in range(count):
         create_group(api, **awkward_group(n))
     created = [(None, wire_object(api, n + 1)) for n in range(count)]
-    assert [(e.before, e.after) for e in entries(server.db)] == created
+    assert [(as_wire(e.before), as_wire(e.after)) for e in entries(server.db)] == created
     expected: list[tuple[str | None, str]] = []
     for n in range(count):
         group_id = n + 1
@@ -104,7 +112,7 @@ def test_entries_have_the_wire_bytes_of_every_kind_of_value(server: LiveServer, 
             before = wire_object(api, group_id)
             assert api.put(item_path(group_id), json=body).status_code == 200
             expected.append((before, wire_object(api, group_id)))
-    assert [(e.before, e.after) for e in entries(server.db)[count:]] == expected
+    assert [(as_wire(e.before), as_wire(e.after)) for e in entries(server.db)[count:]] == expected
 
 
 def test_an_update_that_changes_nothing_is_recorded_with_equal_before_and_after(
@@ -138,7 +146,7 @@ def test_a_partly_applied_bulk_update_records_only_the_items_it_changed(
     body = [
         {"CustomerGroupID": 2, "Name": "B2"},
         {"CustomerGroupID": 9, "Name": "missing"},
-        {"CustomerGroupID": 1, "PriceLevel": 99},
+        {"CustomerGroupID": 1, "PriceLevel": 2147483648},
         "not an object",
     ]
     assert api.put(COLLECTION, json=body).status_code == 206
@@ -157,7 +165,7 @@ def test_rejected_writes_leave_no_entry(
     rejected = [
         api.post(COLLECTION, json={"Description": "no name"}),
         api.post(COLLECTION, content=b"{not json", headers=JSON),
-        api.put(item_path(1), json={"PriceLevel": 11}),
+        api.put(item_path(1), json={"PriceLevel": 2147483648}),
         api.put(item_path(7), json={"Name": "nobody"}),
         api.put(item_path(0), json={"Name": "bad id"}),
         api.put(COLLECTION, json=[{"CustomerGroupID": 7, "Name": "x"}, {"Name": "no id"}]),

@@ -1,9 +1,10 @@
 """Bytes in and out, exactly as 3dcart's clients expect them.
 
 Responses are compact JSON (orjson keeps insertion order and writes no spaces); decimals are
-written with at least one fractional digit, the way Json.NET writes a .NET decimal. On SQLite a
-list page is written by the database itself in the same bytes (storage.customer_groups
-.list_groups_json; tests/api/test_list.py holds the two writers to each other).
+written with at least one fractional digit, the way Json.NET writes a .NET decimal, and U+0085,
+U+2028 and U+2029 escaped, as Json.NET writes them (json_net.escaped). On SQLite a list page is
+written by the database itself in the same bytes (storage.customer_groups.list_groups_json;
+tests/api/test_list.py holds the two writers to each other).
 Requests are read with Python's json module so that numbers with a fraction become
 ``Decimal`` and never pass through a binary float.
 """
@@ -12,14 +13,15 @@ from __future__ import annotations
 
 import codecs
 import json
-import re
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
 
+from cartgroups.api import lenient_json
 from cartgroups.errors import Invalid
+from cartgroups.json_net import escaped
 from cartgroups.model import FIELDS, CustomerGroup, FieldSpec, decimal_text
 
 _NAMES = tuple(f.wire for f in FIELDS)
@@ -45,8 +47,8 @@ def _some_fields(group: CustomerGroup, fields: Sequence[FieldSpec]) -> dict[str,
 def groups_body(groups: Iterable[CustomerGroup], fields: Sequence[FieldSpec] = FIELDS) -> bytes:
     """A JSON array of groups, each with ``fields`` only (all of them by default), in wire order."""
     if fields is FIELDS:
-        return orjson.dumps([group_object(g) for g in groups])
-    return orjson.dumps([_some_fields(g, fields) for g in groups])
+        return escaped(orjson.dumps([group_object(g) for g in groups]))
+    return escaped(orjson.dumps([_some_fields(g, fields) for g in groups]))
 
 
 def record(key: str, value: str, status: int, message: str) -> dict[str, str]:
@@ -64,15 +66,15 @@ def _writable(text: str) -> str:
 
 
 def records_body(records: Sequence[dict[str, str]]) -> bytes:
-    return orjson.dumps(records)
+    return escaped(orjson.dumps(records))
 
 
 def json_body(obj: object) -> bytes:
-    return orjson.dumps(obj)
+    return escaped(orjson.dumps(obj))
 
 
 def count_body(total: int) -> bytes:
-    return orjson.dumps({"TotalCount": total})
+    return orjson.dumps({"TotalCount": total})  # ASCII: nothing to escape
 
 
 class _NotANumber(ValueError):
@@ -101,7 +103,12 @@ _DECODER = json.JSONDecoder(parse_float=_decimal, parse_constant=_reject_constan
 
 
 def decode_json(body: bytes, charset: str = "utf-8") -> object:
-    """Parse a request body; every way it can be broken is an Invalid with a clear message."""
+    """Parse a request body; every way it can be broken is an Invalid with a clear message.
+
+    Strict JSON is read by Python's json (in C, the fast path). A body it refuses for its syntax
+    is read again the way the live service reads it, by Json.NET's rules (api/lenient_json.py:
+    comments, trailing commas, single quotes, unquoted names); when that refuses it too, its
+    message is the answer, since that is the grammar the body is held to."""
     try:
         text = body.decode(charset)
     except ValueError:  # UnicodeDecodeError, or the UnicodeError some text codecs raise
@@ -111,37 +118,26 @@ def decode_json(body: bytes, charset: str = "utf-8") -> object:
         raise Invalid("The request body is empty; send a JSON document")
     try:
         return _DECODER.decode(text)
-    except json.JSONDecodeError as exc:
-        raise Invalid(f"The request body is not valid JSON: {_where(_as_before_313(exc))}") from None
-    except _NotANumber as exc:
-        raise Invalid(f"The request body is not valid JSON: {exc} is not a number") from None
-    except RecursionError:
-        raise Invalid("The request body is not valid JSON: it is nested too deeply") from None
-    except ValueError:  # an integer with more digits than Python will read, or _TooLong
-        raise Invalid("The request body is not valid JSON: a number in it is too long") from None
+    except json.JSONDecodeError:
+        pass  # not strict JSON; perhaps Json.NET's
+    except (ValueError, RecursionError) as exc:  # refused by the lenient reader as well
+        raise _not_json(exc) from None
+    try:
+        return lenient_json.loads(text, parse_float=_decimal, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise _not_json(exc) from None
 
 
-def _where(exc: json.JSONDecodeError) -> str:
-    return f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
-
-
-# Python 3.13's json names a trailing comma at the comma; 3.11 and 3.12 name what they expected
-# at the next character that is not blank. The older wording is kept, so that an answer does not
-# depend on the Python version the server runs on.
-_BLANKS = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
-_TRAILING_COMMA = {
-    "Illegal trailing comma before end of object": "Expecting property name enclosed in double quotes",
-    "Illegal trailing comma before end of array": "Expecting value",
-}
-
-
-def _as_before_313(exc: json.JSONDecodeError) -> json.JSONDecodeError:
-    expected = _TRAILING_COMMA.get(exc.msg)
-    if expected is None:
-        return exc
-    blanks = _BLANKS.match(exc.doc, exc.pos + 1)
-    assert blanks is not None  # the pattern matches the empty string too
-    return json.JSONDecodeError(expected, exc.doc, blanks.end())
+def _not_json(exc: Exception) -> Invalid:
+    if isinstance(exc, json.JSONDecodeError):
+        detail = f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
+    elif isinstance(exc, _NotANumber):
+        detail = f"{exc} is not a number"
+    elif isinstance(exc, (RecursionError, lenient_json.TooDeep)):
+        detail = "it is nested too deeply"
+    else:  # an integer with more digits than Python will read, or _TooLong
+        detail = "a number in it is too long"
+    return Invalid(f"The request body is not valid JSON: {detail}")
 
 
 # Codecs of Python's that turn bytes into text without being a charset of text: a body in one
