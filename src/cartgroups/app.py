@@ -50,14 +50,15 @@ log = logging.getLogger("cartgroups")
 # How long a stopping server waits for its background threads (audit pruning and indexing).
 BACKGROUND_STOP_SECONDS = 10.0
 
-_JSON = (b"content-type", b"application/json; charset=utf-8")
-# On every reply of the 3dcart routes, errors included: CORS for browsers, and the no-cache
-# headers that every recording of the live service carries.
+# On every reply of the 3dcart routes, errors included: CORS for browsers, the no-cache
+# headers that every recording of the live service carries, and Vary: Accept, since the body is
+# JSON or XML by the Accept header (api/media.py) and a cache must not answer one with the other.
 _ROUTE_HEADERS = (
     (b"access-control-allow-origin", b"*"),
     (b"cache-control", b"no-cache"),
     (b"pragma", b"no-cache"),
     (b"expires", b"-1"),
+    (b"vary", b"Accept"),
 )
 _REQUEST_ID = b"x-request-id"
 
@@ -99,7 +100,11 @@ class CartgroupsApp:
         self.db = db
         commits = Commits(db)
         self.services = dispatch.Services(
-            groups=CustomerGroups(db, max_bulk_items=settings.max_bulk_items),
+            groups=CustomerGroups(
+                db,
+                max_bulk_items=settings.max_bulk_items,
+                price_level_1_to_10=settings.price_level_1_to_10,
+            ),
             auth=Authenticator(db, cache_seconds=settings.auth_cache_seconds, commits=commits),
             max_body_bytes=settings.max_body_bytes,
             idempotency=Idempotency(db),
@@ -121,7 +126,12 @@ class CartgroupsApp:
         if settings.sandbox:
             # `cartgroups serve` always passes a token, so that every worker has the same one.
             self.sandbox_token = settings.sandbox_token or secrets.token_urlsafe(24)
-            self.sandbox = Sandbox(db, token=self.sandbox_token, journal_size=settings.sandbox_journal_size)
+            self.sandbox = Sandbox(
+                db,
+                token=self.sandbox_token,
+                journal_size=settings.sandbox_journal_size,
+                price_level_1_to_10=settings.price_level_1_to_10,
+            )
             self.sandbox_layer = SandboxLayer(
                 self.sandbox,
                 max_body_bytes=settings.max_body_bytes,
@@ -254,8 +264,9 @@ class CartgroupsApp:
         except ConnectionAbortedError:
             return None
         except Exception as exc:
-            status, body, extra = errors.render(exc)
-            return dispatch.Reply(status, body, [_JSON, *_ROUTE_HEADERS, *extra])
+            media = dispatch.reply_media(dispatch.request_headers(scope))  # errors speak it too
+            status, body, extra = errors.render(exc, media)
+            return dispatch.Reply(status, body, [media.content_type, *_ROUTE_HEADERS, *extra], media)
 
 
 # Collections of the youngest generation happen after this many new container objects (Python's
