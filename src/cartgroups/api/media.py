@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from cartgroups.api import wire, xml
-from cartgroups.model import FIELDS, CustomerGroup, FieldSpec
+from cartgroups.model import CustomerGroup, FieldSpec
 
 Header = tuple[bytes, bytes]
 Records = Sequence[dict[str, str]]
@@ -152,6 +152,3 @@ def _quality(params: list[str]) -> float | None:
                 return None
             return quality if 0 <= quality <= 1 else None
     return 1.0
-
-
-__all__ = ["FIELDS", "JSON", "TEXT_XML", "XML", "Media", "negotiate"]
