@@ -65,8 +65,14 @@ _STATUS: dict[type[CartgroupsError], int] = {
 INTERNAL = "An internal error occurred; it has been logged"
 
 
-def status_of(exc: CartgroupsError) -> int:
-    return _STATUS[type(exc)]
+def status_of(exc: BaseException) -> int | None:
+    """The status of the nearest class in ``exc``'s method resolution order that has one: a
+    subclass of Invalid is a 400 like Invalid. None for an error of no known kind (a 500)."""
+    kind = type(exc)
+    status = _STATUS.get(kind)  # the exact class: one look for the errors raised every day
+    if status is None:
+        status = next((_STATUS[c] for c in kind.__mro__ if c in _STATUS), None)
+    return status
 
 
 def error_body(status: int, message: str, value: str = "", media: Media = JSON) -> bytes:
@@ -76,8 +82,8 @@ def error_body(status: int, message: str, value: str = "", media: Media = JSON) 
 def render(exc: BaseException, media: Media = JSON) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
     """Status, body (written by ``media``) and extra headers for any exception raised while
     handling a request."""
-    if isinstance(exc, CartgroupsError) and type(exc) in _STATUS:
-        status = status_of(exc)
+    status = status_of(exc)
+    if status is not None and isinstance(exc, CartgroupsError):  # only those classes have one
         headers: list[tuple[bytes, bytes]] = []
         if isinstance(exc, MethodNotAllowed):
             headers.append((b"allow", ", ".join(exc.allowed).encode()))
