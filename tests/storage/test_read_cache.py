@@ -13,6 +13,8 @@ from cartgroups.storage.database import Database
 from cartgroups.storage.read_cache import ReadCache
 from tests.storage.conftest import new_store
 
+GROUPS = "CustomerGroups"
+
 
 class Reads:
     """make() for the cache: reads the store's name and counts how often it really read."""
@@ -42,7 +44,7 @@ def test_nothing_is_kept_on_postgresql(db: Database, store: int) -> None:
     if db.dialect_name == "sqlite":
         pytest.skip("SQLite keeps answers")
     cache, reads = ReadCache(db), Reads(db, store)
-    assert [cache.get("k", reads) for _ in range(3)] == ["cached.example.com"] * 3
+    assert [cache.get(GROUPS, "k", reads) for _ in range(3)] == ["cached.example.com"] * 3
     assert reads.calls == 3 and not cache.enabled
 
 
@@ -56,17 +58,17 @@ def sqlite_db(db: Database) -> Database:
 def test_an_answer_is_reused_until_this_process_writes(sqlite_db: Database, store: int) -> None:
     db = sqlite_db
     cache, reads = ReadCache(db), Reads(db, store)
-    assert cache.get("k", reads) == cache.get("k", reads) == "cached.example.com"
+    assert cache.get(GROUPS, "k", reads) == cache.get(GROUPS, "k", reads) == "cached.example.com"
     assert (reads.calls, cache.hits, cache.misses) == (1, 1, 1)
 
     with db.write() as conn:  # this thread's write connection, not the one the cache checks
         rename(conn, store, "renamed.example.com")
-    assert cache.get("k", reads) == "renamed.example.com"
+    assert cache.get(GROUPS, "k", reads) == "renamed.example.com"
     assert reads.calls == 2
 
     db.write_batch([lambda: _rename(db, store, "batched.example.com")])  # the server's group commit
-    assert cache.get("k", reads) == "batched.example.com"
-    assert cache.get("k", reads) == "batched.example.com"
+    assert cache.get(GROUPS, "k", reads) == "batched.example.com"
+    assert cache.get(GROUPS, "k", reads) == "batched.example.com"
     assert reads.calls == 3
 
 
@@ -80,14 +82,14 @@ def test_a_write_by_another_connection_of_another_engine_is_seen(sqlite_db: Data
     handles; so is a plain sqlite3 connection (a restore, the sqlite3 shell)."""
     db = sqlite_db
     cache, reads = ReadCache(db), Reads(db, store)
-    assert cache.get("k", reads) == "cached.example.com"
+    assert cache.get(GROUPS, "k", reads) == "cached.example.com"
     other = Database(str(db.engine.url))
     try:
         with other.write() as conn:
             rename(conn, store, "other.example.com")
     finally:
         other.dispose()
-    assert cache.get("k", reads) == "other.example.com"
+    assert cache.get(GROUPS, "k", reads) == "other.example.com"
 
     raw = db.engine.raw_connection()
     try:
@@ -97,7 +99,7 @@ def test_a_write_by_another_connection_of_another_engine_is_seen(sqlite_db: Data
         raw.driver_connection.commit()  # type: ignore[union-attr]
     finally:
         raw.close()
-    assert cache.get("k", reads) == "shell.example.com"
+    assert cache.get(GROUPS, "k", reads) == "shell.example.com"
     assert reads.calls == 3
 
 
@@ -106,13 +108,13 @@ def test_a_new_read_connection_starts_afresh(sqlite_db: Database, store: int) ->
     version counts from its own start, so nothing kept under the old one's may be answered."""
     db = sqlite_db
     cache, reads = ReadCache(db), Reads(db, store)
-    assert cache.get("k", reads) == "cached.example.com"
+    assert cache.get(GROUPS, "k", reads) == "cached.example.com"
     with db.read() as conn:
         conn.invalidate()  # what Database does with a connection that failed
     with db.write() as conn:
         rename(conn, store, "renamed.example.com")
-    assert cache.get("k", reads) == "renamed.example.com"
-    assert cache.get("k", reads) == "renamed.example.com"
+    assert cache.get(GROUPS, "k", reads) == "renamed.example.com"
+    assert cache.get(GROUPS, "k", reads) == "renamed.example.com"
     assert reads.calls == 2
 
 
@@ -122,8 +124,8 @@ def test_the_check_leaves_no_read_open(sqlite_db: Database, store: int) -> None:
     commits, and the WAL could not be checkpointed past it)."""
     db = sqlite_db
     cache, reads = ReadCache(db), Reads(db, store)
-    cache.get("k", reads)
-    cache.get("k", reads)
+    cache.get(GROUPS, "k", reads)
+    cache.get(GROUPS, "k", reads)
     with db.write() as conn:
         rename(conn, store, "renamed.example.com")
     other = sqlite3.connect(str(db.engine.url.database), isolation_level=None)
@@ -132,7 +134,7 @@ def test_the_check_leaves_no_read_open(sqlite_db: Database, store: int) -> None:
     finally:
         other.close()
     assert busy == 0
-    assert cache.get("k", reads) == "renamed.example.com"
+    assert cache.get(GROUPS, "k", reads) == "renamed.example.com"
 
 
 def test_a_failed_read_is_not_kept_and_keys_are_separate(sqlite_db: Database, store: int) -> None:
@@ -144,10 +146,10 @@ def test_a_failed_read_is_not_kept_and_keys_are_separate(sqlite_db: Database, st
 
     for _ in range(2):
         with pytest.raises(LookupError):
-            cache.get("missing", failing)
-    assert cache.get("k", reads) == "cached.example.com"
-    assert cache.get("other", lambda: "x") == "x"
-    assert cache.get("k", reads) == "cached.example.com"
+            cache.get(GROUPS, "missing", failing)
+    assert cache.get(GROUPS, "k", reads) == "cached.example.com"
+    assert cache.get(GROUPS, "other", lambda: "x") == "x"
+    assert cache.get(GROUPS, "k", reads) == "cached.example.com"
     assert reads.calls == 1
 
 
@@ -156,13 +158,13 @@ def test_over_its_budget_the_oldest_quarter_is_forgotten(sqlite_db: Database, st
     cache = ReadCache(sqlite_db, max_bytes=8 * (overhead + 10))  # room for eight 10-byte answers
     keys = [f"k{n}" for n in range(8)]
     for key in keys:
-        cache.get(key, lambda: b"0123456789")
-    assert all(cache.get(key, lambda: b"read again") == b"0123456789" for key in keys)
-    cache.get("ninth", lambda: b"0123456789")  # over: k0 and k1, the oldest quarter, go
-    assert [cache.get(key, lambda: b"read again") for key in keys[:2]] == [b"read again"] * 2
+        cache.get(GROUPS, key, lambda: b"0123456789")
+    assert all(cache.get(GROUPS, key, lambda: b"read again") == b"0123456789" for key in keys)
+    cache.get(GROUPS, "ninth", lambda: b"0123456789")  # over: k0 and k1, the oldest quarter, go
+    assert [cache.get(GROUPS, key, lambda: b"read again") for key in keys[:2]] == [b"read again"] * 2
     # k2..k7 and the ninth stayed; re-reading k0 and k1 just now made room by forgetting k2, k3
-    assert cache.get("ninth", lambda: b"read again") == b"0123456789"
-    assert [cache.get(key, lambda: b"read again") for key in keys[4:]] == [b"0123456789"] * 4
+    assert cache.get(GROUPS, "ninth", lambda: b"read again") == b"0123456789"
+    assert [cache.get(GROUPS, key, lambda: b"read again") for key in keys[4:]] == [b"0123456789"] * 4
     assert cache.misses == 8 + 1 + 2
 
 
@@ -170,19 +172,19 @@ def test_a_large_answer_makes_room_for_itself(sqlite_db: Database, store: int) -
     overhead = ReadCache.ENTRY_OVERHEAD
     cache = ReadCache(sqlite_db, max_bytes=4 * (overhead + 10))
     for key in "abcd":
-        cache.get(key, lambda: b"0123456789")
+        cache.get(GROUPS, key, lambda: b"0123456789")
     big = b"x" * (3 * overhead + 30)  # charged 10 bytes less than the budget: all four go
-    assert cache.get("big", lambda: big) == big
-    assert cache.get("big", lambda: b"read again") == big
-    assert [cache.get(key, lambda: b"read again") for key in "abcd"] == [b"read again"] * 4
+    assert cache.get(GROUPS, "big", lambda: big) == big
+    assert cache.get(GROUPS, "big", lambda: b"read again") == big
+    assert [cache.get(GROUPS, key, lambda: b"read again") for key in "abcd"] == [b"read again"] * 4
 
 
 def test_an_answer_larger_than_the_budget_is_answered_not_kept(sqlite_db: Database, store: int) -> None:
     cache = ReadCache(sqlite_db, max_bytes=ReadCache.ENTRY_OVERHEAD + 10)
-    cache.get("small", lambda: b"0123456789")
-    assert cache.get("huge", lambda: b"x" * 11) == b"x" * 11
-    assert cache.get("huge", lambda: b"y" * 11) == b"y" * 11  # read again: it was not kept
-    assert cache.get("small", lambda: b"read again") == b"0123456789"  # not pushed out for nothing
+    cache.get(GROUPS, "small", lambda: b"0123456789")
+    assert cache.get(GROUPS, "huge", lambda: b"x" * 11) == b"x" * 11
+    assert cache.get(GROUPS, "huge", lambda: b"y" * 11) == b"y" * 11  # read again: it was not kept
+    assert cache.get(GROUPS, "small", lambda: b"read again") == b"0123456789"  # not pushed out for nothing
 
 
 def test_the_budget_is_the_setting(sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -201,6 +203,21 @@ def test_the_budget_is_the_setting(sqlite_db: Database, monkeypatch: pytest.Monk
 
 def test_disabled_it_always_reads(sqlite_db: Database, store: int) -> None:
     cache, reads = ReadCache(sqlite_db, enabled=False), Reads(sqlite_db, store)
-    cache.get("k", reads)
-    cache.get("k", reads)
+    cache.get(GROUPS, "k", reads)
+    cache.get(GROUPS, "k", reads)
     assert reads.calls == 2
+
+
+def test_equal_keys_of_two_resources_are_two_entries(sqlite_db: Database, store: int) -> None:
+    """A second resource (Customers) uses the same cache: customer 5 must never be answered
+    with group 5's bytes, nor a page of customers with a page of groups."""
+    cache = ReadCache(sqlite_db)
+    group_5, page_1 = (store, 5), (store, "page", 1)
+    assert cache.get(GROUPS, group_5, lambda: b"group 5") == b"group 5"
+    assert cache.get(GROUPS, page_1, lambda: b"groups, page 1") == b"groups, page 1"
+    assert cache.get("Customers", group_5, lambda: b"customer 5") == b"customer 5"
+    assert cache.get("Customers", page_1, lambda: b"customers, page 1") == b"customers, page 1"
+    assert cache.get(GROUPS, group_5, lambda: b"read again") == b"group 5"
+    assert cache.get("Customers", group_5, lambda: b"read again") == b"customer 5"
+    assert cache.get("Customers", page_1, lambda: b"read again") == b"customers, page 1"
+    assert (cache.hits, cache.misses) == (3, 4)

@@ -78,10 +78,16 @@ def create(call: Call) -> Write:
     return Write(write, lambda group_id: _done(call.media, 201, group_id, "Created successfully"))
 
 
+# The resource the read cache keeps this module's answers under: another resource's handlers
+# name theirs, so their equal keys (customer 5, group 5) are never one entry.
+RESOURCE = "CustomerGroups"
+
+
 def _remembered(call: Call, key: tuple[object, ...], make: Callable[[], T]) -> T:
-    """make(), or its answer kept since nothing was committed (storage/read_cache.py). Keys
-    start with the store: nothing read for one store is ever answered to another."""
-    return make() if call.reads is None else call.reads.get(key, make, version=call.changes)
+    """make(), or its answer kept since nothing was committed (storage/read_cache.py), under
+    RESOURCE and the key. Keys start with the store: nothing read for one store is ever
+    answered to another."""
+    return make() if call.reads is None else call.reads.get(RESOURCE, key, make, version=call.changes)
 
 
 def list_groups(call: Call) -> Reply:
