@@ -47,7 +47,7 @@ class RouteNotFound(CartgroupsError):
         super().__init__(f"No resource matches the path {path}")
 
 
-_STATUS: dict[type[CartgroupsError], int] = {
+_STATUS: dict[type[BaseException], int] = {
     Invalid: 400,
     Unauthorized: 401,
     NotFound: 404,
