@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import parse_qsl
 
 from cartgroups.api import media, routes, wire, xml
@@ -18,6 +16,7 @@ from cartgroups.api.customer_groups import Reply as ReadReply
 from cartgroups.api.deadlines import Deadlines
 from cartgroups.api.errors import MethodNotAllowed, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from cartgroups.api.media import JSON, Media
+from cartgroups.asgi import Receive, Scope
 from cartgroups.errors import RateLimited
 from cartgroups.service import idempotency
 from cartgroups.service.credentials import Authenticator
@@ -26,8 +25,6 @@ from cartgroups.service.idempotency import Idempotency
 from cartgroups.service.rate_limit import RateLimiter
 from cartgroups.storage.read_cache import ReadCache
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Headers = list[tuple[bytes, bytes]]
 
 JSON_TYPES = ("application/json", "text/json")

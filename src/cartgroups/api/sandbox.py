@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -21,6 +20,7 @@ from cartgroups.api import errors, routes, wire
 from cartgroups.api.deadlines import Deadlines
 from cartgroups.api.dispatch import Reply, read_body, reply_media, request_headers
 from cartgroups.api.media import Media
+from cartgroups.asgi import Message, Receive, Scope
 from cartgroups.errors import DatabaseUnavailable, Invalid
 from cartgroups.service.credentials import Issued
 from cartgroups.service.sandbox import PREFIX, Fault, Sandbox, SeedRejected, default_message
@@ -29,8 +29,6 @@ from cartgroups.storage.database import Retry
 from cartgroups.storage.dialect import WriterBusy
 from cartgroups.storage.sandbox import FaultRow, JournalRow
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Answer = Callable[[Scope, Receive], Awaitable[Reply | None]]
 
 log = logging.getLogger("cartgroups.sandbox")
@@ -204,7 +202,7 @@ class SandboxLayer:
         secure_url = headers.get("secureurl")
         chunks: list[bytes] = []
 
-        async def recorded() -> MutableMapping[str, Any]:
+        async def recorded() -> Message:
             message = await receive()
             if message["type"] == "http.request":
                 chunks.append(message.get("body", b""))
