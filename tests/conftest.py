@@ -30,6 +30,7 @@ from cartgroups.service.credentials import Issued
 from cartgroups.storage import migrate, tables
 from cartgroups.storage.database import Database
 from cartgroups.testing.server import start_in_thread, stop_in_thread
+from tests.cli.procs import ServerStderr
 
 PG_URL = os.environ.get("CARTGROUPS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("CARTGROUPS_TEST_REQUIRE_POSTGRES") == "1"
@@ -47,6 +48,11 @@ def _pg_problem() -> str | None:
 
 def _pg_skip_reason() -> str:
     return f"PostgreSQL not reachable at {PG_URL}: {_pg_problem()}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A failing test's report shows the stderr of every `cartgroups serve` it ran (tests/cli/procs.py).
+    config.pluginmanager.register(ServerStderr(), "cartgroups-server-stderr")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,5 +1,9 @@
 """Run the real ``cartgroups`` command in child processes. Every wait is bounded, and every
-process a test starts is stopped (terminate, then kill) however the test ends."""
+process a test starts is stopped (terminate, then kill) however the test ends.
+
+When a test fails, the report shows what every ``cartgroups serve`` that ran during it wrote to
+stderr (ServerStderr, registered by tests/conftest.py): a 500 or a crash in a server then shows
+its traceback next to the assertion that noticed it."""
 
 from __future__ import annotations
 
@@ -11,12 +15,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from cartgroups.service import credentials
 from cartgroups.storage.database import Database
@@ -138,6 +143,7 @@ class Served:
         self.base_url = f"http://127.0.0.1:{port}"
         self.out: list[str] = []
         self.err: list[str] = []
+        SERVERS.append(self)
         self._readers = [
             threading.Thread(target=self._pump, args=(proc.stdout, self.out), daemon=True),
             threading.Thread(target=self._pump, args=(proc.stderr, self.err), daemon=True),
@@ -232,6 +238,46 @@ def serving(
         yield served
     finally:
         served.stop()
+
+
+# Every Served that is running or ran during the current test; ServerStderr forgets the stopped
+# ones once a test's report is made.
+SERVERS: list[Served] = []
+SHOWN_LINES = 400  # of each server's stderr in a failing test's report: the last ones
+
+
+class ServerStderr:
+    """A pytest plugin: a failing test's report gets a section per server with the stderr lines
+    that server wrote during the test (from its start, or from the test's start for a server that
+    was already running, say a module's)."""
+
+    _since = pytest.StashKey[dict[Served, int]]()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        item.stash[self._since] = {served: len(served.err) for served in SERVERS}
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if report.failed:
+            since = item.stash.get(self._since, {})
+            for served in SERVERS:
+                lines = served.err[since.get(served, 0) :]
+                if not lines:
+                    continue
+                cut = len(lines) - SHOWN_LINES
+                shown = "\n".join(lines[-SHOWN_LINES:])
+                if cut > 0:
+                    shown = f"[{cut} earlier lines left out]\n{shown}"
+                report.sections.append(
+                    (f"Captured stderr {report.when}: cartgroups serve on port {served.port}", shown)
+                )
+        if report.when == "teardown":
+            SERVERS[:] = [served for served in SERVERS if served.proc.poll() is None]
+        return report
 
 
 ACCESS = re.compile(
