@@ -15,10 +15,11 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from cartgroups.api import batching
+from cartgroups.api import batching, errors
 from cartgroups.api.batching import WriteBatcher
 from cartgroups.app import CartgroupsApp, create_app
 from cartgroups.config import Settings
+from cartgroups.errors import DatabaseUnavailable
 from cartgroups.service import credentials
 from cartgroups.storage import customer_groups as groups_sql
 from cartgroups.storage import tables
@@ -149,12 +150,37 @@ def test_a_write_that_loses_a_conflict_runs_again_alone(app: CartgroupsApp) -> N
     assert batcher.batches == 2  # the shared batch, then the retry on its own
 
 
-def test_a_write_that_loses_again_alone_gets_the_error(app: CartgroupsApp) -> None:
+def test_a_write_that_loses_again_alone_runs_again(app: CartgroupsApp) -> None:
+    """What answered a bulk PUT 500 in tests/test_concurrency.py: on PostgreSQL a bulk update
+    in a batch lost a deadlock, lost again when it ran on its own, and the driver's error was
+    its answer."""
+    batcher = _batcher(app)
+    attempts: list[str] = []
+
+    def loses_twice() -> str:
+        attempts.append("try")
+        if len(attempts) <= 4:  # in the batch (twice), then alone (its run and run with savepoints)
+            raise psycopg.errors.DeadlockDetected("deadlock detected")
+        return "done"
+
+    assert asyncio.run(batcher.run(loses_twice)) == "done"
+    assert attempts == ["try"] * 5
+
+
+def test_a_write_that_keeps_losing_gets_503_never_the_drivers_error(app: CartgroupsApp) -> None:
+    batcher = _batcher(app)
+    attempts: list[str] = []
+
     def always_loses() -> None:
+        attempts.append("try")
         raise psycopg.errors.DeadlockDetected("deadlock detected")
 
-    with pytest.raises(psycopg.errors.DeadlockDetected):
-        asyncio.run(_batcher(app).run(always_loses))
+    with pytest.raises(DatabaseUnavailable) as caught:
+        asyncio.run(batcher.run(always_loses))
+    assert isinstance(caught.value.__cause__, psycopg.errors.DeadlockDetected)
+    assert errors.render(caught.value)[0] == 503
+    # Two tries in the batch, then two in each of its runs on its own.
+    assert len(attempts) == 2 * (1 + batching.CONFLICT_RETRIES)
 
 
 class _OtherWriter:
