@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import distance  # noqa: E402
 import loadgen  # noqa: E402
 import profiling  # noqa: E402
 import reporting  # noqa: E402
@@ -86,6 +87,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--large-groups", type=int, help="Groups per store there (default 10).")
     p.add_argument("--no-large", action="store_true", help="Skip the large-database scenario.")
+    p.add_argument(
+        "--pg-delay-ms",
+        type=float,
+        default=1.0,
+        help="Round trip (ms) the distant side of the PostgreSQL pair adds through its delay proxy; "
+        "the near side goes through the same proxy at +0 (default 1).",
+    )
+    p.add_argument(
+        "--no-distance",
+        action="store_true",
+        help="Skip the PostgreSQL-at-a-distance pair (run on each PostgreSQL database, except in --quick).",
+    )
+    p.add_argument(
+        "--distance-only",
+        action="store_true",
+        help="Only the PostgreSQL-at-a-distance pair (GET by id, POST, PUT, mixed; "
+        "--scenarios narrows it); needs PostgreSQL.",
+    )
     p.add_argument(
         "--database",
         action="append",
@@ -187,6 +206,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--write-docs needs every scenario (drop --scenarios)")
     if args.rounds < 1:
         p.error("--rounds must be at least 1")
+    if args.pg_delay_ms < 0:
+        p.error("--pg-delay-ms cannot be negative")
+    if args.distance_only and args.no_distance:
+        p.error("--distance-only and --no-distance exclude each other")
+    if args.distance_only and not set(args.scenarios) & set(distance.SCENARIOS):
+        p.error(f"--distance-only runs {','.join(distance.SCENARIOS)}: --scenarios names none of them")
+    if args.write_docs and args.distance_only:
+        p.error("--write-docs needs the full run (drop --distance-only)")
     if args.wide_groups < 100:
         p.error("--wide-groups must be at least 100 (a bulk PUT and a list page hold 100 groups)")
     return args
@@ -327,6 +354,8 @@ class Run:
         self.baselines: dict[int, servers.Server] = {}
         self.stack = contextlib.ExitStack()
         self.db_pids: Callable[[], list[int]] | None = None  # PostgreSQL backends, when on it
+        self.distance_ms: list[Measurement] = []  # the PostgreSQL-at-a-distance pair
+        self.distance_info: dict[str, Any] = {}
         self._logs = 0
         self.last_run: Measurement | None = None  # the latest wrk run, of any server
         self._last_slice: tuple[tuple[int, int | None], Measurement] | None = None
@@ -637,6 +666,56 @@ class Run:
         pair = (f"{prefix}:get-small-pair", f"{prefix}:get-large")
         self.ms[first:] = reporting.median_rounds(self.ms[first:], pair=pair)
 
+    def distance(self, admin_url: str, url: str) -> None:
+        """The PostgreSQL-at-a-distance pair (issue #16): two servers of the same build on the same
+        database, one through a delay proxy at +0 ms, one at +--pg-delay-ms round trip; each
+        scenario measured on both, one right after the other, in --rounds rounds (which side goes
+        first alternates). Reported: each side's req/s and p50, and far/near."""
+        a = self.args
+        scenarios = [s for s in distance.SCENARIOS if s in a.scenarios]
+        if not scenarios:
+            return
+        clients = self.seeded["postgresql-distance"].clients_file
+        target = distance.target_of(admin_url)
+        log(f"PostgreSQL at a distance: +0 and +{a.pg_delay_ms:g} ms round trip, {a.workers} workers")
+        with contextlib.ExitStack() as stack:
+            sides = []
+            rtt = {}
+            for side, added in zip(distance.SIDES, (0.0, a.pg_delay_ms), strict=True):
+                proxy = stack.enter_context(distance.proxy(target, added, self.new_log(f"proxy-{side}")))
+                via = distance.through(url, proxy.port)
+                rtt[side] = distance.round_trip_ms(via)
+                server = stack.enter_context(self.cartgroups(via, a.workers, f"distance-{side}"))
+                self.warm_up(server, clients)
+                sides.append((side, proxy, server))
+            log(f"  SELECT 1 round trip: {rtt['near']:.3f} ms near, {rtt['far']:.3f} ms far")
+            for number in range(1, a.rounds + 1):
+                order = sides if number % 2 else sides[::-1]
+                for scenario in scenarios:
+                    for side, proxy, server in order:
+                        label = f"postgresql-{a.workers}w-{side}:{scenario}"
+                        proxy_cpu0 = servers.cpu_seconds([proxy.pid])
+                        m = self.wrk_run(server, scenario, label, "postgresql", clients)
+                        # the proxy stands in for the network: its CPU is not the machine's noise
+                        cpu_proxy = (servers.cpu_seconds([proxy.pid]) - proxy_cpu0) / m.duration_s
+                        m.cpu_other = max(0.0, m.cpu_other - cpu_proxy)
+                        m.extra |= {"side": side, "round": number, "rtt_added_ms": proxy.rtt_ms}
+                        m.extra["cpu_proxy"] = cpu_proxy
+                        self.distance_ms.append(m)
+                        self._log_measurement(m)
+            for side, _proxy, server in sides:
+                self.record_rss(server, f"postgresql-{a.workers}w-{side} (distance pair)")
+        self.distance_info = {
+            "rtt_added_ms": a.pg_delay_ms,
+            "measured_rtt_ms": rtt,
+            "workers": a.workers,
+            "connections": a.connections,
+            "threads": a.threads,
+            "duration": a.duration,
+            "rounds": a.rounds,
+            "groups": self.seeded["postgresql-distance"].layout.total_groups,
+        }
+
     def _spy(self, server: servers.Server, scenario: str, clients: Path, name: str) -> dict[str, Any] | None:
         """Sample one single-worker server with py-spy while wrk drives ``scenario``."""
         a = self.args
@@ -728,6 +807,10 @@ class Run:
 
     def _execute(self, databases: list[str]) -> dict[str, Any] | None:
         a = self.args
+        if a.distance_only:
+            for admin_url in (d for d in databases if d != "sqlite"):
+                self._distance_on(admin_url)
+            return None
         sqlite_url = f"sqlite:///{self.work / 'main.db'}"
         self.seed("sqlite", sqlite_url, self.layout)
         if a.profile_only:
@@ -749,6 +832,8 @@ class Run:
                     pg_large = stack.enter_context(fresh_postgres(admin_url))
                     self.seed("postgresql-large", pg_large, self.large_layout)
                     self.large("postgresql", pg_url, pg_large)
+            if not (a.no_distance or a.quick):  # ~25 s more even when quick: --distance-only
+                self._distance_on(admin_url)
         for workers, server in sorted(self.baselines.items()):
             self.record_rss(server, f"baseline-{workers}w")
         profile = None
@@ -756,8 +841,24 @@ class Run:
             profile = self.profile(sqlite_url, self.seeded["sqlite"].clients_file)
         return profile
 
+    def _distance_on(self, admin_url: str) -> None:
+        """The pair on a fresh database of its own (the main scenarios' writes stay out of it)."""
+        with contextlib.ExitStack() as stack:
+            url = stack.enter_context(fresh_postgres(admin_url))
+            self.db_pids = stack.enter_context(backend_pids(admin_url, url))
+            self.seed("postgresql-distance", url, self.layout)
+            self.distance(admin_url, url)
+
 
 def choose_databases(args: argparse.Namespace) -> list[str]:
+    chosen = _choose_databases(args)
+    if args.distance_only and chosen == ["sqlite"]:
+        print("error: --distance-only needs a PostgreSQL --database", file=sys.stderr)
+        sys.exit(2)
+    return chosen
+
+
+def _choose_databases(args: argparse.Namespace) -> list[str]:
     if args.database:
         chosen = []
         for d in args.database:
@@ -769,9 +870,12 @@ def choose_databases(args: argparse.Namespace) -> list[str]:
                 sys.exit(2)
             chosen.append(d)
         return ["sqlite", *chosen]
-    if args.quick or args.profile_only:
+    if (args.quick or args.profile_only) and not args.distance_only:
         return ["sqlite"]
     reason = postgres_reachable(DEFAULT_POSTGRES)
+    if reason and args.distance_only:
+        print(f"error: --distance-only needs PostgreSQL; {DEFAULT_POSTGRES}: {reason}", file=sys.stderr)
+        sys.exit(2)
     if reason:
         log(
             f"PostgreSQL at {DEFAULT_POSTGRES} does not answer ({reason}); SQLite only. "
@@ -830,7 +934,7 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def write_docs(markdown: str, profile_md: str | None, chart: Path | None) -> None:
+def write_docs(markdown: str, profile_md: str | None, chart: Path | None, distance_md: str = "") -> None:
     text = DOCS.read_text() if DOCS.exists() else ""
 
     def put(text: str, name: str, body: str) -> str:
@@ -844,6 +948,8 @@ def write_docs(markdown: str, profile_md: str | None, chart: Path | None) -> Non
         text = put(text, "results", markdown)
     if profile_md:
         text = put(text, "profile", profile_md)
+    if distance_md:
+        text = put(text, "distance", distance_md)
     DOCS.write_text(text)
     if chart is not None and chart.exists():
         shutil.copy(chart, DOCS_CHART)
@@ -944,7 +1050,18 @@ def main(argv: list[str] | None = None) -> int:
         "profile": profile,
         "failure": failure,
     }
-    md = reporting.markdown(report, [*summaries, *ms], targets) if ms else ""
+    pair = distance.summarise(run.distance_ms)
+    if run.distance_ms:
+        report["distance"] = {
+            **run.distance_info,
+            "rows": [row.as_dict() for row in pair],
+            "measurements": [m.as_dict() for m in run.distance_ms],
+        }
+    main_md = reporting.markdown(report, [*summaries, *ms], targets) if ms else ""
+    md = main_md
+    distance_md = distance.markdown(run.distance_info, pair) if pair else ""
+    if distance_md:
+        md += f"\n## PostgreSQL at a distance (issue #16)\n\n{distance_md}"
     profile_md = None
     if profile is not None:
         context = (
@@ -975,7 +1092,11 @@ def main(argv: list[str] | None = None) -> int:
             met = {True: "met", False: "NOT MET", None: "n/a"}[t.met]
             print(f"  {t.name:<38} {t.wanted:<22} {t.measured:<60} {met}")
         print()
-    errors = [m for m in ms if not m.ok]
+    if pair:
+        print(f"PostgreSQL at a distance: +0 vs +{args.pg_delay_ms:g} ms round trip")
+        print(distance.text_table(pair))
+        print()
+    errors = [m for m in [*ms, *run.distance_ms] if not m.ok]
     for m in errors:
         print(f"error: {m.label}: {m.error}", file=sys.stderr)
     log(
@@ -987,7 +1108,7 @@ def main(argv: list[str] | None = None) -> int:
         if errors or failure is not None or source_changed:
             log("docs/performance.md left as it was: this run had errors or src/ changed under it")
         else:
-            write_docs(md, profile_md, chart)
+            write_docs(main_md, profile_md, chart, distance_md)
     if failure is not None or errors:
         return 1
     return 0
