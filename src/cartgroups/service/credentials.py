@@ -272,11 +272,22 @@ def _issue(conn: sa.Connection, store: str, application: str, can_read: bool, ca
     return Issued(token_id, store, application, private_key, token, can_read, can_write)
 
 
-def revoke(db: Database, *, token_id: int | None = None, token: str | None = None) -> None:
+def revoke(
+    db: Database, *, token_id: int | None = None, token: str | None = None, store_id: int | None = None
+) -> None:
+    """The one way a token is revoked (`cartgroups credentials revoke`, the console's button):
+    named by id or by its secret; with ``store_id`` (and an id), only a token of that store.
+    The storage moves the revocation count every Authenticator watches in the same transaction.
+    NotFound when there is no such live token."""
+    if store_id is not None and token_id is None:
+        raise TypeError("revoke(store_id=...) names the token by its id")
     with db.write() as conn:
-        done = cred_sql.revoke_token(
-            conn, token_id=token_id, token_hash=hash_secret(token) if token else None
-        )
+        if store_id is not None and token_id is not None:
+            done = cred_sql.revoke_store_token(conn, store_id=store_id, token_id=token_id)
+        else:
+            done = cred_sql.revoke_token(
+                conn, token_id=token_id, token_hash=hash_secret(token) if token else None
+            )
     if not done:
         raise NotFound("no such live token" + (f" (id {token_id})" if token_id is not None else ""))
 
