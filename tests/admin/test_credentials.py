@@ -4,6 +4,7 @@ and revoking, checked against the live API."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 
 import httpx
@@ -12,6 +13,8 @@ import pytest
 from cartgroups.service import credentials
 from cartgroups.service.credentials import Issued
 from cartgroups.storage import credentials as cred_sql
+from cartgroups.storage.commits import Commits
+from cartgroups.storage.database import Database
 from tests.admin.support import Browser, text_of
 from tests.conftest import STORE, LiveServer, headers_for, plain_client
 
@@ -126,6 +129,48 @@ def test_revoke_a_token_and_the_api_refuses_it(browser: Browser, server: LiveSer
     again = browser.post(f"/admin/stores/{store_id}/tokens/{creds.token_id}/revoke")
     assert again.status_code == 404
     assert "This store has no such live token" in text_of(again.text)
+
+
+def test_a_token_revoked_here_is_refused_by_the_api_though_it_verified_before(
+    browser: Browser,
+    server: LiveServer,
+    creds: Issued,
+    issue: Callable[..., Issued],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The guarantee of `cartgroups credentials revoke` (tests/cli/test_credentials.py), with the
+    Authenticator's cache in use: the console's revoke is service.credentials.revoke(), which
+    moves the revocation count the Authenticator watches, so a token it already verified (and
+    keeps) is refused: on SQLite at the next request, on PostgreSQL at the next check, within
+    cache_seconds; the store's other tokens keep working."""
+    store_id = _store_id(server)
+    kept = issue(app="kept")
+    calls: list[dict[str, object]] = []
+    real_revoke = credentials.revoke
+
+    def revoke(db: Database, **named: int | str | None) -> None:
+        calls.append(named)
+        real_revoke(db, **named)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(credentials, "revoke", revoke)
+    auth = server.app.services.auth if server.app.services is not None else None
+    assert auth is not None and auth.cache_seconds > 0
+    with server.db.read() as conn:
+        count = cred_sql.credentials_version(conn)
+    with plain_client(server.base_url + "/3dCartWebAPI/v1", headers_for(creds)) as api:
+        assert api.get("/CustomerGroups", params={"countonly": "1"}).status_code == 200  # verified, kept
+        browser.get(f"/admin/stores/{store_id}/credentials")
+        response = browser.post(f"/admin/stores/{store_id}/tokens/{creds.token_id}/revoke")
+        assert response.status_code == 303
+        assert calls == [{"token_id": creds.token_id, "store_id": store_id}]
+        with server.db.read() as conn:
+            assert cred_sql.credentials_version(conn) == count + 1
+        if not Commits(server.db).exact:  # PostgreSQL: the Authenticator's next check is due
+            real_clock = time.monotonic
+            monkeypatch.setattr(time, "monotonic", lambda: real_clock() + auth.cache_seconds)
+        assert api.get("/CustomerGroups", params={"countonly": "1"}).status_code == 401
+    with plain_client(server.base_url + "/3dCartWebAPI/v1", headers_for(kept)) as other:
+        assert other.get("/CustomerGroups", params={"countonly": "1"}).status_code == 200
 
 
 def test_a_token_of_another_store_cannot_be_revoked_here(
