@@ -15,8 +15,6 @@ import gc
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp
@@ -26,10 +24,11 @@ from cartgroups.api import dispatch, errors, routes, system
 from cartgroups.api.batching import WriteBatcher
 from cartgroups.api.deadlines import Deadlines
 from cartgroups.api.sandbox import SandboxLayer
+from cartgroups.asgi import Message, Receive, Scope, Send
 from cartgroups.config import Settings
 from cartgroups.errors import CartgroupsError
 from cartgroups.logs import AccessLog, skip_unused_record_fields
-from cartgroups.service import rate_limit
+from cartgroups.service import health, rate_limit
 from cartgroups.service.audit import Indexer, Pruner
 from cartgroups.service.credentials import Authenticator
 from cartgroups.service.customer_groups import CustomerGroups
@@ -39,11 +38,6 @@ from cartgroups.storage import migrate
 from cartgroups.storage.commits import Commits
 from cartgroups.storage.database import Database
 from cartgroups.storage.read_cache import ReadCache
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("cartgroups")
 
@@ -257,7 +251,7 @@ class CartgroupsApp:
                 else:
                     reply.headers = [*_ROUTE_HEADERS, *reply.headers]
                 return reply
-            system_reply = system.handle(db, method, path)
+            system_reply = system.handle(lambda: health.database(db), method, path)
             if system_reply is None:
                 raise errors.RouteNotFound(path)
             return system_reply

@@ -22,7 +22,7 @@ again on its own.
 While another process holds SQLite's write lock, the batch does not block the event loop (which
 goes on reading requests into the next batch): beginning fails at once and the batch is tried
 again a millisecond later, for as long as the busy timeout a plain write waits
-(dialect.SQLITE_BUSY_TIMEOUT_MS), then answered 503.
+(SQLITE_BUSY_TIMEOUT_MS), then answered 503.
 
 Everything here runs on the event loop's thread; a batch's transaction begins and ends within
 one callback, so no request's code runs inside another's transaction by accident.
@@ -36,15 +36,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from cartgroups.errors import DatabaseUnavailable
-from cartgroups.storage import dialect
-from cartgroups.storage.database import UNAVAILABLE, Database, Retry
-from cartgroups.storage.dialect import WriterBusy
+from cartgroups.service.writes import SQLITE_BUSY_TIMEOUT_MS, UNAVAILABLE, BatchWriter, Retry, WriterBusy
 
 T = TypeVar("T")
 
 MAX_BATCH = 64  # writes per transaction: bounds how long one batch holds the write lock
 BUSY_RETRY_SECONDS = 0.001
-BUSY_TIMEOUT_SECONDS = dialect.SQLITE_BUSY_TIMEOUT_MS / 1000
+BUSY_TIMEOUT_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000
 
 
 @dataclass(slots=True)
@@ -60,7 +58,7 @@ class WriteBatcher:
     runs ``work()`` (which opens its writes with Database.write) in the next batch and returns
     what it returned, or raises what it raised."""
 
-    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, db: BatchWriter, *, max_batch: int = MAX_BATCH) -> None:
         self.db = db
         self.max_batch = max_batch
         self._pending: list[_Write] = []

@@ -25,7 +25,7 @@ from cartgroups.service.customer_groups import (
     Precondition,
     parse_page,
 )
-from cartgroups.storage.read_cache import ReadCache
+from cartgroups.service.reads import KeptReads
 
 Reply = tuple[int, bytes]
 T = TypeVar("T")
@@ -44,7 +44,7 @@ class Call:
     body: object = None
     headers: dict[str, str] = field(default_factory=dict)  # the request's, names lower-cased
     reply_headers: Headers = field(default_factory=list)  # extra headers for the reply
-    reads: ReadCache | None = None  # answers of reads kept until the database changes
+    reads: KeptReads | None = None  # answers of reads kept until the database changes
     # For a read: the change token the request took before it verified the credentials
     # (storage/commits.py), which the read cache compares instead of asking again.
     changes: Hashable = None

@@ -23,7 +23,7 @@ from cartgroups.service.credentials import Authenticator
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.idempotency import Idempotency
 from cartgroups.service.rate_limit import RateLimiter
-from cartgroups.storage.read_cache import ReadCache
+from cartgroups.service.reads import KeptReads
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -54,7 +54,7 @@ class Services:
     max_body_bytes: int
     idempotency: Idempotency
     writes: WriteBatcher
-    reads: ReadCache
+    reads: KeptReads
     limiter: RateLimiter | None = None
     body_deadlines: Deadlines = field(default_factory=lambda: Deadlines(30.0))  # for reading a body
 

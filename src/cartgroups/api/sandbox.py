@@ -23,11 +23,17 @@ from cartgroups.api.media import Media
 from cartgroups.asgi import Message, Receive, Scope
 from cartgroups.errors import DatabaseUnavailable, Invalid
 from cartgroups.service.credentials import Issued
-from cartgroups.service.sandbox import PREFIX, Fault, Sandbox, SeedRejected, default_message
+from cartgroups.service.sandbox import (
+    PREFIX,
+    Fault,
+    FaultRow,
+    JournalRow,
+    Sandbox,
+    SeedRejected,
+    default_message,
+)
 from cartgroups.service.validation import ascii_whole
-from cartgroups.storage.database import Retry
-from cartgroups.storage.dialect import WriterBusy
-from cartgroups.storage.sandbox import FaultRow, JournalRow
+from cartgroups.service.writes import Retry, WriterBusy
 
 Answer = Callable[[Scope, Receive], Awaitable[Reply | None]]
 

@@ -42,7 +42,8 @@ from cartgroups.storage import sandbox as sql
 from cartgroups.storage.audit import Actor, Change
 from cartgroups.storage.database import Database
 from cartgroups.storage.dialect import WriterBusy
-from cartgroups.storage.sandbox import FaultRow, JournalRow
+from cartgroups.storage.sandbox import FaultRow as FaultRow  # handed down: api/sandbox.py shows them
+from cartgroups.storage.sandbox import JournalRow as JournalRow
 
 log = logging.getLogger("cartgroups.sandbox")
 
