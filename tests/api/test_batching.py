@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -165,6 +167,74 @@ def test_a_write_that_loses_again_alone_runs_again(app: CartgroupsApp) -> None:
 
     assert asyncio.run(batcher.run(loses_twice)) == "done"
     assert attempts == ["try"] * 5
+
+
+class _Deadlocker:
+    """Another PostgreSQL session that deadlocks with a write, and waits long enough before
+    looking for the deadlock (deadlock_timeout) that the write is always the one aborted."""
+
+    LOCK = "SELECT id FROM stores WHERE id = %s FOR UPDATE"
+
+    def __init__(self, db: Database, first: int, second: int) -> None:
+        self.url = db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.first, self.second = first, second
+        self.holds_second = threading.Event()
+        self.pid: int | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        assert self.holds_second.wait(10)
+
+    def _run(self) -> None:
+        with psycopg.connect(self.url) as conn:  # one transaction, committed at the end
+            conn.execute("SET deadlock_timeout = '10s'")
+            self.pid = conn.info.backend_pid
+            conn.execute(self.LOCK, (self.second,))
+            self.holds_second.set()
+            conn.execute(self.LOCK, (self.first,))  # waits for the write, which holds it
+
+    def wait_until_blocked(self, db: Database) -> None:
+        with db.read() as conn:
+            for _ in range(1000):
+                waiting = conn.exec_driver_sql(
+                    "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %(pid)s", {"pid": self.pid}
+                ).scalar()
+                if waiting == "Lock":
+                    return
+                time.sleep(0.01)
+        raise AssertionError("the other session never waited for the lock")
+
+
+def test_a_write_that_really_deadlocks_in_its_batch_and_again_alone_still_commits(app: CartgroupsApp) -> None:
+    """A real deadlock, four times: in the write's batch (run, then run again with savepoints)
+    and in its first run on its own (the same two); the fifth try commits."""
+    db = _db(app)
+    if db.dialect_name != "postgresql":
+        pytest.skip("PostgreSQL's row locks")
+    first = credentials.store_id_of(db, credentials.issue(db, secure_url="a.example.com").secure_url)
+    second = credentials.store_id_of(db, credentials.issue(db, secure_url="b.example.com").secure_url)
+    lost: list[str] = []
+    others: list[_Deadlocker] = []
+
+    def write() -> str:
+        with db.write() as conn:
+            conn.exec_driver_sql("SET LOCAL deadlock_timeout = '50ms'")
+            conn.exec_driver_sql(_Deadlocker.LOCK, (first,))
+            if len(others) < 4:
+                other = _Deadlocker(db, first, second)
+                others.append(other)
+                other.wait_until_blocked(db)
+            try:
+                conn.exec_driver_sql(_Deadlocker.LOCK, (second,))
+            except sa.exc.DBAPIError as exc:
+                lost.append(type(exc.orig).__name__)
+                raise
+        return "done"
+
+    assert asyncio.run(_batcher(app).run(write)) == "done"
+    assert lost == ["DeadlockDetected"] * 4
+    for other in others:
+        other.thread.join(10)
+        assert not other.thread.is_alive()
 
 
 def test_a_write_that_keeps_losing_gets_503_never_the_drivers_error(app: CartgroupsApp) -> None:
