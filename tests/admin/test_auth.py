@@ -9,6 +9,7 @@ import pytest
 from cartgroups.admin import create_admin_app
 from cartgroups.service import operators as ops
 from cartgroups.service.operators import Locked, Operators, SignedIn
+from cartgroups.service.stores import Stores
 from cartgroups.storage import operators as op_sql
 from tests.admin.support import PASSWORD, USERNAME, Browser, text_of
 from tests.conftest import LiveServer
@@ -238,7 +239,12 @@ def test_deleting_the_operator_ends_its_sessions(browser: Browser, server: LiveS
 
 def test_over_https_the_cookies_are_secure(server: LiveServer, operator: int) -> None:
     assert server.app.services is not None
-    app = create_admin_app(server.db, server.app.services.groups, max_body_bytes=1 << 20)
+    app = create_admin_app(
+        groups_service=server.app.services.groups,
+        stores=Stores(server.db),
+        operators=Operators(server.db),
+        max_body_bytes=1 << 20,
+    )
 
     async def sign_in() -> tuple[str, list[str]]:
         transport = httpx.ASGITransport(app=app)

@@ -19,7 +19,7 @@ from cartgroups.api.deadlines import Deadlines
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.operators import Operators
 from cartgroups.service.sandbox import Sandbox
-from cartgroups.storage.database import Database
+from cartgroups.service.stores import Stores
 
 _ASSETS = {"admin.css": "text/css; charset=utf-8", "admin.js": "text/javascript; charset=utf-8"}
 
@@ -30,17 +30,20 @@ def _load_assets() -> dict[str, bytes]:
 
 
 def create_admin_app(
-    db: Database,
-    groups_service: CustomerGroups,
     *,
+    groups_service: CustomerGroups,
+    stores: Stores,
+    operators: Operators,
     max_body_bytes: int,
     body_deadlines: Deadlines | None = None,
-    operators: Operators | None = None,
     sandbox_service: Sandbox | None = None,
 ) -> Starlette:
-    """The console; with ``sandbox_service`` (the server runs with --sandbox) it also has the
-    journal and fault-rule pages, which otherwise do not exist (404 like any unknown page).
-    Forms are read under ``body_deadlines`` (the API's; 30 s when not given).
+    """The console, on the services it is handed: it reads and writes only through them (the
+    groups through the API's own CustomerGroups, stores and credentials through Stores, operator
+    accounts and sessions through Operators), never storage itself. With ``sandbox_service``
+    (the server runs with --sandbox) it also has the journal and fault-rule pages, which
+    otherwise do not exist (404 like any unknown page). Forms are read under ``body_deadlines``
+    (the API's; 30 s when not given).
 
     Every answer is a console page with its security headers, errors too: a 404 or 405 from the
     routing, and a 500 for a bug (the exception is raised on after the page is sent, and
@@ -98,9 +101,9 @@ def create_admin_app(
     handlers = {404: not_found, 405: not_allowed, HTTPException: other_http_error, Exception: server_error}
     app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.console = web.Console(
-        db=db,
         groups=groups_service,
-        operators=operators or Operators(db),
+        stores=stores,
+        operators=operators,
         max_body_bytes=max_body_bytes,
         body_deadlines=body_deadlines or Deadlines(30.0),
         templates=web.make_templates(),

@@ -1,6 +1,7 @@
 """A store's applications and tokens: list them with their scopes, issue a token (its secret is
 shown once, on the answer to the form, and never stored), revoke one. Issuing and revoking go
-through service.credentials, the same code as `cartgroups credentials create|revoke`."""
+through service.stores.Stores to service.credentials' issue() and revoke(), the same functions as
+`cartgroups credentials create|revoke`: a revocation here is noticed by every Authenticator."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ from cartgroups.admin.groups import _store
 from cartgroups.errors import Invalid, NotFound
 from cartgroups.service import credentials
 from cartgroups.service.operators import Session
-from cartgroups.storage import credentials as cred_sql
-from cartgroups.storage.credentials import StoreRow
+from cartgroups.service.stores import StoreRow
 
 TOKEN_NOT_FOUND = "This store has no such live token (it may have been revoked already)."  # noqa: S105 (a message, not a secret)
 
@@ -32,10 +32,7 @@ def _credentials_page(
     errors: dict[str, str] | None = None,
     notice: str = "",
 ) -> Response:
-    db = web.console(request).db
-    with db.read() as conn:
-        tokens = cred_sql.store_tokens(conn, store_id=store.id)
-        known = [row.name for row in cred_sql.list_applications(conn)]
+    tokens, known = web.console(request).stores.tokens(store.id)
     by_app = [(name, list(rows)) for name, rows in groupby(tokens, key=lambda t: t.application)]
     return web.page(
         request,
@@ -71,8 +68,8 @@ async def issue_token(request: Request, session: Session) -> Response:
     read, write = "read" in form, "write" in form
     scope = ",".join(name for name, on in (("read", read), ("write", write)) if on)
     try:
-        issued = credentials.issue(
-            web.console(request).db, secure_url=store.secure_url, application=application, scope=scope
+        issued = web.console(request).stores.issue(
+            secure_url=store.secure_url, application=application, scope=scope
         )
     except Invalid as exc:
         errors = dict(exc.fields) or {"application": exc.message}
@@ -93,8 +90,8 @@ async def issue_token(request: Request, session: Session) -> Response:
 async def revoke_token(request: Request, session: Session) -> Response:
     store = _store(request)
     token_id = web.parse_id(request.path_params["token_id"])
-    with web.console(request).db.write() as conn:
-        done = cred_sql.revoke_store_token(conn, store_id=store.id, token_id=token_id)
-    if not done:
-        raise NotFound(TOKEN_NOT_FOUND)
+    try:
+        web.console(request).stores.revoke(store_id=store.id, token_id=token_id)
+    except NotFound:
+        raise NotFound(TOKEN_NOT_FOUND) from None
     return web.redirect(f"{web.PREFIX}/stores/{store.id}/credentials?revoked={token_id}")

@@ -5,7 +5,6 @@ same object the 3dcart API uses, so the rules and messages are the API's."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -17,10 +16,8 @@ from cartgroups.errors import Invalid, NotFound
 from cartgroups.model import EDITABLE, CustomerGroup, FieldSpec
 from cartgroups.service.credentials import Principal
 from cartgroups.service.operators import Session
+from cartgroups.service.stores import GROUP_SORTS, Page, StoreRow
 from cartgroups.service.validation import ascii_whole, is_clean_text
-from cartgroups.storage import credentials as cred_sql
-from cartgroups.storage import customer_groups as group_sql
-from cartgroups.storage.credentials import StoreRow
 
 PAGE_SIZE = 50
 SEARCH_MAX = 150
@@ -28,23 +25,16 @@ SORT_LABELS = {"id": "ID", "name": "Name", "price_level": "Price level"}
 NO_STORE = "No such store."
 
 
-@dataclass(frozen=True, slots=True)
-class Paging:
-    number: int  # 1-based
-    pages: int
-    total: int
-
-    @property
-    def skip(self) -> int:
-        return (self.number - 1) * PAGE_SIZE
-
-
-def paging(raw: str | None, total: int) -> Paging:
-    """The page asked for, clamped to the pages there are (a bad number means page 1)."""
-    pages = max(1, -(-total // PAGE_SIZE))
+def page_asked(request: Request) -> int:
+    """The page number in the query (the service clamps it to the pages there are); a bad
+    number means page 1."""
+    raw = request.query_params.get("page")
     asked = ascii_whole(raw, 9) if raw else None
-    number = 1 if asked is None else asked
-    return Paging(min(max(number, 1), pages), pages, total)
+    return 1 if asked is None else asked
+
+
+# What a search that cannot match finds (see _search): nothing, on one page.
+NOTHING: Page[Any] = Page([], 0, 1, 1)
 
 
 def _by_operator(store: StoreRow, session: Session) -> Principal:
@@ -56,9 +46,7 @@ def _by_operator(store: StoreRow, session: Session) -> Principal:
 
 
 def _store(request: Request) -> StoreRow:
-    store_id = web.parse_id(request.path_params["store_id"])
-    with web.console(request).db.read() as conn:
-        store = cred_sql.get_store(conn, store_id=store_id)
+    store = web.console(request).stores.get(web.parse_id(request.path_params["store_id"]))
     if store is None:
         raise NotFound(NO_STORE)
     return store
@@ -80,13 +68,10 @@ async def home(request: Request, session: Session) -> Response:
 @web.signed_in
 async def stores(request: Request, session: Session) -> Response:
     query, matchable = _search(request)
-    where, found = paging(request.query_params.get("page"), 0), []
+    found: Page[StoreRow] = NOTHING
     if matchable:
-        with web.console(request).db.read() as conn:
-            total = cred_sql.count_matching_stores(conn, contains=query)
-            where = paging(request.query_params.get("page"), total)
-            found = cred_sql.search_stores(conn, contains=query, limit=PAGE_SIZE, skip=where.skip)
-    return web.page(request, "stores.html", session=session, stores=found, q=query, paging=where)
+        found = web.console(request).stores.search(contains=query, size=PAGE_SIZE, number=page_asked(request))
+    return web.page(request, "stores.html", session=session, stores=found.rows, q=query, paging=found)
 
 
 NOTICES = {"created": "Group {} created.", "updated": "Group {} saved.", "deleted": "Group {} deleted."}
@@ -105,34 +90,30 @@ async def group_table(request: Request, session: Session) -> Response:
     store = _store(request)
     query, matchable = _search(request)
     sort = request.query_params.get("sort", "id")
-    if sort not in group_sql.SORTS:
+    if sort not in GROUP_SORTS:
         sort = "id"
     descending = request.query_params.get("dir") == "desc"
-    where, groups = paging(request.query_params.get("page"), 0), []
+    found: Page[CustomerGroup] = NOTHING
     if matchable:
-        with web.console(request).db.read() as conn:
-            total = group_sql.count_matching(conn, store_id=store.id, name_contains=query)
-            where = paging(request.query_params.get("page"), total)
-            groups = group_sql.search_groups(
-                conn,
-                store_id=store.id,
-                name_contains=query,
-                sort=sort,
-                descending=descending,
-                limit=PAGE_SIZE,
-                skip=where.skip,
-            )
+        found = web.console(request).stores.groups(
+            store.id,
+            name_contains=query,
+            sort=sort,
+            descending=descending,
+            size=PAGE_SIZE,
+            number=page_asked(request),
+        )
     return web.page(
         request,
         "groups.html",
         session=session,
         store=store,
-        groups=groups,
+        groups=found.rows,
         q=query,
         sort=sort,
         descending=descending,
         sort_labels=SORT_LABELS,
-        paging=where,
+        paging=found,
         notice=_notice(request),
     )
 

@@ -29,7 +29,7 @@ from cartgroups.errors import DatabaseUnavailable, NotFound
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.operators import Operators, Session
 from cartgroups.service.sandbox import Sandbox
-from cartgroups.storage.database import Database
+from cartgroups.service.stores import Stores
 
 log = logging.getLogger("cartgroups.admin")
 
@@ -56,8 +56,8 @@ ID_MAX = 2_147_483_647
 
 @dataclass(slots=True)
 class Console:
-    db: Database
     groups: CustomerGroups
+    stores: Stores
     operators: Operators
     max_body_bytes: int
     templates: Environment
