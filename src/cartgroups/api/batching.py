@@ -16,8 +16,9 @@ COMMIT that made its write durable; a write that fails because the database does
 503 like any write, and then none of its batch was committed. Writes that arrive together have
 no order between them, so running them sorted by store and group is allowed; it makes every
 batch take PostgreSQL's row locks in one order, so two processes' batches cannot deadlock on
-single-row writes, and a write that loses a deadlock anyway (say, against a bulk update) runs
-again on its own.
+single-row writes, and a write that loses a deadlock anyway (say, a bulk update, whose locks
+span many groups) runs again on its own, up to CONFLICT_RETRIES times; one that still loses is
+answered 503 like a write the database could not take, never with the driver's error (a 500).
 
 While another process holds SQLite's write lock, the batch does not block the event loop (which
 goes on reading requests into the next batch): beginning fails at once and the batch is tried
@@ -42,6 +43,11 @@ T = TypeVar("T")
 
 MAX_BATCH = 64  # writes per transaction: bounds how long one batch holds the write lock
 BUSY_RETRY_SECONDS = 0.001
+# Runs on its own of a write that lost a deadlock or serialisation conflict in its batch, before
+# it is answered 503. On its own, a write takes its locks in one order, but another process's
+# batch may still hold one it needs while waiting for one of its own (a loss costs PostgreSQL's
+# deadlock_timeout, 1 s by default, of waiting).
+CONFLICT_RETRIES = 5
 BUSY_TIMEOUT_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000
 
 
@@ -50,7 +56,7 @@ class _Write:
     order: tuple[int, int]
     work: Callable[[], Any]
     future: asyncio.Future[Any]
-    alone: bool = False  # lost a conflict in a batch: runs in a transaction of its own
+    losses: int = 0  # conflicts lost; from the first, it runs in a transaction of its own
 
 
 class WriteBatcher:
@@ -85,7 +91,7 @@ class WriteBatcher:
         """The next batch: a write that must run alone, else up to max_batch writes in arrival
         order. Writes whose request was abandoned (future cancelled) are dropped unrun."""
         live = [w for w in self._pending if not w.future.done()]
-        alone = next((w for w in live if w.alone), None)
+        alone = next((w for w in live if w.losses), None)
         if alone is not None:
             live.remove(alone)
             self._pending = live
@@ -128,10 +134,10 @@ class WriteBatcher:
         self.batches += 1
         for w, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, Retry):
-                if w.alone:  # lost again, on its own: answer like any write that failed so
-                    _settle(w.future, outcome.__cause__ or outcome)
+                w.losses += 1
+                if w.losses > CONFLICT_RETRIES:
+                    _settle(w.future, _given_up(outcome))
                 else:
-                    w.alone = True
                     self._pending.insert(0, w)
                 continue
             self.writes += 1
@@ -142,6 +148,13 @@ class WriteBatcher:
         self._scheduled = False
         for w in pending:
             _settle(w.future, error)
+
+
+def _given_up(lost: Retry) -> DatabaseUnavailable:
+    """What a write that kept losing conflicts is answered: 503, try again shortly."""
+    error = DatabaseUnavailable(UNAVAILABLE)
+    error.__cause__ = lost.__cause__
+    return error
 
 
 def _settle(future: asyncio.Future[Any], outcome: object) -> None:
