@@ -160,6 +160,16 @@ def summarise(ms: list[Measurement]) -> list[PairRow]:
     return rows
 
 
+def noise(ms: list[Measurement]) -> dict[str, float]:
+    """CPU (in cores) that other processes used during the pair, and what the proxies used."""
+    done = [m for m in ms if m.ok] or [Measurement("-", "-", "-", 0, 0, 0, 0.0)]
+    return {
+        "other_cpu_mean": statistics.mean(m.cpu_other for m in done),
+        "other_cpu_max": max(m.cpu_other for m in done),
+        "proxy_cpu_mean": statistics.mean(float(m.extra.get("cpu_proxy", 0.0)) for m in done),
+    }
+
+
 HEADER = ["scenario", "near req/s", "near p50 ms", "far req/s", "far p50 ms", "far/near", "wanted", "met"]
 
 
@@ -189,7 +199,7 @@ def text_table(rows: list[PairRow]) -> str:
 
 def markdown(info: dict[str, Any], rows: list[PairRow]) -> str:
     """The pair's table and how it was measured. ``info``: rtt_added_ms, measured_rtt_ms
-    {near, far}, workers, connections, threads, duration, rounds, groups."""
+    {near, far}, workers, connections, threads, duration, rounds, groups, and noise (optional)."""
     rtt = info["measured_rtt_ms"]
     out = [
         f"Both sides: `cartgroups serve --workers {info['workers']}` on one PostgreSQL database of "
@@ -205,6 +215,13 @@ def markdown(info: dict[str, Any], rows: list[PairRow]) -> str:
         "|---|" + "---:|" * (len(HEADER) - 1),
     ]
     out += ["| " + " | ".join(_cells(row)) + " |" for row in rows]
+    if info.get("noise"):
+        n = info["noise"]
+        out += [
+            "",
+            f"Other processes used {n['other_cpu_mean']:.2f} cores on average during the pair (max "
+            f"{n['other_cpu_max']:.2f}); the proxy of the side measured, {n['proxy_cpu_mean']:.2f}.",
+        ]
     if any(len(row.round_ratios) > 1 for row in rows):
         out += ["", "far/near of every round:", ""]
         for row in rows:

@@ -714,6 +714,7 @@ class Run:
             "duration": a.duration,
             "rounds": a.rounds,
             "groups": self.seeded["postgresql-distance"].layout.total_groups,
+            "noise": distance.noise(self.distance_ms),
         }
 
     def _spy(self, server: servers.Server, scenario: str, clients: Path, name: str) -> dict[str, Any] | None:
@@ -1001,7 +1002,7 @@ def main(argv: list[str] | None = None) -> int:
         large_groups=run.large_layout.total_groups,
         small_groups=run.layout.total_groups,
     )
-    others = [m.cpu_other for m in [*ms, *slices] if m.ok]
+    others = [m.cpu_other for m in [*ms, *slices, *run.distance_ms] if m.ok]
     main_base = [m.rps for m in slices if m.ok and m.workers == args.workers]
     report: dict[str, Any] = {
         "meta": {

@@ -74,8 +74,12 @@ def info(rounds: int = 1) -> dict[str, object]:
 def test_the_tables_show_each_side_the_ratio_and_the_issues_targets() -> None:
     ms = [side("get", "near", 1, 4000), side("get", "far", 1, 2600)]
     ms += [side("mixed", "near", 1, 3000), side("mixed", "far", 1, 900)]
+    for m, other, proxy in zip(ms, (1.2, 0.2, 0.4, 0.2), (0.1, 0.3, 0.1, 0.3), strict=True):
+        m.cpu_other, m.extra["cpu_proxy"] = other, proxy
     rows = distance.summarise(ms)
-    table = distance.markdown(info(), rows)
+    table = distance.markdown({**info(), "noise": distance.noise(ms)}, rows)
+    assert "used 0.50 cores on average during the pair (max 1.20)" in table
+    assert "the proxy of the side measured, 0.20" in table
     assert "| GET by id | 4,000 | 16.00 | 2,600 | 24.62 | 0.65 | >= 0.60 | yes |" in table
     assert "| mixed 90% GET / 10% PUT | 3,000 | 21.33 | 900 | 71.11 | 0.30 | - | - |" in table
     assert "+1 ms round trip" in table and "1.200 ms far" in table
