@@ -5,6 +5,7 @@ with a bare ASGI baseline measured in the same run (issue #3).
     .venv/bin/python benchmarks/run.py --quick         # tiny sizes, 1 s per scenario (< 60 s)
     .venv/bin/python benchmarks/run.py --profile       # also profile GET by id with py-spy
     .venv/bin/python benchmarks/run.py --database sqlite --duration 5
+    .venv/bin/python benchmarks/run.py --distance-only    # PostgreSQL at +0 vs +1 ms (issue #16)
 
 Needs wrk (apt-get install -y wrk) and, for the chart and the profile, the packages in
 benchmarks/requirements.txt. Installs nothing itself. Sends traffic to 127.0.0.1 only.
