@@ -93,11 +93,12 @@ def drive(database_url: str, clients_file: Path, scenario: str, requests: int) -
     """Call the app with WARM_UP and then ``requests`` requests; fail on any unexpected status."""
     import uvloop
 
-    from cartgroups.app import create_app
+    from cartgroups.cli.serve import served_app
     from cartgroups.config import Settings
     from cartgroups.service import audit
 
-    app = create_app(Settings(database_url=database_url, log_level="warning"))
+    # As a `cartgroups serve` worker runs it: tuned once started (the garbage collector settled).
+    app = served_app(Settings(database_url=database_url, log_level="warning"))
     app.start()
     # The server indexes new audit entries by store once a second, on a thread: under callgrind
     # (~50 times slower) that would be every few requests, at a moment that moves from run to

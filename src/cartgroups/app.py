@@ -11,10 +11,10 @@ and brings its schema up to date in the ASGI lifespan.
 
 from __future__ import annotations
 
-import gc
 import logging
 import secrets
 import time
+from collections.abc import Callable
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp
@@ -27,13 +27,15 @@ from cartgroups.api.sandbox import SandboxLayer
 from cartgroups.asgi import Message, Receive, Scope, Send
 from cartgroups.config import Settings
 from cartgroups.errors import CartgroupsError
-from cartgroups.logs import AccessLog, skip_unused_record_fields
+from cartgroups.logs import AccessLog
 from cartgroups.service import health, rate_limit
 from cartgroups.service.audit import Indexer, Pruner
 from cartgroups.service.credentials import Authenticator
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.idempotency import Idempotency
+from cartgroups.service.operators import Operators
 from cartgroups.service.sandbox import Sandbox
+from cartgroups.service.stores import Stores
 from cartgroups.storage import migrate
 from cartgroups.storage.commits import Commits
 from cartgroups.storage.database import Database
@@ -77,6 +79,10 @@ class CartgroupsApp:
         self.sandbox_layer: SandboxLayer | None = None
         self.sandbox_token: str | None = None
         self.admin: ASGIApp | None = None
+        # Called in order at the end of start(), once the app is set up. `cartgroups serve`
+        # tunes its worker processes this way (cli/serve.py): tuning that an app embedded in
+        # another process (a test server, the pytest plugin) must not do to its host.
+        self.after_start: list[Callable[[], None]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -86,7 +92,6 @@ class CartgroupsApp:
 
     def start(self) -> None:
         """Open the database and upgrade its schema (safe when several processes do it at once)."""
-        skip_unused_record_fields()
         self.access = AccessLog()  # after the server has applied its logging configuration
         settings = self.settings
         db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
@@ -135,13 +140,15 @@ class CartgroupsApp:
                 db, self.services.limiter, self.sandbox.throttle_enabled
             )
         self.admin = create_admin_app(
-            db,
-            self.services.groups,
+            groups_service=self.services.groups,
+            stores=Stores(db),
+            operators=Operators(db),
             max_body_bytes=settings.max_body_bytes,
             body_deadlines=self.services.body_deadlines,
             sandbox_service=self.sandbox,
         )
-        _settle_garbage_collector()
+        for hook in self.after_start:
+            hook()
 
     def _forget_local_buckets(self) -> None:
         limiter = self.services.limiter if self.services is not None else None  # may change at run time
@@ -261,22 +268,6 @@ class CartgroupsApp:
             media = dispatch.reply_media(dispatch.request_headers(scope))  # errors speak it too
             status, body, extra = errors.render(exc, media)
             return dispatch.Reply(status, body, [media.content_type, *_ROUTE_HEADERS, *extra], media)
-
-
-# Collections of the youngest generation happen after this many new container objects (Python's
-# default is 700; with it, collections were ~9 % of a worker's CPU under write load, py-spy).
-GC_YOUNG_THRESHOLD = 20_000
-
-
-def _settle_garbage_collector() -> None:
-    """Once the app is set up: what exists now (modules, SQLAlchemy's tables and compiled
-    statements, ...) lives as long as the process, so it is frozen out of every later collection,
-    and the youngest generation is collected less often. Garbage made by requests is still
-    collected (reference counting frees nearly all of it at once; cycles wait for a collection)."""
-    gc.collect()
-    gc.freeze()
-    _young, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def create_app(settings: Settings | None = None) -> CartgroupsApp:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import logging
 import tempfile
 import threading
 import time
@@ -304,15 +303,14 @@ def start_in_thread(app: CartgroupsApp) -> tuple[uvicorn.Server, threading.Threa
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="cartgroups-test-server", daemon=True)
-    with _logging_module_kept():
-        thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                thread.join(STOP_TIMEOUT)
-                raise RuntimeError("the cartgroups test server did not start; its log says why")
-            time.sleep(0.002)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            thread.join(STOP_TIMEOUT)
+            raise RuntimeError("the cartgroups test server did not start; its log says why")
+        time.sleep(0.002)
     return server, thread
 
 
@@ -325,17 +323,6 @@ def stop_in_thread(server: uvicorn.Server, thread: threading.Thread) -> None:
         thread.join(STOP_TIMEOUT)
     if thread.is_alive():
         raise RuntimeError(f"the cartgroups test server did not stop within {2 * STOP_TIMEOUT:.0f} s")
-
-
-@contextmanager
-def _logging_module_kept() -> Iterator[None]:
-    """The app turns off logging's caller, thread and process fields for speed when it starts.
-    That is right for a server process, not for the test process it is borrowing: put them back."""
-    saved = (logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
-    try:
-        yield
-    finally:
-        logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved
 
 
 def _as_posted(groups: Sequence[Mapping[str, Any]]) -> list[object]:
