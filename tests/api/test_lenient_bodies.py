@@ -9,6 +9,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from cartgroups.api import wire
 from tests.api.support import COLLECTION, JSON, State, assert_error, item_path, stored_one
 from tests.conftest import create_group, result_body
 
@@ -158,3 +159,24 @@ def _shifted(message: str, columns: int) -> str:
         return message
     head, _, tail = message.partition("(line 1, column ")
     return f"{head}(line 1, column {int(tail.rstrip(')')) + columns})"
+
+
+def test_a_large_body_in_json_nets_syntax_is_400_and_writes_nothing(api: httpx.Client, state: State) -> None:
+    """The lenient reader costs a worker ~0.2 s a megabyte, so it reads bodies of up to 256 KiB:
+    a larger one must be strict JSON. The answer names the strict parser's finding and the bound."""
+    group_id = create_group(api, Name="Keep")
+    before = state()
+    padding = "x" * (wire.LENIENT_MAX_CHARS + 1)
+    lenient = f"{{Name:'big', Description:'{padding}',}}"
+    response = api.post(COLLECTION, content=lenient.encode(), headers=JSON)
+    assert_error(
+        response,
+        400,
+        NOT_JSON
+        + "Expecting property name enclosed in double quotes (line 1, column 2); "
+        + wire.LENIENT_LIMITED,
+    )
+    assert state() == before
+    strict = f'{{"Name":"big","Description":"{padding[:65535]}"}}' + " " * wire.LENIENT_MAX_CHARS
+    assert api.post(COLLECTION, content=strict.encode(), headers=JSON).status_code == 201
+    assert stored_one(api, group_id + 1)["Description"] == padding[:65535]
