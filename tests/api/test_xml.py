@@ -256,9 +256,14 @@ def test_xml_nil_and_empty_elements_read_as_json_null_and_empty_string(api: http
             id="external-dtd",
         ),
         pytest.param(
-            b"<CustomerGroup>" + b"<a>" * 100 + b"</a>" * 100 + b"</CustomerGroup>",
+            b"<CustomerGroup>" + b"<a>" * 20 + b"</a>" * 20 + b"</CustomerGroup>",
             "The request body is not valid XML: it is nested more than 16 deep",
             id="deep",
+        ),
+        pytest.param(
+            b"<CustomerGroup>" + b"<a/>" * 100 + b"<Name>x</Name></CustomerGroup>",
+            "The XML request body has more markup than 1 group can hold (at most 64 tags a group)",
+            id="markup",
         ),
         pytest.param(
             b"<CustomerGroup><Name>x</Name>",
@@ -309,6 +314,20 @@ def test_hostile_or_broken_xml_is_400_and_changes_nothing(
     response = api.put(item_path(1), content=body, headers={**XML_BODY, "Accept": "application/json"})
     assert response.content == error_body(400, message.replace('"', '\\"'))
     assert state() == before
+
+
+def test_a_bulk_body_holds_at_most_its_items_worth_of_markup(api: httpx.Client, state: State) -> None:
+    """Markup is counted before it is parsed: the parser calls back into Python for each element."""
+    create_group(api, PriceLevel=1)
+    before = state()
+    group = b"<CustomerGroup><CustomerGroupID>1</CustomerGroupID><Name>Kept</Name></CustomerGroup>"
+    padding = b"<x/>" * (64 * 1000 + 8)  # the server's default max_bulk_items is 1000
+    body = b"<ArrayOfCustomerGroup>" + group + padding + b"</ArrayOfCustomerGroup>"
+    message = "The XML request body has more markup than 1000 groups can hold (at most 64 tags a group)"
+    assert_xml(api.put(COLLECTION, content=body, headers=XML_BODY), 400, xml_error(400, message))
+    assert state() == before
+    fitting = b"<ArrayOfCustomerGroup>" + group + b"<x/>" * 60 + b"</ArrayOfCustomerGroup>"
+    assert api.put(COLLECTION, content=fitting, headers=XML_BODY).status_code == 200
 
 
 def test_bulk_put_wants_an_array_of_customer_group(api: httpx.Client, state: State) -> None:

@@ -236,7 +236,8 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         charset, is_xml = _body_format(headers)
         raw = await read_body(receive, headers, services.max_body_bytes, services.body_deadlines)
         if is_xml:  # a bulk update takes an <ArrayOfCustomerGroup>, the others a <CustomerGroup>
-            call.body = xml.decode_xml(raw, charset, many=found.path_id is None and method == "PUT")
+            many = found.path_id is None and method == "PUT"
+            call.body = xml.decode_xml(raw, charset, many=many, max_items=services.groups.max_bulk_items)
         else:
             call.body = wire.decode_json(raw, charset)
     key = headers.get("idempotency-key") if op.keyed else None
