@@ -23,6 +23,7 @@ from cartgroups.app import CartgroupsApp, create_app
 from cartgroups.config import Settings
 from cartgroups.errors import DatabaseUnavailable
 from cartgroups.service import credentials
+from cartgroups.service.writes import Transaction
 from cartgroups.storage import customer_groups as groups_sql
 from cartgroups.storage import tables
 from cartgroups.storage.database import UNAVAILABLE, Database
@@ -138,14 +139,15 @@ def test_a_write_that_loses_a_conflict_runs_again_alone(app: CartgroupsApp) -> N
     batcher = _batcher(app)
     attempts: list[str] = []
 
-    def loses_in_the_batch() -> str:
+    def loses_in_the_batch(tx: Transaction) -> str:
         attempts.append("try")
         if len(attempts) <= 2:  # the batch's run, and its run again with savepoints
             raise psycopg.errors.DeadlockDetected("deadlock detected")
         return "done"
 
     async def main() -> list[object]:
-        return list(await asyncio.gather(batcher.run(loses_in_the_batch), batcher.run(lambda: "neighbour")))
+        neighbour = batcher.run(lambda tx: "neighbour")
+        return list(await asyncio.gather(batcher.run(loses_in_the_batch), neighbour))
 
     assert asyncio.run(main()) == ["done", "neighbour"]
     assert attempts == ["try", "try", "try"]
@@ -159,7 +161,7 @@ def test_a_write_that_loses_again_alone_runs_again(app: CartgroupsApp) -> None:
     batcher = _batcher(app)
     attempts: list[str] = []
 
-    def loses_twice() -> str:
+    def loses_twice(tx: Transaction) -> str:
         attempts.append("try")
         if len(attempts) <= 4:  # in the batch (twice), then alone (its run and run with savepoints)
             raise psycopg.errors.DeadlockDetected("deadlock detected")
@@ -215,19 +217,18 @@ def test_a_write_that_really_deadlocks_in_its_batch_and_again_alone_still_commit
     lost: list[str] = []
     others: list[_Deadlocker] = []
 
-    def write() -> str:
-        with db.write() as conn:
-            conn.exec_driver_sql("SET LOCAL deadlock_timeout = '50ms'")
-            conn.exec_driver_sql(_Deadlocker.LOCK, (first,))
-            if len(others) < 4:
-                other = _Deadlocker(db, first, second)
-                others.append(other)
-                other.wait_until_blocked(db)
-            try:
-                conn.exec_driver_sql(_Deadlocker.LOCK, (second,))
-            except sa.exc.DBAPIError as exc:
-                lost.append(type(exc.orig).__name__)
-                raise
+    def write(conn: Transaction) -> str:
+        conn.exec_driver_sql("SET LOCAL deadlock_timeout = '50ms'")
+        conn.exec_driver_sql(_Deadlocker.LOCK, (first,))
+        if len(others) < 4:
+            other = _Deadlocker(db, first, second)
+            others.append(other)
+            other.wait_until_blocked(db)
+        try:
+            conn.exec_driver_sql(_Deadlocker.LOCK, (second,))
+        except sa.exc.DBAPIError as exc:
+            lost.append(type(exc.orig).__name__)
+            raise
         return "done"
 
     assert asyncio.run(_batcher(app).run(write)) == "done"
@@ -241,7 +242,7 @@ def test_a_write_that_keeps_losing_gets_503_never_the_drivers_error(app: Cartgro
     batcher = _batcher(app)
     attempts: list[str] = []
 
-    def always_loses() -> None:
+    def always_loses(tx: Transaction) -> None:
         attempts.append("try")
         raise psycopg.errors.DeadlockDetected("deadlock detected")
 
@@ -325,7 +326,7 @@ def test_a_batcher_keeps_working_on_a_new_event_loop(app: CartgroupsApp) -> None
     other = _OtherWriter(db)
 
     async def leave_a_retry_pending() -> None:
-        waiting = asyncio.ensure_future(batcher.run(lambda: "never answered"))
+        waiting = asyncio.ensure_future(batcher.run(lambda tx: "never answered"))
         await asyncio.sleep(0.01)  # the batch found the lock busy: a retry timer is set
         waiting.cancel()
 
@@ -335,6 +336,6 @@ def test_a_batcher_keeps_working_on_a_new_event_loop(app: CartgroupsApp) -> None
         other.release()
 
     async def write_again() -> object:
-        return await asyncio.wait_for(batcher.run(lambda: "answered"), timeout=10)
+        return await asyncio.wait_for(batcher.run(lambda tx: "answered"), timeout=10)
 
     assert asyncio.run(write_again()) == "answered"

@@ -13,6 +13,7 @@ import pytest
 
 from cartgroups.service.credentials import Issued, store_id_of
 from cartgroups.service.idempotency import TTL_SECONDS, Idempotency
+from cartgroups.service.writes import Transaction
 from cartgroups.storage import idempotency as key_sql
 from tests.api.support import COLLECTION, JSON, IssueFn, State, assert_error, group_bytes, item_path, stored
 from tests.conftest import LiveServer, create_group, headers_for, plain_client, result_body
@@ -206,11 +207,13 @@ def test_the_key_and_the_write_commit_together(server: LiveServer, creds: Issued
     )
     before = state()
 
-    def write_then_fail() -> tuple[int, bytes]:
-        services.groups.create(principal=principal, body={"Name": "Lost"})
+    plan = services.groups.plan_create(principal=principal, body={"Name": "Lost"})
+
+    def write_then_fail(tx: Transaction) -> tuple[int, bytes]:
+        plan(tx)
         raise RuntimeError("the process died here")
 
-    with pytest.raises(RuntimeError):
-        services.idempotency.run(principal, key="crash", fingerprint="f", work=write_then_fail)
+    with pytest.raises(RuntimeError), services.groups.db.write() as tx:
+        services.idempotency.run(tx, principal, key="crash", fingerprint="f", work=write_then_fail)
     assert state() == before
     assert keys_of(server, creds) == 0

@@ -21,6 +21,7 @@ from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.storage import customer_groups as groups_sql
 from cartgroups.storage import tables
 from cartgroups.storage.database import Database
+from tests.service.conftest import apply
 
 
 def _group(db: Database, principal: Principal) -> CustomerGroup:
@@ -75,7 +76,7 @@ def test_if_match_of_the_tag_read_at_1_5_after_a_change_to_1_50_is_412_and_chang
     groups.update(principal=principal, group_id=1, body={"MinimumOrder": "1.50"})
     log = _log(db)
     with pytest.raises(PreconditionFailed):
-        write()
+        apply(db, write)
     assert _amount(db, principal) == "1.50"
     assert _log(db) == log  # nothing written, nothing recorded
 
@@ -86,7 +87,7 @@ def test_an_update_after_a_scale_only_change_records_the_group_it_changed(
     groups.create(principal=principal, body={"Name": "Retail", "MinimumOrder": "1.5"})
     write = groups.plan_update(principal=principal, group_id=1, body={"Name": "Wholesale"})
     groups.update(principal=principal, group_id=1, body={"MinimumOrder": "1.50"})
-    write()
+    apply(db, write)
     current = _group(db, principal)
     assert (current.name, current.minimum_order) == ("Wholesale", Decimal("1.50"))
     log = _log(db)

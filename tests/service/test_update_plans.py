@@ -18,6 +18,7 @@ from cartgroups.storage import audit as audit_sql
 from cartgroups.storage import customer_groups as groups_sql
 from cartgroups.storage import tables
 from cartgroups.storage.database import Database
+from tests.service.conftest import apply
 
 
 def _group(db: Database, principal: Principal, group_id: int = 1) -> CustomerGroup | None:
@@ -36,7 +37,7 @@ def test_an_update_prepared_from_a_current_copy_changes_the_group_and_records_it
 ) -> None:
     groups.create(principal=principal, body={"Name": "Retail", "PriceLevel": 2})
     write = groups.plan_update(principal=principal, group_id=1, body={"Name": "Wholesale"})
-    write()
+    apply(db, write)
     after = _group(db, principal)
     assert after is not None and (after.name, after.price_level) == ("Wholesale", 2)
     (_, (action, before, recorded_after)) = _entries(db, principal)
@@ -51,7 +52,7 @@ def test_a_change_between_the_read_and_the_write_is_neither_lost_nor_misrecorded
     groups.create(principal=principal, body={"Name": "Retail", "PriceLevel": 2})
     write = groups.plan_update(principal=principal, group_id=1, body={"Name": "Wholesale"})
     groups.update(principal=principal, group_id=1, body={"PriceLevel": 7, "Description": "meanwhile"})
-    write()
+    apply(db, write)
     after = _group(db, principal)
     assert after is not None
     assert (after.name, after.price_level, after.description) == ("Wholesale", 7, "meanwhile")
@@ -76,7 +77,7 @@ def test_if_match_is_checked_against_the_group_as_it_is_when_it_changes(
     groups.update(principal=principal, group_id=1, body={"Name": "Theirs"})
     log = _entries(db, principal)
     with pytest.raises(PreconditionFailed):
-        write()
+        apply(db, write)
     current = _group(db, principal)
     assert current is not None and current.name == "Theirs"
     assert _entries(db, principal) == log  # nothing written, nothing recorded
@@ -90,7 +91,7 @@ def test_if_match_that_fails_on_the_copy_but_holds_when_written_succeeds(
         principal=principal, group_id=1, body={"PriceLevel": 3}, precondition=lambda g: g.name == "New"
     )
     groups.update(principal=principal, group_id=1, body={"Name": "New"})
-    write()
+    apply(db, write)
     current = _group(db, principal)
     assert current is not None and (current.name, current.price_level) == ("New", 3)
 
@@ -103,7 +104,7 @@ def test_a_group_deleted_between_the_read_and_the_write_is_404_and_nothing_is_wr
     groups.delete(principal=principal, group_id=1)
     log = _entries(db, principal)
     with pytest.raises(NotFound):
-        write()
+        apply(db, write)
     assert _group(db, principal) is None
     assert _entries(db, principal) == log
     with db.read() as conn:
@@ -133,7 +134,7 @@ def test_the_copy_is_confirmed_in_one_statement_whatever_the_stored_values(
         return real_lock(conn, store_id=store_id, group_id=group_id)  # type: ignore[arg-type]
 
     monkeypatch.setattr(groups_sql, "lock_group", counting_lock)
-    groups.plan_update(principal=principal, group_id=1, body={"PriceLevel": 4})()
+    apply(db, groups.plan_update(principal=principal, group_id=1, body={"PriceLevel": 4}))
     assert locked_reads == []
     current = _group(db, principal)
     assert current is not None

@@ -66,15 +66,10 @@ def test_an_answer_is_reused_until_this_process_writes(sqlite_db: Database, stor
     assert cache.get(GROUPS, "k", reads) == "renamed.example.com"
     assert reads.calls == 2
 
-    db.write_batch([lambda: _rename(db, store, "batched.example.com")])  # the server's group commit
+    db.write_batch([lambda conn: rename(conn, store, "batched.example.com")])  # the server's group commit
     assert cache.get(GROUPS, "k", reads) == "batched.example.com"
     assert cache.get(GROUPS, "k", reads) == "batched.example.com"
     assert reads.calls == 3
-
-
-def _rename(db: Database, store_id: int, name: str) -> None:
-    with db.write() as conn:
-        rename(conn, store_id, name)
 
 
 def test_a_write_by_another_connection_of_another_engine_is_seen(sqlite_db: Database, store: int) -> None:

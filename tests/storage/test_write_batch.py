@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from cartgroups.errors import DatabaseUnavailable, Invalid
+from cartgroups.service.writes import Transaction as Connection
 from cartgroups.storage import customer_groups as groups_sql
 from cartgroups.storage.database import Database, Retry
 from cartgroups.storage.dialect import WriterBusy
@@ -23,10 +24,9 @@ def _ids(db: Database, store: int) -> list[int]:
         return [g.group_id for g in groups_sql.list_groups(conn, store_id=store, limit=500, skip=0)]
 
 
-def _insert(db: Database, store: int, name: str) -> Callable[[], int]:
-    def work() -> int:
-        with db.write() as conn:  # joins the batch's transaction
-            return groups_sql.insert_group(conn, store_id=store, values=group_values(name=name))
+def _insert(db: Database, store: int, name: str) -> Callable[[Connection], int]:
+    def work(conn: Connection) -> int:  # called with the batch's connection
+        return groups_sql.insert_group(conn, store_id=store, values=group_values(name=name))
 
     return work
 
@@ -34,11 +34,11 @@ def _insert(db: Database, store: int, name: str) -> Callable[[], int]:
 def test_each_work_commits_or_rolls_back_alone(db: Database) -> None:
     store = new_store(db, "a.example.com")
 
-    def writes_then_fails() -> None:
-        _insert(db, store, "rolled back")()
+    def writes_then_fails(conn: Connection) -> None:
+        _insert(db, store, "rolled back")(conn)
         raise RuntimeError("after writing")
 
-    def fails_before_writing() -> None:
+    def fails_before_writing(conn: Connection) -> None:
         raise Invalid("Name is required")
 
     outcomes = db.write_batch(
@@ -59,7 +59,7 @@ def test_each_work_commits_or_rolls_back_alone(db: Database) -> None:
 def test_a_database_failure_fails_the_whole_batch_and_writes_nothing(db: Database) -> None:
     store = new_store(db, "a.example.com")
 
-    def database_fails() -> None:
+    def database_fails(conn: Connection) -> None:
         raise DatabaseUnavailable("gone")
 
     with pytest.raises(DatabaseUnavailable):
@@ -88,7 +88,7 @@ def test_a_batch_on_sqlite_does_not_wait_for_another_writer(db: Database) -> Non
         other.execute("BEGIN IMMEDIATE")  # another process's write transaction
         ran: list[str] = []
         with pytest.raises(WriterBusy):
-            db.write_batch([lambda: ran.append("work")])
+            db.write_batch([lambda conn: ran.append("work")])
         assert ran == []  # nothing began, nothing ran
         assert not db.writes_failing  # busy is not a failure
         other.execute("ROLLBACK")
@@ -103,8 +103,8 @@ def test_a_batch_on_sqlite_does_not_wait_for_another_writer(db: Database) -> Non
 def test_a_work_that_loses_a_conflict_is_marked_for_retry(db: Database) -> None:
     store = new_store(db, "a.example.com")
 
-    def loses_a_deadlock() -> None:
-        _insert(db, store, "rolled back")()
+    def loses_a_deadlock(conn: Connection) -> None:
+        _insert(db, store, "rolled back")(conn)
         raise psycopg.errors.DeadlockDetected("deadlock detected")
 
     outcomes = db.write_batch([loses_a_deadlock, _insert(db, store, "kept")])
@@ -114,12 +114,12 @@ def test_a_work_that_loses_a_conflict_is_marked_for_retry(db: Database) -> None:
     assert _ids(db, store) == [1]
 
 
-def _counted(db: Database, store: int, name: str, runs: list[str]) -> Callable[[], int]:
+def _counted(db: Database, store: int, name: str, runs: list[str]) -> Callable[[Connection], int]:
     insert = _insert(db, store, name)
 
-    def work() -> int:
+    def work(conn: Connection) -> int:
         runs.append(name)
-        return insert()
+        return insert(conn)
 
     return work
 
@@ -130,9 +130,9 @@ def test_a_work_that_fails_after_changing_something_makes_the_batch_run_again_wi
     store = new_store(db, "a.example.com")
     runs: list[str] = []
 
-    def writes_then_fails() -> None:
+    def writes_then_fails(conn: Connection) -> None:
         runs.append("fails")
-        _insert(db, store, "undone")()
+        _insert(db, store, "undone")(conn)
         raise RuntimeError("after writing")
 
     outcomes = db.write_batch(
@@ -147,10 +147,9 @@ def test_a_work_that_fails_without_changing_anything_needs_no_second_run_on_sqli
     store = new_store(db, "a.example.com")
     runs: list[str] = []
 
-    def reads_then_fails() -> None:
+    def reads_then_fails(conn: Connection) -> None:
         runs.append("fails")
-        with db.write() as conn:
-            groups_sql.get_group(conn, store_id=store, group_id=1)
+        groups_sql.get_group(conn, store_id=store, group_id=1)
         raise Invalid("no such thing")
 
     outcomes = db.write_batch(
@@ -162,3 +161,43 @@ def test_a_work_that_fails_without_changing_anything_needs_no_second_run_on_sqli
     else:  # PostgreSQL keeps no such count: the batch runs again with savepoints
         assert runs == ["a", "fails", "a", "fails", "b"]
     assert _ids(db, store) == [1, 2]
+
+
+def test_each_work_is_given_the_batchs_connection_and_its_writes_commit_with_the_batch(db: Database) -> None:
+    store = new_store(db, "a.example.com")
+    given: list[Connection] = []
+
+    def work(conn: Connection) -> int:
+        given.append(conn)
+        return groups_sql.insert_group(conn, store_id=store, values=group_values(name="given"))
+
+    assert db.write_batch([work, work]) == [1, 2]
+    assert len(given) == 2 and given[0] is given[1]  # one transaction, handed to each
+    assert _ids(db, store) == [1, 2]
+
+
+def test_a_write_opened_inside_a_batch_fails_loudly_instead_of_joining_it(db: Database) -> None:
+    """A work that opens a write of its own (instead of writing on the connection it is given)
+    is a mistake: it fails at once, writing nothing, rather than joining the batch unseen (or
+    waiting, on SQLite, for the lock its own thread holds)."""
+    store = new_store(db, "a.example.com")
+
+    def opens_its_own(conn: Connection) -> int:
+        with db.write() as other:
+            return groups_sql.insert_group(other, store_id=store, values=group_values(name="nested"))
+
+    outcomes = db.write_batch([opens_its_own, _insert(db, store, "kept")])
+    assert isinstance(outcomes[0], RuntimeError)
+    assert outcomes[1] == 1
+    assert _ids(db, store) == [1]
+
+
+def test_a_write_opened_inside_another_write_fails_loudly(db: Database) -> None:
+    store = new_store(db, "a.example.com")
+    with pytest.raises(RuntimeError), db.write() as conn:
+        groups_sql.insert_group(conn, store_id=store, values=group_values(name="outer"))
+        with db.write():
+            pass
+    assert _ids(db, store) == []  # the outer one rolled back with the error
+    with db.write() as conn:  # and the thread can write again
+        assert groups_sql.insert_group(conn, store_id=store, values=group_values(name="after")) == 1

@@ -32,12 +32,18 @@ one callback, so no request's code runs inside another's transaction by accident
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from cartgroups.errors import DatabaseUnavailable
-from cartgroups.service.writes import SQLITE_BUSY_TIMEOUT_MS, UNAVAILABLE, BatchWriter, Retry, WriterBusy
+from cartgroups.service.writes import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    UNAVAILABLE,
+    BatchWriter,
+    Plan,
+    Retry,
+    WriterBusy,
+)
 
 T = TypeVar("T")
 
@@ -52,29 +58,29 @@ BUSY_TIMEOUT_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000
 
 
 @dataclass(slots=True)
-class _Write:
+class _Write(Generic[T]):
     order: tuple[int, int]
-    work: Callable[[], Any]
-    future: asyncio.Future[Any]
+    work: Plan[T]
+    future: asyncio.Future[T]
     losses: int = 0  # conflicts lost; from the first, it runs in a transaction of its own
 
 
 class WriteBatcher:
     """One per server process (its event loop). ``await batcher.run(work, order=(store, group))``
-    runs ``work()`` (which opens its writes with Database.write) in the next batch and returns
-    what it returned, or raises what it raised."""
+    runs ``work(tx)`` in the next batch, ``tx`` being the batch's transaction, and returns what it
+    returned, or raises what it raised."""
 
     def __init__(self, db: BatchWriter, *, max_batch: int = MAX_BATCH) -> None:
         self.db = db
         self.max_batch = max_batch
-        self._pending: list[_Write] = []
+        self._pending: list[_Write[Any]] = []
         self._scheduled = False
         self._busy_since: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.batches = 0  # committed batches and the writes in them: for tests and tuning
         self.writes = 0
 
-    async def run(self, work: Callable[[], T], *, order: tuple[int, int] = (0, 0)) -> T:
+    async def run(self, work: Plan[T], *, order: tuple[int, int] = (0, 0)) -> T:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # A new event loop (a server runs one; tests and tools may run several in turn):
@@ -87,7 +93,7 @@ class WriteBatcher:
             loop.call_soon(self._flush, loop)
         return await future
 
-    def _take(self) -> list[_Write]:
+    def _take(self) -> list[_Write[Any]]:
         """The next batch: a write that must run alone, else up to max_batch writes in arrival
         order. Writes whose request was abandoned (future cancelled) are dropped unrun."""
         live = [w for w in self._pending if not w.future.done()]
@@ -111,7 +117,7 @@ class WriteBatcher:
         elif self._busy_since is None:
             loop.call_soon(self._flush, loop)
 
-    def _run(self, loop: asyncio.AbstractEventLoop, batch: list[_Write]) -> None:
+    def _run(self, loop: asyncio.AbstractEventLoop, batch: list[_Write[Any]]) -> None:
         try:
             outcomes = self.db.write_batch([w.work for w in batch])
         except WriterBusy:

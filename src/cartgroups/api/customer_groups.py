@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Generic, TypeVar
 
 from cartgroups.api import odata, wire
 from cartgroups.api.media import JSON, Media
@@ -26,6 +26,7 @@ from cartgroups.service.customer_groups import (
     parse_page,
 )
 from cartgroups.service.reads import KeptReads
+from cartgroups.service.writes import Plan
 
 Reply = tuple[int, bytes]
 T = TypeVar("T")
@@ -61,19 +62,19 @@ class Call:
 
 
 @dataclass(frozen=True, slots=True)
-class Write:
-    """A checked write request: ``apply()`` makes the change (in the caller's transaction, if it
-    has one); ``answer(result)`` is the reply, from what apply returned."""
+class Write(Generic[T]):
+    """A checked write request: ``apply(tx)`` makes the change in the write transaction it is
+    given and returns its result; ``answer(result)`` is the reply, from what apply returned."""
 
-    apply: Callable[[], Any]
-    answer: Callable[[Any], Reply]
+    apply: Plan[T]
+    answer: Callable[[T], Reply]
 
 
 def _done(media: Media, status: int, group_id: int, message: str) -> Reply:
     return status, media.records([wire.record(ID.wire, str(group_id), status, message)])
 
 
-def create(call: Call) -> Write:
+def create(call: Call) -> Write[int]:
     write = call.groups.plan_create(principal=call.principal, body=call.body)
     return Write(write, lambda group_id: _done(call.media, 201, group_id, "Created successfully"))
 
@@ -199,7 +200,7 @@ def _group_body(
 _TAG_BYTES = len(entity_tag(b""))
 
 
-def update(call: Call) -> Write:
+def update(call: Call) -> Write[None]:
     group_id = call.group_id
     write = call.groups.plan_update(
         principal=call.principal, group_id=group_id, body=call.body, precondition=_precondition(call)
@@ -220,11 +221,10 @@ def bulk_status(results: list[ItemResult]) -> int:
     return 404 if outcomes == {Outcome.NOT_FOUND} else 400
 
 
-def bulk_update(call: Call) -> Write:
-    return Write(
-        lambda: call.groups.bulk_update(principal=call.principal, body=call.body),
-        lambda results: _bulk_reply(call.media, results),
-    )
+def bulk_update(call: Call) -> Write[list[ItemResult]]:
+    media = call.media
+    write = call.groups.plan_bulk_update(principal=call.principal, body=call.body)
+    return Write(write, lambda results: _bulk_reply(media, results))
 
 
 def _bulk_reply(media: Media, results: list[ItemResult]) -> Reply:
@@ -232,10 +232,9 @@ def _bulk_reply(media: Media, results: list[ItemResult]) -> Reply:
     return bulk_status(results), media.records(records)
 
 
-def delete(call: Call) -> Write:
+def delete(call: Call) -> Write[None]:
     group_id = call.group_id
-    precondition = _precondition(call)
-    return Write(
-        lambda: call.groups.delete(principal=call.principal, group_id=group_id, precondition=precondition),
-        lambda _: _done(call.media, 200, group_id, "Deleted successfully"),
+    write = call.groups.plan_delete(
+        principal=call.principal, group_id=group_id, precondition=_precondition(call)
     )
+    return Write(write, lambda _: _done(call.media, 200, group_id, "Deleted successfully"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl
 
 from cartgroups.api import media, routes, wire, xml
@@ -252,15 +253,15 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         return Reply(status, body, call.reply_headers, call.media)
     digest = idempotency.fingerprint(method, raw, call.media.name)
     status, body, replayed = await services.writes.run(
-        lambda: services.idempotency.run(
-            principal, key=checked, fingerprint=digest, work=lambda: write.answer(write.apply())
+        lambda tx: services.idempotency.run(
+            tx, principal, key=checked, fingerprint=digest, work=lambda tx: write.answer(write.apply(tx))
         ),
         order=order,
     )
     return Reply(status, body, _REPLAYED if replayed else call.reply_headers, call.media)
 
 
-def _write(outcome: ReadReply | Write) -> Write:
+def _write(outcome: ReadReply | Write[Any]) -> Write[Any]:
     assert isinstance(outcome, Write), "a write handler returns a Write"
     return outcome
 

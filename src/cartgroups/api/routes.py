@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from cartgroups.api import customer_groups as h
 
@@ -25,7 +25,7 @@ class Operation:
     route: Route
     operation_id: str
     summary: str
-    handler: Callable[[h.Call], h.Reply] | Callable[[h.Call], h.Write]  # a Write when ``writes``
+    handler: Callable[[h.Call], h.Reply] | Callable[[h.Call], h.Write[Any]]  # a Write when ``writes``
     success: int
     writes: bool  # needs the write scope (and reads a body unless it is DELETE)
     keyed: bool = False  # takes an Idempotency-Key (POST and bulk PUT)

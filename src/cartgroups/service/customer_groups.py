@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from sqlalchemy.engine import Connection
 
@@ -13,6 +13,7 @@ from cartgroups.errors import Invalid, NotFound, PreconditionFailed
 from cartgroups.model import EDITABLE, FIELDS, ID, CustomerGroup
 from cartgroups.service import validation
 from cartgroups.service.credentials import Principal
+from cartgroups.service.writes import Plan, Transaction
 from cartgroups.storage import audit as audit_sql
 from cartgroups.storage import customer_groups as store_sql
 from cartgroups.storage.audit import Change
@@ -25,6 +26,7 @@ CHANGED = "The Customer Group has changed since it was read: If-Match does not m
 
 # Asked, inside the write transaction, whether the group as it is now may be changed (If-Match).
 Precondition = Callable[[CustomerGroup], bool]
+T = TypeVar("T")
 
 LIMIT_DEFAULT, LIMIT_MAX = 10, 500
 OFFSET_MAX = (ID.maximum or 0) + 1
@@ -130,23 +132,27 @@ class CustomerGroups:
         """The column values a create takes for the fields it is not given, under this server's rules."""
         return validation.create_defaults(price_level_1_to_10=self.price_level_1_to_10)
 
-    def create(self, *, principal: Principal, body: object) -> int:
-        return self.plan_create(principal=principal, body=body)()
+    def _run(self, plan: Plan[T]) -> T:
+        """A plan in a write transaction of its own."""
+        with self.db.write() as tx:
+            return plan(tx)
 
-    def plan_create(self, *, principal: Principal, body: object) -> Callable[[], int]:
-        """Check the body now (Invalid); the function returned writes the group and returns its
-        id, in a transaction of its own or in the one it is called in (a batch of the server's)."""
+    def create(self, *, principal: Principal, body: object) -> int:
+        return self._run(self.plan_create(principal=principal, body=body))
+
+    def plan_create(self, *, principal: Principal, body: object) -> Plan[int]:
+        """Check the body now (Invalid); the plan returned writes the group in the transaction it
+        is given (one of its own, or a batch of the server's) and returns its id."""
         values = self.values(body, creating=True)
         store_id, actor = principal.store_id, _actor(principal)
 
-        def write() -> int:
-            with self.db.write() as conn:
-                group_id = store_sql.insert_group(conn, store_id=store_id, values=values)
-                if self._entries_from_rows:
-                    audit_sql.record_create(conn, store_id=store_id, actor=actor, group_id=group_id)
-                else:
-                    change = Change("create", group_id, None, created_group(group_id, values))
-                    audit_sql.record(conn, store_id=store_id, actor=actor, changes=[change])
+        def write(conn: Transaction) -> int:
+            group_id = store_sql.insert_group(conn, store_id=store_id, values=values)
+            if self._entries_from_rows:
+                audit_sql.record_create(conn, store_id=store_id, actor=actor, group_id=group_id)
+            else:
+                change = Change("create", group_id, None, created_group(group_id, values))
+                audit_sql.record(conn, store_id=store_id, actor=actor, changes=[change])
             return group_id
 
         return write
@@ -183,16 +189,18 @@ class CustomerGroups:
     def update(
         self, *, principal: Principal, group_id: int, body: object, precondition: Precondition | None = None
     ) -> None:
-        self.plan_update(principal=principal, group_id=group_id, body=body, precondition=precondition)()
+        self._run(
+            self.plan_update(principal=principal, group_id=group_id, body=body, precondition=precondition)
+        )
 
     def plan_update(
         self, *, principal: Principal, group_id: int, body: object, precondition: Precondition | None = None
-    ) -> Callable[[], None]:
+    ) -> Plan[None]:
         """Partial update: the properties present are changed; a CustomerGroupID in the body is ignored.
 
-        The body is checked now (Invalid); the function returned writes, in a transaction of its own
-        or in the one it is called in (a batch of the server's, which holds SQLite's write lock while
-        it runs: so as much as can be is done here, before it).
+        The body is checked now (Invalid); the plan returned writes in the transaction it is given
+        (one of its own, or a batch of the server's, which holds SQLite's write lock while it runs:
+        so as much as can be is done here, before it).
 
         On SQLite, an update with no ``precondition`` reads nothing: its write records the entry
         from the row as it is (SQLite writes the before and after JSON) and then changes it, two
@@ -208,29 +216,24 @@ class CustomerGroups:
         values = self.values(body, creating=False)
         store_id, actor = principal.store_id, _actor(principal)
 
-        def write_locked() -> None:
-            with self.db.write() as conn:
-                before = store_sql.lock_group(conn, store_id=store_id, group_id=group_id)
-                if before is not None:
-                    _check(before, group_id, precondition)
-                    if values:
-                        store_sql.update_group(conn, store_id=store_id, group_id=group_id, values=values)
-                    change = Change("update", group_id, before, _changed(before, values))
-                    audit_sql.record(conn, store_id=store_id, actor=actor, changes=[change])
+        def write_locked(conn: Transaction) -> None:
+            before = store_sql.lock_group(conn, store_id=store_id, group_id=group_id)
             if before is None:
                 raise NotFound(GROUP_NOT_FOUND, value=str(group_id))
+            _check(before, group_id, precondition)
+            if values:
+                store_sql.update_group(conn, store_id=store_id, group_id=group_id, values=values)
+            change = Change("update", group_id, before, _changed(before, values))
+            audit_sql.record(conn, store_id=store_id, actor=actor, changes=[change])
 
         if precondition is None and values and self._entries_from_rows:
 
-            def write_unread() -> None:
-                with self.db.write() as conn:
-                    found = audit_sql.record_update(
-                        conn, store_id=store_id, actor=actor, group_id=group_id, values=values
-                    )
-                    if found:
-                        store_sql.update_group(conn, store_id=store_id, group_id=group_id, values=values)
-                if not found:
+            def write_unread(conn: Transaction) -> None:
+                if not audit_sql.record_update(
+                    conn, store_id=store_id, actor=actor, group_id=group_id, values=values
+                ):
                     raise NotFound(GROUP_NOT_FOUND, value=str(group_id))
+                store_sql.update_group(conn, store_id=store_id, group_id=group_id, values=values)
 
             return write_unread
         with self.db.read() as conn:
@@ -239,20 +242,24 @@ class CustomerGroups:
             return write_locked  # decided where it is certain: unknown group, no change, or 412
         entry = audit_sql.entry(store_id, actor, Change("update", group_id, seen, _changed(seen, values)))
 
-        def write() -> None:
-            with self.db.write() as conn:
-                if store_sql.update_group_if(conn, store_id=store_id, expected=seen, values=values):
-                    audit_sql.record_entries(conn, [entry])
-                    return
-            write_locked()  # it changed since it was read (in a batch: the same transaction)
+        def write(conn: Transaction) -> None:
+            if store_sql.update_group_if(conn, store_id=store_id, expected=seen, values=values):
+                audit_sql.record_entries(conn, [entry])
+                return
+            write_locked(conn)  # it changed since it was read: again from the row, locked
 
         return write
 
     def bulk_update(self, *, principal: Principal, body: object) -> list[ItemResult]:
+        return self._run(self.plan_bulk_update(principal=principal, body=body))
+
+    def plan_bulk_update(self, *, principal: Principal, body: object) -> Plan[list[ItemResult]]:
         """Update many groups; one result per item, in request order.
 
-        Invalid items are reported and skipped; the valid ones are written in one transaction,
-        in ascending id order (so two concurrent bulk updates cannot deadlock each other)."""
+        The body is checked now (Invalid when it is not a list of 1 to max_bulk_items). Invalid
+        items are reported and skipped; the plan returned writes the valid ones in the
+        transaction it is given, in ascending id order (so two concurrent bulk updates cannot
+        deadlock each other)."""
         if not isinstance(body, list):
             raise Invalid("The request body must be a JSON array of CustomerGroup objects")
         if not body:
@@ -275,39 +282,52 @@ class CustomerGroups:
                 continue
             planned.append((group_id, position, values))
         planned.sort(key=lambda plan: plan[0])  # stable: an id named twice is updated in request order
-        if planned:
-            store_id = principal.store_id
-            with self.db.write() as conn:
+        store_id, actor = principal.store_id, _actor(principal)
+
+        def write(conn: Transaction) -> list[ItemResult]:
+            outcome = list(results)  # a plan may run more than once (a batch run again)
+            if planned:
                 current = store_sql.lock_groups(conn, store_id=store_id, group_ids=[p[0] for p in planned])
                 changes: list[Change] = []
                 for group_id, position, values in planned:
                     before = current.get(group_id)
                     if before is None:
-                        results[position] = ItemResult(Outcome.NOT_FOUND, str(group_id), GROUP_NOT_FOUND)
+                        outcome[position] = ItemResult(Outcome.NOT_FOUND, str(group_id), GROUP_NOT_FOUND)
                         continue
                     if values:
                         store_sql.update_group(conn, store_id=store_id, group_id=group_id, values=values)
                     after = current[group_id] = _changed(before, values)
                     changes.append(Change("update", group_id, before, after, bulk=True))
-                    results[position] = ItemResult(Outcome.UPDATED, str(group_id), "updated successfully")
-                audit_sql.record(conn, store_id=store_id, actor=_actor(principal), changes=changes)
-        return [result for result in results if result is not None]
+                    outcome[position] = ItemResult(Outcome.UPDATED, str(group_id), "updated successfully")
+                audit_sql.record(conn, store_id=store_id, actor=actor, changes=changes)
+            return [result for result in outcome if result is not None]
+
+        return write
 
     def delete(
         self, *, principal: Principal, group_id: int, precondition: Precondition | None = None
     ) -> None:
-        store_id = principal.store_id
-        with self.db.write() as conn:
+        self._run(self.plan_delete(principal=principal, group_id=group_id, precondition=precondition))
+
+    def plan_delete(
+        self, *, principal: Principal, group_id: int, precondition: Precondition | None = None
+    ) -> Plan[None]:
+        """The plan of a delete: it removes the group in the transaction it is given (NotFound,
+        or PreconditionFailed when If-Match does not hold for the group as stored)."""
+        store_id, actor = principal.store_id, _actor(principal)
+
+        def write(conn: Transaction) -> None:
             if precondition is not None:
                 current = store_sql.lock_group(conn, store_id=store_id, group_id=group_id)
                 if current is not None:
                     _check(current, group_id, precondition)
             before = store_sql.delete_group(conn, store_id=store_id, group_id=group_id)
-            if before is not None:
-                change = Change("delete", group_id, before, None)
-                audit_sql.record(conn, store_id=store_id, actor=_actor(principal), changes=[change])
-        if before is None:
-            raise NotFound(GROUP_NOT_FOUND, value=str(group_id))
+            if before is None:
+                raise NotFound(GROUP_NOT_FOUND, value=str(group_id))
+            change = Change("delete", group_id, before, None)
+            audit_sql.record(conn, store_id=store_id, actor=actor, changes=[change])
+
+        return write
 
 
 def _no_page(conn: Connection, store_id: int) -> NoReturn:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from cartgroups.errors import Invalid, KeyReused
 from cartgroups.service.credentials import Principal
+from cartgroups.service.writes import Plan, Transaction
 from cartgroups.storage import idempotency as key_sql
 from cartgroups.storage.database import Database
 
@@ -69,37 +70,45 @@ class Idempotency:
         self._pruned_at = float("-inf")
 
     def run(
-        self, principal: Principal, *, key: str, fingerprint: str, work: Callable[[], Response]
+        self,
+        conn: Transaction,
+        principal: Principal,
+        *,
+        key: str,
+        fingerprint: str,
+        work: Plan[Response],
     ) -> tuple[int, bytes, bool]:
-        """``work()`` once per key: (status, body, replayed). ``work`` opens its own write
-        transaction, which joins the one opened here (Database.write)."""
+        """``work(conn)`` once per key: (status, body, replayed). The key is taken, the work run
+        and its response stored in the write transaction ``conn`` (the server's batch, or one of
+        the caller's), so they commit or roll back together."""
         now = self.clock()
         if now - self._pruned_at >= self.prune_every:
-            self.prune(now)
+            self._prune(conn, now)
         store_id, app_id = principal.store_id, principal.application_id
         assert app_id is not None, "API requests come from an application"
-        with self.db.write() as conn:
-            stored = key_sql.claim(
-                conn,
-                store_id=store_id,
-                application_id=app_id,
-                key=key,
-                fingerprint=fingerprint,
-                now=now,
-                expired_before=now - self.ttl_seconds,
-            )
-            if stored is not None:
-                first_fingerprint, status, body = stored
-                if first_fingerprint != fingerprint:
-                    raise KeyReused(REUSED)
-                return status, body, True
-            status, body = work()
-            key_sql.finish(conn, store_id=store_id, application_id=app_id, key=key, status=status, body=body)
+        stored = key_sql.claim(
+            conn,
+            store_id=store_id,
+            application_id=app_id,
+            key=key,
+            fingerprint=fingerprint,
+            now=now,
+            expired_before=now - self.ttl_seconds,
+        )
+        if stored is not None:
+            first_fingerprint, status, body = stored
+            if first_fingerprint != fingerprint:
+                raise KeyReused(REUSED)
+            return status, body, True
+        status, body = work(conn)
+        key_sql.finish(conn, store_id=store_id, application_id=app_id, key=key, status=status, body=body)
         return status, body, False
 
     def prune(self, now: float | None = None) -> int:
         """Delete the keys of every store that are older than the TTL; how many went."""
-        now = self.clock() if now is None else now
-        self._pruned_at = now
         with self.db.write() as conn:
-            return key_sql.prune(conn, expired_before=now - self.ttl_seconds)
+            return self._prune(conn, self.clock() if now is None else now)
+
+    def _prune(self, conn: Transaction, now: float) -> int:
+        self._pruned_at = now
+        return key_sql.prune(conn, expired_before=now - self.ttl_seconds)

@@ -36,6 +36,7 @@ from cartgroups.errors import CartgroupsError, DatabaseUnavailable, Invalid, Not
 from cartgroups.model import CustomerGroup
 from cartgroups.service import credentials, validation
 from cartgroups.service.customer_groups import created_group
+from cartgroups.service.writes import Transaction
 from cartgroups.storage import audit as audit_sql
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import sandbox as sql
@@ -408,9 +409,9 @@ class Sandbox:
             raise claimed
         return self.fault_of(rule) if claimed else None
 
-    def _claim(self, fault_id: int) -> bool:
-        with self.db.write() as conn:  # joins the batch's transaction
-            return sql.claim_fault(conn, fault_id=fault_id)
+    @staticmethod
+    def _claim(fault_id: int, conn: Transaction) -> bool:
+        return sql.claim_fault(conn, fault_id=fault_id)
 
     @staticmethod
     def fault_of(rule: FaultRow) -> Fault:
@@ -482,11 +483,11 @@ class Sandbox:
         finally:
             self._flushing.release()
 
-    def _append(self, store: str, entry: Mapping[str, object], _size: int) -> None:
-        with self.db.write() as conn:  # joins the batch's transaction
-            store_id = sql.find_store(conn, secure_url=store)
-            if store_id is not None:
-                sql.append_journal(conn, store_id=store_id, entry=entry, keep=self.journal_size)
+    def _append(self, store: str, entry: Mapping[str, object], _size: int, conn: Transaction) -> None:
+        """A work of flush_journal's batch: one entry, written on the batch's connection."""
+        store_id = sql.find_store(conn, secure_url=store)
+        if store_id is not None:
+            sql.append_journal(conn, store_id=store_id, entry=entry, keep=self.journal_size)
 
     def _forget_queued(self, store: str | None) -> int:
         """Drop the queued entries of ``store`` (of every store with None); how many."""

@@ -8,7 +8,11 @@ it begins and ends itself on the driver (dialect.transaction), and one for batch
 A server process answers requests on one thread, so that is three connections per process, and a
 request pays for neither a pool checkout nor a BEGIN/ROLLBACK around its reads: measured on
 GET by id, that was 60 of 85 microseconds of database time. A connection that breaks (say,
-PostgreSQL restarted) is dropped and the next request opens a new one."""
+PostgreSQL restarted) is dropped and the next request opens a new one.
+
+A transaction is passed, never joined: what writes in one is given its connection (a work of
+write_batch is called with the batch's), and a write() opened inside another on the same thread
+raises RuntimeError."""
 
 from __future__ import annotations
 
@@ -105,26 +109,26 @@ class Database:
         return _DroppedOnOutage(self._connection("reader"))
 
     def write(self) -> AbstractContextManager[Connection]:
-        """A write transaction: committed when the block ends, rolled back if it raises.
+        """A write transaction of its own: committed when the block ends, rolled back if it raises.
 
         On SQLite it takes the write lock when it begins, so it waits for other writers
         instead of failing half-way with "database is locked".
 
-        Opened inside another write() or a batch (write_batch) of the same thread, it joins that
-        transaction: its statements commit or roll back with the outer one (how an
-        Idempotency-Key is stored in the same transaction as the write it answers)."""
-        joined = getattr(self._local, "joined", None)
-        if joined is not None:
-            return _Joined(joined)
+        Nothing joins a transaction: what must commit with a write (an Idempotency-Key's
+        record, the writes of a batch) is given the transaction's connection. So a write()
+        opened inside another one or inside a batch of the same thread is a mistake, and raises
+        RuntimeError at once (on SQLite it would otherwise wait for the lock its own thread holds)."""
         return self._transaction("writer")
 
     @contextmanager
     def _transaction(self, role: Literal["writer", "batch"], *, wait: bool = True) -> Iterator[Connection]:
-        """A transaction on this thread's connection for ``role``, which later write() calls of
-        the thread join; it records whether writes are failing (for /healthz)."""
-        conn = self._connection(role)
+        """A transaction on this thread's connection for ``role``; it records whether writes are
+        failing (for /healthz)."""
         local = self._local
-        local.joined = conn
+        if getattr(local, "writing", False):
+            raise RuntimeError(NESTED)
+        conn = self._connection(role)
+        local.writing = True
         try:
             with _DroppedOnOutage(conn), dialect.transaction(conn, wait=wait):
                 yield conn
@@ -132,16 +136,17 @@ class Database:
             self.writes_failing = True
             raise
         finally:
-            local.joined = None
+            local.writing = False
         self.writes_failing = False
 
-    def write_batch(self, works: Sequence[Callable[[], T]]) -> list[T | Exception]:
+    def write_batch(self, works: Sequence[Callable[[Connection], T]]) -> list[T | Exception]:
         """Run several writes in one transaction: a group commit. Each work succeeds or fails
         alone: a work that raises leaves nothing behind, and the others still commit.
 
-        Returns, in order, each work's result or the exception it raised. A work's write()
-        joins the batch. A work may run more than once (see below), so it must do nothing but
-        database work and return its result.
+        Each work is called with the batch's connection, and writes on it (never through a
+        write() of its own, which raises RuntimeError here). Returns, in order, each work's
+        result or the exception it raised. A work may run more than once (see below), so it must
+        do nothing but database work and return its result.
 
         A savepoint around every work would cost two statements each (two round trips on
         PostgreSQL), so the batch first runs without them. When a work raises, SQLite's count of
@@ -154,14 +159,12 @@ class Database:
         another process holds SQLite's write lock (the caller waits without blocking and tries
         again), and DatabaseUnavailable, with nothing committed, when the database fails (a work
         that raises it fails the whole batch)."""
-        local = self._local
-        assert getattr(local, "joined", None) is None, "a batch cannot join another transaction"
         try:
             return self._batch(works, savepoints=False)
         except _Undo:
             return self._batch(works, savepoints=True)
 
-    def _batch(self, works: Sequence[Callable[[], T]], *, savepoints: bool) -> list[T | Exception]:
+    def _batch(self, works: Sequence[Callable[[Connection], T]], *, savepoints: bool) -> list[T | Exception]:
         outcomes: list[T | Exception] = []
         with self._transaction("batch", wait=False) as conn:
             driver = dialect.driver(conn)
@@ -171,7 +174,7 @@ class Database:
                 else:
                     changes = dialect.changes(conn)
                 try:
-                    outcomes.append(work())
+                    outcomes.append(work(conn))
                 except Exception as exc:
                     conflict = dialect.is_conflict(exc)
                     if not conflict and (isinstance(exc, DatabaseUnavailable) or dialect.is_unavailable(exc)):
@@ -231,6 +234,7 @@ class Database:
 
 
 UNAVAILABLE = "The database is unavailable right now; try again shortly"
+NESTED = "a write transaction opened inside another on this thread: pass that one's connection instead"
 
 
 @contextmanager
@@ -244,9 +248,11 @@ def translated() -> Iterator[None]:
         raise
 
 
-class _Joined:
-    """``with`` the transaction a write joins (Database.write): it ends with the outer one. A
-    class rather than @contextmanager: every write of a batch passes here."""
+class _DroppedOnOutage:
+    """Like translated(), and the long-lived connection is discarded: the next use opens a new one.
+
+    ``with _DroppedOnOutage(conn) as conn``. A class rather than @contextmanager: every API request
+    passes here, and a generator-based context manager costs several microseconds more."""
 
     __slots__ = ("conn",)
 
@@ -255,18 +261,6 @@ class _Joined:
 
     def __enter__(self) -> Connection:
         return self.conn
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        return None
-
-
-class _DroppedOnOutage(_Joined):
-    """Like translated(), and the long-lived connection is discarded: the next use opens a new one.
-
-    ``with _DroppedOnOutage(conn) as conn``. A class rather than @contextmanager: every API request
-    passes here, and a generator-based context manager costs several microseconds more."""
-
-    __slots__ = ()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if isinstance(exc, Exception) and dialect.is_unavailable(exc):
