@@ -69,10 +69,6 @@ def records_body(records: Sequence[dict[str, str]]) -> bytes:
     return escaped(orjson.dumps(records))
 
 
-def json_body(obj: object) -> bytes:
-    return escaped(orjson.dumps(obj))
-
-
 def count_body(total: int) -> bytes:
     return orjson.dumps({"TotalCount": total})  # ASCII: nothing to escape
 
