@@ -132,6 +132,9 @@ EDITABLE: tuple[FieldSpec, ...] = (
     PRICE_LEVEL,
 )
 FIELDS: tuple[FieldSpec, ...] = (ID, *EDITABLE)
+# Where each field's value stands in a CustomerGroup (the tuple is in wire order), for writers
+# of only some of the fields ($select).
+POSITION: dict[FieldSpec, int] = {spec: i for i, spec in enumerate(FIELDS)}
 
 
 class CustomerGroup(NamedTuple):

@@ -22,12 +22,11 @@ import orjson
 from cartgroups.api import lenient_json
 from cartgroups.errors import Invalid
 from cartgroups.json_net import escaped
-from cartgroups.model import FIELDS, CustomerGroup, FieldSpec, decimal_text
+from cartgroups.model import FIELDS, POSITION, CustomerGroup, FieldSpec, decimal_text
 
 _NAMES = tuple(f.wire for f in FIELDS)
 (_MONEY,) = [f for f in FIELDS if f.kind == "decimal"]
 assert CustomerGroup._fields == tuple(f.column for f in FIELDS), "wire order is the tuple order"
-_POSITION = {f: i for i, f in enumerate(FIELDS)}
 
 
 def group_object(group: CustomerGroup) -> dict[str, Any]:
@@ -39,7 +38,7 @@ def group_object(group: CustomerGroup) -> dict[str, Any]:
 def _some_fields(group: CustomerGroup, fields: Sequence[FieldSpec]) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for spec in fields:
-        value = group[_POSITION[spec]]
+        value = group[POSITION[spec]]
         obj[spec.wire] = orjson.Fragment(decimal_text(value)) if isinstance(value, Decimal) else value
     return obj
 

@@ -35,7 +35,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
 from cartgroups.errors import Invalid
-from cartgroups.model import FIELDS, CustomerGroup, FieldSpec
+from cartgroups.model import FIELDS, POSITION, CustomerGroup, FieldSpec
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _NAMESPACES = f' xmlns:xsi="{XSI}" xmlns:xsd="http://www.w3.org/2001/XMLSchema"'
@@ -44,7 +44,6 @@ RECORD, RECORDS = "Record", "ArrayOfRecord"
 COUNT = "CountResult"
 MAX_DEPTH = 16  # a body is three deep (ArrayOfCustomerGroup, CustomerGroup, field)
 
-_POSITION = {f: i for i, f in enumerate(FIELDS)}
 # What XML 1.0 cannot carry, even as a reference (XmlWriter writes a reference with CheckCharacters=false).
 _UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _SPECIAL = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -75,7 +74,7 @@ def _value(value: object) -> str:
 
 
 def _group(group: CustomerGroup, fields: Sequence[FieldSpec]) -> str:
-    inner = "".join(_element(spec.wire, _value(group[_POSITION[spec]])) for spec in fields)
+    inner = "".join(_element(spec.wire, _value(group[POSITION[spec]])) for spec in fields)
     return f"<{GROUP}>{inner}</{GROUP}>"
 
 
