@@ -192,11 +192,7 @@ async def _receive_body(receive: Receive, limit: int) -> bytes:
 async def handle(services: Services, scope: Scope, receive: Receive, found: routes.Match) -> Reply:
     method = scope["method"]
     headers = request_headers(scope)
-    accept = headers.get("accept")  # the usual answers without a call: JSON (api/media.py)
-    if accept in media.JSON_ACCEPTS or (accept is None and "content-type" not in headers):
-        reply_in = JSON
-    else:
-        reply_in = reply_media(headers)
+    reply_in = reply_media(headers)
     op = routes.operation(found.route, method)
     if op is None:
         if method == "OPTIONS":

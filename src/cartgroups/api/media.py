@@ -57,7 +57,7 @@ _FORMATTERS: tuple[tuple[tuple[str, Media], ...], ...] = (
 )
 _BY_TYPE = {name: media for formatter in _FORMATTERS for name, media in formatter}
 # Accept values that need no parsing: the answer is JSON whatever the request's Content-Type.
-JSON_ACCEPTS = frozenset({"*/*", "application/json", "text/json", "application/json, text/plain, */*"})
+_JSON_ACCEPTS = frozenset({"*/*", "application/json", "text/json", "application/json, text/plain, */*"})
 _LITERAL, _SUBTYPE_RANGE, _ALL_RANGE = 0, 1, 2  # how an Accept value matched (Web API's ranking)
 
 
@@ -77,7 +77,7 @@ def negotiate(accept: str | None, content_type: str | None = None) -> Media:
     if accept is None:
         if content_type is None:
             return JSON
-    elif accept in JSON_ACCEPTS:
+    elif accept in _JSON_ACCEPTS:
         return JSON
     return _negotiated(accept or "", _body_type(content_type))
 
