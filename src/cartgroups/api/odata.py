@@ -63,6 +63,9 @@ class Shape:
         return groups
 
 
+WHOLE = Shape()  # every property, in id order: what a request without either option asks
+
+
 def parse(query: Mapping[str, str]) -> Shape | None:
     """The shape asked by a request's query (names lower-cased), or None when it asks none."""
     select, order_by = query.get(SELECT), query.get(ORDER_BY)
