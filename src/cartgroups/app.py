@@ -46,16 +46,6 @@ log = logging.getLogger("cartgroups")
 # How long a stopping server waits for its background threads (audit pruning and indexing).
 BACKGROUND_STOP_SECONDS = 10.0
 
-# On every reply of the 3dcart routes, errors included: CORS for browsers, the no-cache
-# headers that every recording of the live service carries, and Vary: Accept, since the body is
-# JSON or XML by the Accept header (api/media.py) and a cache must not answer one with the other.
-_ROUTE_HEADERS = (
-    (b"access-control-allow-origin", b"*"),
-    (b"cache-control", b"no-cache"),
-    (b"pragma", b"no-cache"),
-    (b"expires", b"-1"),
-    (b"vary", b"Accept"),
-)
 _REQUEST_ID = b"x-request-id"
 
 
@@ -253,11 +243,7 @@ class CartgroupsApp:
             found = routes.match(path)
             if found is not None:
                 reply = await dispatch.handle(services, scope, receive, found)
-                if reply.body:
-                    reply.headers = [reply.media.content_type, *_ROUTE_HEADERS, *reply.headers]
-                else:
-                    reply.headers = [*_ROUTE_HEADERS, *reply.headers]
-                return reply
+                return dispatch.with_route_headers(reply)
             system_reply = system.handle(lambda: health.database(db), method, path)
             if system_reply is None:
                 raise errors.RouteNotFound(path)
@@ -265,9 +251,7 @@ class CartgroupsApp:
         except ConnectionAbortedError:
             return None
         except Exception as exc:
-            media = dispatch.reply_media(dispatch.request_headers(scope))  # errors speak it too
-            status, body, extra = errors.render(exc, media)
-            return dispatch.Reply(status, body, [media.content_type, *_ROUTE_HEADERS, *extra], media)
+            return dispatch.error_reply(exc, dispatch.request_headers(scope))
 
 
 def create_app(settings: Settings | None = None) -> CartgroupsApp:

@@ -75,6 +75,12 @@ def test_a_rule_answers_with_its_status_and_default_record(
         assert response.content == error_body(503, "The service is unavailable.")
         assert response.headers["retry-after"] == "7"
         assert response.headers["content-type"] == "application/json; charset=utf-8"
+        # It stands in for the live service's error: the headers of every reply of the routes.
+        assert response.headers["access-control-allow-origin"] == "*"
+        assert response.headers["cache-control"] == "no-cache"
+        assert response.headers["pragma"] == "no-cache"
+        assert response.headers["expires"] == "-1"
+        assert response.headers["vary"] == "Accept"
     assert sandbox_api.get(GROUPS).status_code == 200  # the collection does not match */1
     assert control.get("/faults").json()[0]["applied"] == 2
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from cartgroups.api import media, routes, wire, xml
+from cartgroups.api import errors, media, routes, wire, xml
 from cartgroups.api.batching import WriteBatcher
 from cartgroups.api.customer_groups import Call, Write
 from cartgroups.api.customer_groups import Reply as ReadReply
@@ -135,6 +135,36 @@ def _preflight(route: routes.Route, headers: dict[str, str]) -> Reply:
             (b"access-control-max-age", b"86400"),
         ],
     )
+
+
+# On every reply of the 3dcart routes, errors and the sandbox's injected faults included: CORS for
+# browsers, the no-cache headers that every recording of the live service carries, and Vary:
+# Accept, since the body is JSON or XML by the Accept header (api/media.py) and a cache must not
+# answer one with the other.
+ROUTE_HEADERS = (
+    (b"access-control-allow-origin", b"*"),
+    (b"cache-control", b"no-cache"),
+    (b"pragma", b"no-cache"),
+    (b"expires", b"-1"),
+    (b"vary", b"Accept"),
+)
+
+
+def with_route_headers(reply: Reply) -> Reply:
+    """``reply`` with ROUTE_HEADERS and, when it has a body, the Content-Type of its media type."""
+    if reply.body:
+        reply.headers = [reply.media.content_type, *ROUTE_HEADERS, *reply.headers]
+    else:
+        reply.headers = [*ROUTE_HEADERS, *reply.headers]
+    return reply
+
+
+def error_reply(exc: BaseException, headers: dict[str, str]) -> Reply:
+    """The reply to a request that raised ``exc``: its error record (api/errors.py) in the media
+    type the request's headers choose, with the route headers."""
+    media = reply_media(headers)
+    status, body, extra = errors.render(exc, media)
+    return with_route_headers(Reply(status, body, extra, media))
 
 
 def reply_media(headers: dict[str, str]) -> Media:

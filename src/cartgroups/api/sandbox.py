@@ -18,7 +18,14 @@ import orjson
 
 from cartgroups.api import errors, routes, wire
 from cartgroups.api.deadlines import Deadlines
-from cartgroups.api.dispatch import Reply, read_body, reply_media, request_headers
+from cartgroups.api.dispatch import (
+    Reply,
+    error_reply,
+    read_body,
+    reply_media,
+    request_headers,
+    with_route_headers,
+)
 from cartgroups.api.media import Media
 from cartgroups.asgi import Message, Receive, Scope
 from cartgroups.errors import DatabaseUnavailable, Invalid
@@ -40,7 +47,6 @@ Answer = Callable[[Scope, Receive], Awaitable[Reply | None]]
 log = logging.getLogger("cartgroups.sandbox")
 
 JSON = (b"content-type", b"application/json; charset=utf-8")
-CORS = (b"access-control-allow-origin", b"*")
 NO_STORE = (b"cache-control", b"no-store")
 REDACTED = "[redacted]"
 SECRET_HEADERS = frozenset({"privatekey", "token", "authorization", "cookie", "proxy-authorization"})
@@ -217,9 +223,7 @@ class SandboxLayer:
         try:
             fault = await self._fault_for(method, scope["path"], secure_url)
         except Exception as exc:
-            media = reply_media(headers)  # a 3dcart route's errors follow Accept, as the app's do
-            status, body, extra = errors.render(exc, media)
-            return Reply(status, body, [media.content_type, CORS, *extra], media)
+            return error_reply(exc, headers)  # a 3dcart route's error, as the app writes them
         if fault is not None and fault.latency_ms:
             await self.sleep(fault.latency_ms / 1000)
         if fault is not None and fault.status is not None:
@@ -326,10 +330,9 @@ class SandboxLayer:
         """An injected error, written like the live service's errors: in the media type the
         request's Accept header chose (the control endpoints under /_cartgroups/ are JSON)."""
         assert fault.status is not None
-        headers = [media.content_type, CORS]
-        if fault.retry_after is not None:
-            headers.append((b"retry-after", str(fault.retry_after).encode()))
-        return Reply(fault.status, errors.error_body(fault.status, fault.message, "", media), headers, media)
+        headers = [] if fault.retry_after is None else [(b"retry-after", str(fault.retry_after).encode())]
+        body = errors.error_body(fault.status, fault.message, "", media)
+        return with_route_headers(Reply(fault.status, body, headers, media))
 
     async def _drain(self, receive: Receive) -> None:
         """Read (up to the size limit) the body of a request a fault answered, for the journal."""
