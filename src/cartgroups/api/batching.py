@@ -15,10 +15,12 @@ savepoint per write when one fails after changing something); a reply is sent on
 COMMIT that made its write durable; a write that fails because the database does is answered
 503 like any write, and then none of its batch was committed. Writes that arrive together have
 no order between them, so running them sorted by store and group is allowed; it makes every
-batch take PostgreSQL's row locks in one order, so two processes' batches cannot deadlock on
-single-row writes, and a write that loses a deadlock anyway (say, a bulk update, whose locks
-span many groups) runs again on its own, up to CONFLICT_RETRIES times; one that still loses is
-answered 503 like a write the database could not take, never with the driver's error (a 500).
+batch take PostgreSQL's row locks in one order (a store's creates, which take the store's row,
+before its writes that take group rows: api/dispatch._lock_rank), so two processes' batches
+cannot deadlock on single-row writes, and a write that loses a deadlock anyway (say, a bulk
+update, whose locks span many groups) runs again on its own, up to CONFLICT_RETRIES times; one
+that still loses is answered 503 like a write the database could not take, never with the
+driver's error (a 500).
 
 While another process holds SQLite's write lock, the batch does not block the event loop (which
 goes on reading requests into the next batch): beginning fails at once and the batch is tried

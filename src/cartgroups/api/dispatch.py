@@ -272,7 +272,7 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
     write = _write(op.handler(call))  # checked and prepared here, before the batch
     # The change runs in the process's next batch (group commit, api/batching.py), ordered by
     # store and group (the handler has checked the id in the path).
-    order = (principal.store_id, 0 if found.path_id is None else call.group_id)
+    order = (principal.store_id, _lock_rank(method, found.path_id, call))
     if checked is None:
         result = await services.writes.run(write.apply, order=order)
         status, body = write.answer(result)
@@ -285,6 +285,16 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         order=order,
     )
     return Reply(status, body, _REPLAYED if replayed else call.reply_headers, call.media)
+
+
+def _lock_rank(method: str, path_id: str | None, call: Call) -> int:
+    """Where a write goes among its store's writes in a batch, so that every batch takes its locks
+    in one order: a create first (it takes the store's row, for the next id), then a bulk update
+    (group rows, ascending), then the writes of one group, by id. A batch that took group rows
+    before the store's row could deadlock with one that took them the other way round."""
+    if method == "POST":
+        return -1
+    return 0 if path_id is None else call.group_id
 
 
 def _write(outcome: ReadReply | Write[Any]) -> Write[Any]:
