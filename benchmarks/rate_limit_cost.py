@@ -19,6 +19,7 @@ $CARTGROUPS_TEST_POSTGRES_URL or postgresql://postgres@127.0.0.1:5432/test) and 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
 import statistics
@@ -32,7 +33,6 @@ from pathlib import Path
 import psycopg
 import sqlalchemy as sa
 
-from cartgroups.api.batching import WriteBatcher
 from cartgroups.api.dispatch import Services
 from cartgroups.service import credentials
 from cartgroups.service.credentials import Authenticator, Principal
@@ -40,9 +40,9 @@ from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.idempotency import Idempotency
 from cartgroups.service.rate_limit import Rate, RateLimiter
 from cartgroups.storage import migrate
-from cartgroups.storage.commits import Commits
 from cartgroups.storage.database import Database
 from cartgroups.storage.read_cache import ReadCache
+from cartgroups.storage.store import open_store
 
 PG_ADMIN = os.environ.get("CARTGROUPS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -100,20 +100,21 @@ def row(name: str, samples: list[float]) -> str:
 
 def measure(label: str, url: str, count: int, warmup: int) -> list[str]:
     db = Database(url)
+    loop = asyncio.new_event_loop()
     try:
         migrate.upgrade(db)
         callers = principals(db, 500)
         one = callers[0]
-        groups = CustomerGroups(db, max_bulk_items=1000)
-        group_id = groups.create(principal=one, body={"Name": "Reference"})
-        commits = Commits(db)
+        store = open_store(db)
+        loop.run_until_complete(store.open())
+        groups = CustomerGroups(store, max_bulk_items=1000)
+        group_id = loop.run_until_complete(groups.create(principal=one, body={"Name": "Reference"}))
         services = Services(
             groups,
-            Authenticator(db, cache_seconds=0, commits=commits),
+            Authenticator(store, cache_seconds=0),
             1 << 20,
-            Idempotency(db),
-            WriteBatcher(db),
-            ReadCache(db, commits=commits),
+            Idempotency(store),
+            ReadCache(store),
         )
         roomy = RateLimiter(db, Rate(1_000_000, 1_000_000.0))
         full = RateLimiter(db, Rate(1, 0.000001))
@@ -132,11 +133,17 @@ def measure(label: str, url: str, count: int, warmup: int) -> list[str]:
             row(f"{label}: refused (429)", timed(lambda _: full.check(callers[1]), count, warmup)),
             row(
                 f"{label}: GET by id's read (reference)",
-                timed(lambda _: groups.get(store_id=one.store_id, group_id=group_id), count, warmup),
+                timed(
+                    lambda _: loop.run_until_complete(groups.get(store_id=one.store_id, group_id=group_id)),
+                    count,
+                    warmup,
+                ),
             ),
         ]
+        loop.run_until_complete(store.close())
         return results
     finally:
+        loop.close()
         db.dispose()
 
 

@@ -58,3 +58,17 @@ def test_a_read_cache_budget_out_of_bounds_is_refused(value: str, monkeypatch: p
 def test_the_read_cache_budget_defaults_to_32_mib(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CARTGROUPS_READ_CACHE_MB", raising=False)
     assert Settings().read_cache_mb == 32
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1001", "many"])
+def test_a_postgresql_pool_size_out_of_bounds_is_refused(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARTGROUPS_PG_POOL_SIZE", value)
+    with pytest.raises(ValidationError, match="pg_pool_size"):
+        Settings()
+
+
+def test_the_postgresql_pool_size_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CARTGROUPS_PG_POOL_SIZE", raising=False)
+    assert Settings().pg_pool_size == 10
+    monkeypatch.setenv("CARTGROUPS_PG_POOL_SIZE", "3")
+    assert Settings().pg_pool_size == 3

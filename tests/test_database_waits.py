@@ -135,8 +135,8 @@ def test_a_partitioned_postgresql_answers_503_within_the_bound_and_the_server_re
         time.sleep(dialect.DATABASE_WAIT_SECONDS)  # the next request tries the database again
 
         # A page that needs no database, asked from another connection while a request waits
-        # for the partitioned database: it waits for the event loop (the database calls run on
-        # it; issue #16), so at most the bound too.
+        # for the partitioned database: PostgreSQL is awaited (issue #16), so it does not wait for
+        # that request; it is bounded all the same.
         stuck: list[tuple[httpx.Response, float]] = []
         waiting = threading.Thread(target=lambda: stuck.append(timed_get(api, f"/CustomerGroups/{group_id}")))
         waiting.start()

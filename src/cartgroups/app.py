@@ -21,7 +21,6 @@ from starlette.types import ASGIApp
 
 from cartgroups.admin import create_admin_app
 from cartgroups.api import dispatch, errors, routes, system
-from cartgroups.api.batching import WriteBatcher
 from cartgroups.api.deadlines import Deadlines
 from cartgroups.api.sandbox import SandboxLayer
 from cartgroups.asgi import Message, Receive, Scope, Send
@@ -37,9 +36,9 @@ from cartgroups.service.operators import Operators
 from cartgroups.service.sandbox import Sandbox
 from cartgroups.service.stores import Stores
 from cartgroups.storage import migrate
-from cartgroups.storage.commits import Commits
 from cartgroups.storage.database import Database
 from cartgroups.storage.read_cache import ReadCache
+from cartgroups.storage.store import Store, open_store
 
 log = logging.getLogger("cartgroups")
 
@@ -59,6 +58,7 @@ class CartgroupsApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.db: Database | None = None
+        self.store: Store | None = None  # the request path's way to the database (storage/store.py)
         self.services: dispatch.Services | None = None
         self.access = AccessLog()
         self.pruner: Pruner | None = None
@@ -87,22 +87,18 @@ class CartgroupsApp:
         db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
         migrate.upgrade(db)
         self.db = db
-        commits = Commits(db)
+        store = self.store = open_store(db, pool_size=settings.pg_pool_size)
         self.services = dispatch.Services(
             groups=CustomerGroups(
-                db,
+                store,
                 max_bulk_items=settings.max_bulk_items,
                 price_level_1_to_10=settings.price_level_1_to_10,
             ),
-            auth=Authenticator(db, cache_seconds=settings.auth_cache_seconds, commits=commits),
+            auth=Authenticator(store, cache_seconds=settings.auth_cache_seconds),
             max_body_bytes=settings.max_body_bytes,
-            idempotency=Idempotency(db),
-            writes=WriteBatcher(db),
+            idempotency=Idempotency(store),
             reads=ReadCache(
-                db,
-                enabled=settings.read_cache,
-                max_bytes=settings.read_cache_mb * 1024 * 1024,
-                commits=commits,
+                store, enabled=settings.read_cache, max_bytes=settings.read_cache_mb * 1024 * 1024
             ),
             limiter=rate_limit.from_setting(db, settings.rate_limit),
             body_deadlines=Deadlines(settings.body_timeout_seconds),
@@ -164,12 +160,16 @@ class CartgroupsApp:
             if message["type"] == "lifespan.startup":
                 try:
                     self.start()
+                    assert self.store is not None
+                    await self.store.open()
                 except Exception as exc:
                     text = exc.message if isinstance(exc, CartgroupsError) else repr(exc)
                     await send({"type": "lifespan.startup.failed", "message": text})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.store is not None:
+                    await self.store.close()
                 self.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -126,6 +126,13 @@ class Settings(BaseSettings):
         description="Most memory, in MiB, each process gives the read cache; over it, the oldest "
         "quarter of the answers is forgotten.",
     )
+    pg_pool_size: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="On PostgreSQL, most connections each server process opens for API requests "
+        "(a pool: requests of one process wait for the database side by side, up to this many).",
+    )
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL",
         description="SQLite durability: NORMAL (WAL) survives a process crash, FULL also power loss.",

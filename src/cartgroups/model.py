@@ -7,6 +7,7 @@ and the OpenAPI document derives its schemas from it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, NamedTuple
@@ -151,6 +152,17 @@ class CustomerGroup(NamedTuple):
     auto_approve: bool
     registration_message: str
     price_level: int
+
+
+_AT_COLUMN = {spec.column: i for i, spec in enumerate(FIELDS)}
+
+
+def with_values(group: CustomerGroup, values: Mapping[str, object]) -> CustomerGroup:
+    """The group as an update of these column values (service/validation.group_values) leaves it."""
+    changed = list(group)
+    for column, value in values.items():
+        changed[_AT_COLUMN[column]] = value
+    return CustomerGroup._make(changed)
 
 
 def decimal_text(value: Decimal) -> str:

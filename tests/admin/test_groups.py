@@ -3,8 +3,9 @@ and messages; changes seen by API clients at once and the other way round."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import httpx
 import pytest
@@ -12,6 +13,8 @@ import pytest
 from cartgroups.admin.groups import PAGE_SIZE
 from cartgroups.service import audit, credentials
 from cartgroups.service.credentials import Issued, Principal
+from cartgroups.service.customer_groups import CustomerGroups
+from cartgroups.storage.store import open_store
 from tests.admin.support import USERNAME, Browser, field_error, text_of
 from tests.conftest import STORE, LiveServer, create_group
 
@@ -37,10 +40,29 @@ def _seeder(store_id: int) -> Principal:
     return Principal(store_id, STORE, can_read=True, can_write=True)
 
 
-def _add_groups(server: LiveServer, store_id: int, names: list[str]) -> None:
+def _create_groups(server: LiveServer, store_id: int, bodies: Sequence[dict[str, object]]) -> None:
+    """Groups created in order through the service, under the server's rules. The server's own
+    store serves the server's event loop only, so they go through a store and a loop of their own."""
     assert server.app.services is not None
-    for name in names:
-        server.app.services.groups.create(principal=_seeder(store_id), body={"Name": name})
+    rules = server.app.services.groups
+
+    async def main() -> None:
+        store = open_store(server.db)
+        await store.open()
+        try:
+            groups = CustomerGroups(
+                store, max_bulk_items=rules.max_bulk_items, price_level_1_to_10=rules.price_level_1_to_10
+            )
+            for body in bodies:
+                await groups.create(principal=_seeder(store_id), body=body)
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def _add_groups(server: LiveServer, store_id: int, names: list[str]) -> None:
+    _create_groups(server, store_id, [{"Name": name} for name in names])
 
 
 def _names_in_table(page: str) -> list[str]:
@@ -102,11 +124,11 @@ def test_groups_table_sorts_searches_and_pages(browser: Browser, server: LiveSer
 
 def test_groups_table_sorts_by_price_level(browser: Browser, server: LiveServer, creds: Issued) -> None:
     store_id = _store_id(server)
-    assert server.app.services is not None
-    for name, level in (("low", 1), ("high", 9), ("mid", 5)):
-        server.app.services.groups.create(
-            principal=_seeder(store_id), body={"Name": name, "PriceLevel": level}
-        )
+    _create_groups(
+        server,
+        store_id,
+        [{"Name": name, "PriceLevel": level} for name, level in (("low", 1), ("high", 9), ("mid", 5))],
+    )
     page = browser.get(f"/admin/stores/{store_id}/groups", sort="price_level", dir="desc")
     assert _names_in_table(page.text) == ["high", "mid", "low"]
 

@@ -5,7 +5,8 @@ transaction as the change. Rejected and rolled-back requests leave none."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -17,6 +18,8 @@ from cartgroups.storage import audit as audit_sql
 from cartgroups.storage import customer_groups as store_sql
 from cartgroups.storage.audit import Entry
 from cartgroups.storage.database import Database
+from cartgroups.storage.postgres.store import PostgresTx
+from cartgroups.storage.sqlite.store import SqliteTx
 from tests.api.support import (
     AWKWARD_AMOUNTS,
     COLLECTION,
@@ -51,6 +54,53 @@ def as_wire(text: str | None) -> str | None:
     (json_net.escaped). The log keeps the text orjson and SQLite write, the same JSON with those
     three raw: it is not read by 3dcart clients, and escaping it would cost every write."""
     return None if text is None else escaped(text.encode()).decode()
+
+
+def tx_class(server: LiveServer) -> type[SqliteTx] | type[PostgresTx]:
+    """The transaction class (storage/store.Tx) of the database under test: where a write's
+    statements can be made to fail."""
+    return SqliteTx if server.db.dialect_name == "sqlite" else PostgresTx
+
+
+async def executed(tx: object) -> None:
+    """Make sure what a transaction has sent was run by the database: PostgreSQL's are pipelined,
+    sent without waiting for their answer (SQLite runs each statement at once)."""
+    if isinstance(tx, PostgresTx):
+        await tx.pipeline.sync()
+
+
+AUDIT_LOG_BROKEN = "the audit log is broken"
+_REFUSE = {
+    "sqlite": [
+        "CREATE TRIGGER audit_log_refuses BEFORE INSERT ON audit_log"
+        f" BEGIN SELECT RAISE(ABORT, '{AUDIT_LOG_BROKEN}'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION audit_log_refuses() RETURNS trigger LANGUAGE plpgsql AS"
+        f" $$ BEGIN RAISE EXCEPTION '{AUDIT_LOG_BROKEN}' USING ERRCODE = 'check_violation'; END $$",
+        "CREATE TRIGGER audit_log_refuses BEFORE INSERT ON audit_log"
+        " FOR EACH ROW EXECUTE FUNCTION audit_log_refuses()",
+    ],
+}
+_ACCEPT = {
+    "sqlite": ["DROP TRIGGER audit_log_refuses"],
+    "postgresql": ["DROP TRIGGER audit_log_refuses ON audit_log", "DROP FUNCTION audit_log_refuses()"],
+}
+
+
+@contextmanager
+def audit_log_refusing_entries(db: Database) -> Iterator[None]:
+    """While inside, the database itself refuses every new audit entry (a trigger raises), however
+    the entry is written: on its own, or in one statement with its change (PostgreSQL's create)."""
+    with db.write() as conn:
+        for statement in _REFUSE[db.dialect_name]:
+            conn.exec_driver_sql(statement)
+    try:
+        yield
+    finally:
+        with db.write() as conn:
+            for statement in _ACCEPT[db.dialect_name]:
+                conn.exec_driver_sql(statement)
 
 
 def who(entry: Entry) -> tuple[object, ...]:
@@ -187,16 +237,20 @@ def test_a_bulk_update_that_fails_half_way_leaves_neither_changes_nor_entries(
     for name in ("a", "b", "c"):
         create_group(api, Name=name)
     log, before = entries(server.db), state()
-    real_update = store_sql.update_group
+    tx_type = tx_class(server)
+    real_update = tx_type.update_group
     calls: list[int] = []
 
-    def failing_update(conn: object, *, store_id: int, group_id: int, values: object) -> bool:
+    async def failing_update(
+        self: SqliteTx | PostgresTx, *, store_id: int, group_id: int, values: Mapping[str, object]
+    ) -> None:
         calls.append(group_id)
         if group_id == 3:  # every time: a batch whose write fails may be run again
+            await executed(self)  # the first two updates really made, in the transaction
             raise RuntimeError("simulated crash in the middle of a bulk update")
-        return real_update(conn, store_id=store_id, group_id=group_id, values=values)  # type: ignore[arg-type]
+        await real_update(self, store_id=store_id, group_id=group_id, values=values)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(store_sql, "update_group", failing_update)
+    monkeypatch.setattr(tx_type, "update_group", failing_update)
     response = api.put(COLLECTION, json=[{"CustomerGroupID": n, "Name": f"new {n}"} for n in (1, 2, 3)])
     assert_error(response, 500, "An internal error occurred; it has been logged")
     monkeypatch.undo()
@@ -207,47 +261,49 @@ def test_a_bulk_update_that_fails_half_way_leaves_neither_changes_nor_entries(
 
 @pytest.mark.parametrize("write", ["create", "update", "bulk", "delete"])
 def test_a_change_whose_entry_cannot_be_written_is_rolled_back(
-    server: LiveServer, api: httpx.Client, state: State, monkeypatch: pytest.MonkeyPatch, write: str
+    server: LiveServer, api: httpx.Client, state: State, caplog: pytest.LogCaptureFixture, write: str
 ) -> None:
     create_group(api)
     create_group(api)
     log, before = entries(server.db), state()
-
-    def broken_record(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("the audit log is broken")
-
-    monkeypatch.setattr(audit_sql, "record_entries", broken_record)  # what every write path calls
-    monkeypatch.setattr(audit_sql, "record_create", broken_record)  # but SQLite's create
-    monkeypatch.setattr(audit_sql, "record_update", broken_record)  # and PUT by id
-    response = {
-        "create": lambda: api.post(COLLECTION, json={"Name": "x"}),
-        "update": lambda: api.put(item_path(1), json={"Name": "x"}),
-        "bulk": lambda: api.put(COLLECTION, json=[{"CustomerGroupID": 1, "Name": "x"}] * 2),
-        "delete": lambda: api.delete(item_path(2)),
-    }[write]()
+    with audit_log_refusing_entries(server.db):
+        response = {
+            "create": lambda: api.post(COLLECTION, json={"Name": "x"}),
+            "update": lambda: api.put(item_path(1), json={"Name": "x"}),
+            "bulk": lambda: api.put(COLLECTION, json=[{"CustomerGroupID": 1, "Name": "x"}] * 2),
+            "delete": lambda: api.delete(item_path(2)),
+        }[write]()
     assert_error(response, 500, "An internal error occurred; it has been logged")
-    monkeypatch.undo()
+    assert AUDIT_LOG_BROKEN in caplog.text  # the entry's refusal, logged as the 500's cause
     assert state() == before
     assert entries(server.db) == log
 
 
-def test_a_put_whose_change_fails_after_its_entry_is_written_leaves_neither(
+def test_a_put_that_fails_after_its_entry_is_written_leaves_neither(
     server: LiveServer, api: httpx.Client, state: State, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On SQLite a PUT by id writes its entry first (from the row, audit.record_update), then
-    the change: a change that fails takes the entry with it. Then the same PUT succeeds."""
+    """A PUT by id writes its change and its entry in one transaction: a failure after the entry
+    is written takes both back. On SQLite the entry comes first (written from the row,
+    audit.record_update), then the change, which fails here. Then the same PUT succeeds. (On
+    PostgreSQL both are one statement, storage/postgres/store._update_recorded, which the
+    database makes or refuses whole: test_a_change_whose_entry_cannot_be_written_is_rolled_back
+    has it refused.)"""
+    if server.db.dialect_name != "sqlite":
+        pytest.skip("on PostgreSQL the change and its entry are one statement")
     create_group(api)
     log, before = entries(server.db), state()
+    failed: list[str] = []
 
     def broken_update(*args: object, **kwargs: object) -> bool:
+        failed.append("update")
         raise RuntimeError("the update is broken")
 
-    monkeypatch.setattr(store_sql, "update_group", broken_update)
-    monkeypatch.setattr(store_sql, "update_group_if", broken_update)  # PostgreSQL's path
+    monkeypatch.setattr(store_sql, "update_group", broken_update)  # SqliteTx.update_recorded's
     assert_error(
         api.put(item_path(1), json={"Name": "x"}), 500, "An internal error occurred; it has been logged"
     )
     monkeypatch.undo()
+    assert failed and set(failed) == {"update"}  # twice: the batch runs again with savepoints
     assert state() == before
     assert entries(server.db) == log
     assert api.put(item_path(1), json={"Name": "x"}).status_code == 200

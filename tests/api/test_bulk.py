@@ -4,11 +4,13 @@ invalid items never written, valid items written in one transaction."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import httpx
 import pytest
 
-from cartgroups.storage import customer_groups as store_sql
+from cartgroups.storage.postgres.store import PostgresTx
+from cartgroups.storage.sqlite.store import SqliteTx
 from tests.api.support import (
     BAD_ITEM_ID,
     COLLECTION,
@@ -23,7 +25,7 @@ from tests.api.support import (
     stored,
     stored_one,
 )
-from tests.conftest import create_group
+from tests.conftest import LiveServer, create_group
 
 UPDATED = "updated successfully"
 NOT_OBJECT_ITEM = "Each item must be a JSON object (a CustomerGroup)"
@@ -257,21 +259,26 @@ def test_more_than_1000_items_are_refused_whole(api: httpx.Client, state: State)
 
 
 def test_valid_items_are_written_in_one_transaction(
-    api: httpx.Client, state: State, monkeypatch: pytest.MonkeyPatch
+    server: LiveServer, api: httpx.Client, state: State, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A failure half-way through the writes leaves none of them visible."""
     _make(api, 3)
     before = state()
-    real_update = store_sql.update_group
+    tx_type = SqliteTx if server.db.dialect_name == "sqlite" else PostgresTx  # the database under test
+    real_update = tx_type.update_group
     calls: list[int] = []
 
-    def failing_update(conn: object, *, store_id: int, group_id: int, values: object) -> bool:
+    async def failing_update(
+        self: SqliteTx | PostgresTx, *, store_id: int, group_id: int, values: Mapping[str, object]
+    ) -> None:
         calls.append(group_id)
         if group_id == 3:  # every time: a batch whose write fails may be run again
+            if isinstance(self, PostgresTx):  # its statements are pipelined: have them run first
+                await self.pipeline.sync()
             raise RuntimeError("simulated crash in the middle of a bulk update")
-        return real_update(conn, store_id=store_id, group_id=group_id, values=values)  # type: ignore[arg-type]
+        await real_update(self, store_id=store_id, group_id=group_id, values=values)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(store_sql, "update_group", failing_update)
+    monkeypatch.setattr(tx_type, "update_group", failing_update)
     body = [{"CustomerGroupID": n, "Name": f"changed {n}"} for n in (1, 2, 3)]
     response = api.put(COLLECTION, json=body)
     assert_error(response, 500, "An internal error occurred; it has been logged")

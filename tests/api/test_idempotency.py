@@ -4,9 +4,11 @@ different request, and stored in the same transaction as the write."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -17,6 +19,8 @@ from cartgroups.service.writes import Transaction
 from cartgroups.storage import idempotency as key_sql
 from tests.api.support import COLLECTION, JSON, IssueFn, State, assert_error, group_bytes, item_path, stored
 from tests.conftest import LiveServer, create_group, headers_for, plain_client, result_body
+
+T = TypeVar("T")
 
 REUSED = "This Idempotency-Key was already used with a different request; send a new key"
 BAD_KEY = "Idempotency-Key must be 1 to 255 visible ASCII characters"
@@ -29,6 +33,13 @@ def keyed(key: str) -> dict[str, str]:
 def keys_of(server: LiveServer, issued: Issued) -> int:
     with server.db.read() as conn:
         return key_sql.count(conn, store_id=store_id_of(server.db, issued.secure_url))
+
+
+def on_server(server: LiveServer, coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` on the live server's event loop (its store serves that loop only) and
+    return its result, or raise what it raised."""
+    loop = server.server.servers[0].get_loop()
+    return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout=30)
 
 
 class Clock:
@@ -45,7 +56,8 @@ def clock(server: LiveServer) -> Iterator[Clock]:
     services = server.app.services
     assert services is not None
     original, fake = services.idempotency, Clock()
-    services.idempotency = Idempotency(server.db, clock=fake)
+    assert server.app.store is not None
+    services.idempotency = Idempotency(server.app.store, clock=fake)
     yield fake
     services.idempotency = original
 
@@ -143,7 +155,7 @@ def test_expired_keys_are_pruned(server: LiveServer, api: httpx.Client, creds: I
     assert keys_of(server, creds) == 4
     clock.now += TTL_SECONDS - 1800  # the first three are past 24 hours, "recent" is not
     assert server.app.services is not None
-    assert server.app.services.idempotency.prune() == 3
+    assert on_server(server, server.app.services.idempotency.prune()) == 3
     assert keys_of(server, creds) == 1
     # And lazily: the first keyed request after prune_every seconds prunes.
     clock.now += server.app.services.idempotency.prune_every + 3600
@@ -202,18 +214,28 @@ def test_the_key_and_the_write_commit_together(server: LiveServer, creds: Issued
     """A failure after the write, inside the keyed transaction, leaves neither the row nor the key."""
     services = server.app.services
     assert services is not None
-    principal = services.auth.verify(
-        secure_url=creds.secure_url, private_key=creds.private_key, token=creds.token, write=True
-    )
     before = state()
+    created: list[int] = []
 
-    plan = services.groups.plan_create(principal=principal, body={"Name": "Lost"})
+    async def keyed_write_that_fails() -> None:
+        principal = await services.auth.verify(
+            secure_url=creds.secure_url, private_key=creds.private_key, token=creds.token, write=True
+        )
+        plan = services.groups.plan_create(principal=principal, body={"Name": "Lost"})
 
-    def write_then_fail(tx: Transaction) -> tuple[int, bytes]:
-        plan(tx)
-        raise RuntimeError("the process died here")
+        async def write_then_fail(tx: Transaction) -> tuple[int, bytes]:
+            created.append(await plan(tx))
+            raise RuntimeError("the process died here")
 
-    with pytest.raises(RuntimeError), services.groups.db.write() as tx:
-        services.idempotency.run(tx, principal, key="crash", fingerprint="f", work=write_then_fail)
+        async def keyed(tx: Transaction) -> tuple[int, bytes, bool]:
+            return await services.idempotency.run(
+                tx, principal, key="crash", fingerprint="f", work=write_then_fail
+            )
+
+        await services.groups.run(keyed)
+
+    with pytest.raises(RuntimeError, match="the process died here"):
+        on_server(server, keyed_write_that_fails())
+    assert created and set(created) == {1}  # the group was written, in the keyed transaction
     assert state() == before
     assert keys_of(server, creds) == 0

@@ -6,6 +6,7 @@ queues its entries (bounded, the oldest dropped and counted) and writes them onc
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from cartgroups.service.sandbox import Sandbox
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import rate_limits as bucket_sql
 from cartgroups.storage.database import Database
+from cartgroups.storage.store import open_store
 from cartgroups.storage.tables import rate_buckets
 from tests.service.test_rate_limit import Clock, db, principal_of
 
@@ -133,24 +135,33 @@ def test_a_restore_makes_the_limiter_forget_what_its_own_buckets_owe(db: Databas
     application by id; after a restore those ids may name others, so the debt is forgotten
     (Authenticator.on_restore), not charged to whoever has the id now."""
     issued = credentials.issue(db, secure_url="shop.example.com", application="owing")
-    assert issued.private_key is not None
-    auth = Authenticator(db, cache_seconds=0.05)
-    limiter = RateLimiter(db, Rate(4, 0.001), clock=Clock())
-    auth.on_restore.append(limiter.forget_local)
+    private_key = issued.private_key
+    assert private_key is not None
+    loop = asyncio.new_event_loop()  # the test's one event loop: every verification runs on it
+    store = open_store(db)
+    try:
+        auth = Authenticator(store, cache_seconds=0.05)
+        limiter = RateLimiter(db, Rate(4, 0.001), clock=Clock())
+        auth.on_restore.append(limiter.forget_local)
 
-    def caller() -> Principal:
-        return auth.verify(
-            secure_url=issued.secure_url, private_key=issued.private_key, token=issued.token, write=False
-        )
+        def caller() -> Principal:
+            return loop.run_until_complete(
+                auth.verify(
+                    secure_url=issued.secure_url, private_key=private_key, token=issued.token, write=False
+                )
+            )
 
-    assert limiter.check(caller()) is None  # the shared bucket: 1
-    with unwritable(db, limiter):
-        assert [limiter.check(caller()) for _ in range(3)] == [None, None, None]  # owed: 3
-    with db.write() as conn:  # what a restore does last: the data is the backup's, anew
-        conn.execute(sa.delete(rate_buckets))
-        cred_sql.set_generation(conn)
-    time.sleep(0.1)  # PostgreSQL: the next poll (SQLite notices the commit at once)
-    principal = caller()
+        assert limiter.check(caller()) is None  # the shared bucket: 1
+        with unwritable(db, limiter):
+            assert [limiter.check(caller()) for _ in range(3)] == [None, None, None]  # owed: 3
+        with db.write() as conn:  # what a restore does last: the data is the backup's, anew
+            conn.execute(sa.delete(rate_buckets))
+            cred_sql.set_generation(conn)
+        time.sleep(0.1)  # PostgreSQL: the next poll (SQLite notices the commit at once)
+        principal = caller()
+    finally:
+        loop.run_until_complete(store.close())
+        loop.close()
     time.sleep(PROBE_SECONDS * 2)  # the next check tries the shared bucket again
     assert limiter.check(principal) is None  # the restored bucket: 1, nothing owed added
     assert principal.application_id is not None

@@ -3,7 +3,9 @@ token once, and a revocation made anywhere is noticed within ``cache_seconds``."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -13,8 +15,9 @@ from cartgroups.service import credentials
 from cartgroups.service.credentials import REJECTED, Authenticator, Issued
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import tables
-from cartgroups.storage.commits import Commits
+from cartgroups.storage.credentials import TokenGrant
 from cartgroups.storage.database import Database
+from cartgroups.storage.store import Store, open_store
 
 
 @pytest.fixture
@@ -22,6 +25,22 @@ def db(empty_database_url: str) -> Iterator[Database]:
     database = Database(empty_database_url)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """The test's one event loop: every verification runs on it."""
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture
+def store(db: Database, loop: asyncio.AbstractEventLoop) -> Iterator[Store]:
+    """The request path's store of ``db``, bound to the test's loop and closed after."""
+    store = open_store(db)
+    yield store
+    loop.run_until_complete(store.close())
 
 
 class Clock:
@@ -34,65 +53,68 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The Authenticator's clock (only its own: the event loop and the pool keep the real one)."""
     clock = Clock()
-    monkeypatch.setattr(credentials.time, "monotonic", clock)
+    monkeypatch.setattr(credentials, "time", SimpleNamespace(monotonic=clock))
     return clock
 
 
 @pytest.fixture
-def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every token hash the Authenticator looks up in the database."""
+def lookups(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every token hash the Authenticator looks up in the database (through its store)."""
     seen: list[str] = []
-    real = cred_sql.find_grant
+    real = store.find_grant
 
-    def counting(conn: object, *, token_hash: str) -> object:
+    async def counting(*, token_hash: str) -> TokenGrant | None:
         seen.append(token_hash)
-        return real(conn, token_hash=token_hash)  # type: ignore[arg-type]
+        return await real(token_hash=token_hash)
 
-    monkeypatch.setattr(cred_sql, "find_grant", counting)
+    monkeypatch.setattr(store, "find_grant", counting)
     return seen
 
 
-def verify(auth: Authenticator, issued: Issued) -> credentials.Principal:
+def verify(loop: asyncio.AbstractEventLoop, auth: Authenticator, issued: Issued) -> credentials.Principal:
     assert issued.private_key is not None
-    return auth.verify(
-        secure_url=issued.secure_url, private_key=issued.private_key, token=issued.token, write=True
+    return loop.run_until_complete(
+        auth.verify(
+            secure_url=issued.secure_url, private_key=issued.private_key, token=issued.token, write=True
+        )
     )
 
 
 def test_a_verified_token_is_looked_up_once_while_nothing_is_revoked(
-    db: Database, clock: Clock, lookups: list[str]
+    db: Database, store: Store, loop: asyncio.AbstractEventLoop, clock: Clock, lookups: list[str]
 ) -> None:
     issued = credentials.issue(db, secure_url="shop.com", application="a")
-    auth = Authenticator(db, cache_seconds=0.5)
-    first = verify(auth, issued)
+    auth = Authenticator(store, cache_seconds=0.5)
+    first = verify(loop, auth, issued)
     for _ in range(5):
         clock.now += 10  # far beyond cache_seconds: the check finds no revocation
-        assert verify(auth, issued) == first
-    assert len(lookups) == 1
+        assert verify(loop, auth, issued) == first
+    assert lookups == [credentials.hash_secret(issued.token)]
 
 
 def test_a_revocation_by_another_process_is_noticed_within_cache_seconds(
-    db: Database, empty_database_url: str, clock: Clock
+    db: Database, store: Store, loop: asyncio.AbstractEventLoop, empty_database_url: str, clock: Clock
 ) -> None:
     issued = credentials.issue(db, secure_url="shop.com", application="a")
     kept = credentials.issue(db, secure_url="shop.com", application="b")
-    auth = Authenticator(db, cache_seconds=0.5)
-    verify(auth, issued)
-    verify(auth, kept)
+    auth = Authenticator(store, cache_seconds=0.5)
+    verify(loop, auth, issued)
+    verify(loop, auth, kept)
     other = Database(empty_database_url)  # another process's handle on the same database
     try:
         credentials.revoke(other, token=issued.token)
     finally:
         other.dispose()
     clock.now += 0.4
-    if not Commits(db).exact:  # SQLite notices any commit at once (tests/test_hostile_restore.py)
-        verify(auth, issued)  # still inside the window this process last checked
+    if not store.exact_changes:  # SQLite notices any commit at once (tests/test_hostile_restore.py)
+        verify(loop, auth, issued)  # still inside the window this process last checked
     clock.now += 0.2
     with pytest.raises(Unauthorized) as rejected:
-        verify(auth, issued)
+        verify(loop, auth, issued)
     assert rejected.value.message == REJECTED
-    assert verify(auth, kept).secure_url == "shop.com"
+    assert verify(loop, auth, kept).secure_url == "shop.com"
 
 
 def version(db: Database) -> int:
@@ -117,9 +139,11 @@ def test_every_revocation_moves_the_count_and_a_failed_one_does_not(db: Database
     assert version(db) == 1
 
 
-def test_cache_seconds_zero_checks_every_request(db: Database, clock: Clock, lookups: list[str]) -> None:
+def test_cache_seconds_zero_checks_every_request(
+    db: Database, store: Store, loop: asyncio.AbstractEventLoop, clock: Clock, lookups: list[str]
+) -> None:
     issued = credentials.issue(db, secure_url="shop.com", application="a")
-    auth = Authenticator(db, cache_seconds=0)
-    verify(auth, issued)
-    verify(auth, issued)
-    assert len(lookups) == 2
+    auth = Authenticator(store, cache_seconds=0)
+    verify(loop, auth, issued)
+    verify(loop, auth, issued)
+    assert lookups == [credentials.hash_secret(issued.token)] * 2

@@ -4,6 +4,7 @@ objects, isolation per store and application, and the per-store switch."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from cartgroups.service.rate_limit import (
 )
 from cartgroups.storage import rate_limits as bucket_sql
 from cartgroups.storage.database import Database
+from cartgroups.storage.store import open_store
 
 T0 = 1_800_000_000.0
 
@@ -44,10 +46,19 @@ def db(empty_database_url: str) -> Iterator[Database]:
 def principal_of(db: Database, store: str = "shop.example.com", app: str = "default") -> Principal:
     issued: Issued = credentials.issue(db, secure_url=store, application=app)
     assert issued.private_key is not None, "use a new application name per principal"
-    auth = Authenticator(db, cache_seconds=0)
-    return auth.verify(
-        secure_url=issued.secure_url, private_key=issued.private_key, token=issued.token, write=False
-    )
+    private_key = issued.private_key
+
+    async def verified() -> Principal:
+        opened = open_store(db)  # on this call's own event loop, closed after
+        try:
+            auth = Authenticator(opened, cache_seconds=0)
+            return await auth.verify(
+                secure_url=issued.secure_url, private_key=private_key, token=issued.token, write=False
+            )
+        finally:
+            await opened.close()
+
+    return asyncio.run(verified())
 
 
 def test_parse_rate() -> None:
@@ -114,6 +125,7 @@ def test_a_clock_going_backwards_drains_nothing(db: Database) -> None:
     assert [limiter.check(caller), limiter.check(caller)] == [None, None]
     clock.now -= 60
     assert limiter.check(caller) == 1
+    assert caller.application_id is not None
     with db.read() as conn:
         assert (
             bucket_sql.level_of(conn, store_id=caller.store_id, application_id=caller.application_id) == 2.0

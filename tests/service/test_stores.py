@@ -3,8 +3,6 @@ the pages there are, and a revoke that touches only a token of the store named."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from cartgroups.errors import NotFound
@@ -14,13 +12,7 @@ from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.stores import Stores
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage.database import Database
-
-
-@pytest.fixture
-def db(empty_database_url: str) -> Iterator[Database]:
-    database = Database(empty_database_url)
-    yield database
-    database.dispose()
+from tests.service.conftest import Runner
 
 
 def test_store_pages_are_clamped_to_the_pages_there_are(db: Database) -> None:
@@ -45,13 +37,12 @@ def test_store_pages_are_clamped_to_the_pages_there_are(db: Database) -> None:
     ]
 
 
-def test_group_pages_sort_and_search_one_store(db: Database) -> None:
+def test_group_pages_sort_and_search_one_store(db: Database, groups: CustomerGroups, run: Runner) -> None:
     mine = credentials.store_id_of(db, credentials.issue(db, secure_url="shop.com").secure_url)
     theirs = credentials.store_id_of(db, credentials.issue(db, secure_url="other.com").secure_url)
-    groups = CustomerGroups(db, max_bulk_items=10)
     for store_id, names in ((mine, ["b", "A", "ab", "c"]), (theirs, ["a"])):
         for name in names:
-            groups.create(principal=Principal(store_id, "-", True, True), body={"Name": name})
+            run(groups.create(principal=Principal(store_id, "-", True, True), body={"Name": name}))
     stores = Stores(db)
     page = stores.groups(mine, name_contains="A", sort="name", descending=True, size=2, number=1)
     assert ([g.name for g in page.rows], page.total, page.pages) == (["ab", "A"], 2, 1)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
+from typing import TypeVar
 
 import pytest
 
 from cartgroups.model import EDITABLE
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage.database import Database
+from cartgroups.storage.store import Store
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -31,3 +36,16 @@ def group_values(**overrides: object) -> dict[str, object]:
 def new_store(db: Database, secure_url: str) -> int:
     with db.write() as conn:
         return cred_sql.insert_store(conn, secure_url=secure_url)
+
+
+def run_on_store(store: Store, scenario: Callable[[], Awaitable[T]]) -> T:
+    """``scenario()`` on a new event loop, with the store opened on it and closed at the end."""
+
+    async def opened() -> T:
+        await store.open()
+        try:
+            return await scenario()
+        finally:
+            await store.close()
+
+    return asyncio.run(opened())

@@ -4,7 +4,8 @@ indexes of its own: they made every API write slower, see migration 0007)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Iterator, Sequence
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +15,8 @@ from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import customer_groups as group_sql
 from cartgroups.storage.database import Database
+from cartgroups.storage.store import open_store
+from cartgroups.storage.tables import customer_groups as groups_table
 
 
 @pytest.fixture
@@ -28,16 +31,34 @@ def _store(db: Database, url: str) -> int:
         return cred_sql.insert_store(conn, secure_url=url)
 
 
+def _create(db: Database, creates: Sequence[tuple[Principal, dict[str, object]]]) -> None:
+    """Groups created through the service, in order, on an event loop and a store of their own."""
+
+    async def main() -> None:
+        store = open_store(db)
+        await store.open()
+        try:
+            groups = CustomerGroups(store, max_bulk_items=10)
+            for principal, body in creates:
+                await groups.create(principal=principal, body=body)
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
 def test_search_sort_and_page_stay_in_the_store(db: Database) -> None:
     mine, theirs = _store(db, "mine.example.com"), _store(db, "theirs.example.com")
-    groups = CustomerGroups(db, max_bulk_items=10)
-    for name, level in (("b_2", 3), ("A%1", 7), ("c", 1), ("B_1", 3)):
-        groups.create(
-            principal=Principal(mine, "mine.example.com", True, True),
-            body={"Name": name, "PriceLevel": level},
-        )
-    groups.create(
-        principal=Principal(theirs, "theirs.example.com", True, True), body={"Name": "b_2 elsewhere"}
+    in_mine = Principal(mine, "mine.example.com", True, True)
+    _create(
+        db,
+        [
+            *(
+                (in_mine, {"Name": name, "PriceLevel": level})
+                for name, level in (("b_2", 3), ("A%1", 7), ("c", 1), ("B_1", 3))
+            ),
+            (Principal(theirs, "theirs.example.com", True, True), {"Name": "b_2 elsewhere"}),
+        ],
     )
     with db.read() as conn:
 
@@ -65,8 +86,8 @@ def test_each_sort_reads_only_the_stores_rows(db: Database, sort: str) -> None:
     store_id = _store(db, "big.example.com")
     with db.read() as conn:
         stmt = (
-            sa.select(group_sql.t.c.group_id)
-            .where(group_sql.t.c.store_id == store_id)
+            sa.select(groups_table.c.group_id)
+            .where(groups_table.c.store_id == store_id)
             .order_by(*group_sql.SORTS[sort])
             .limit(50)
             .offset(1000)

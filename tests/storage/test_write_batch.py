@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import psycopg
 import pytest
+from sqlalchemy.engine import Connection
 
 from cartgroups.errors import DatabaseUnavailable, Invalid
-from cartgroups.service.writes import Transaction as Connection
 from cartgroups.storage import customer_groups as groups_sql
 from cartgroups.storage.database import Database, Retry
 from cartgroups.storage.dialect import WriterBusy

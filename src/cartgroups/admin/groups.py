@@ -185,7 +185,7 @@ async def new_group(request: Request, session: Session) -> Response:
     form: dict[str, str] = request.state.form
     body = _body(form)
     try:
-        group_id = web.console(request).groups.create(principal=_by_operator(store, session), body=body)
+        group_id = await web.console(request).groups.create(principal=_by_operator(store, session), body=body)
     except Invalid as exc:
         return _form_page(request, session, store, values=body, group_id=None, status=400, error=exc)
     return web.redirect(f"{web.PREFIX}/stores/{store.id}/groups?created={group_id}")
@@ -197,11 +197,11 @@ async def edit_group(request: Request, session: Session) -> Response:
     group_id = web.parse_id(request.path_params["group_id"])
     groups = web.console(request).groups
     if request.method == "GET":
-        group = groups.get(store_id=store.id, group_id=group_id)
+        group = await groups.get(store_id=store.id, group_id=group_id)
         return _form_page(request, session, store, values=_form_values(group), group_id=group_id)
     body = _body(request.state.form)
     try:
-        groups.update(principal=_by_operator(store, session), group_id=group_id, body=body)
+        await groups.update(principal=_by_operator(store, session), group_id=group_id, body=body)
     except Invalid as exc:
         return _form_page(request, session, store, values=body, group_id=group_id, status=400, error=exc)
     return web.redirect(f"{web.PREFIX}/stores/{store.id}/groups?updated={group_id}")
@@ -213,7 +213,7 @@ async def delete_group(request: Request, session: Session) -> Response:
     group_id = web.parse_id(request.path_params["group_id"])
     groups = web.console(request).groups
     if request.method == "GET":
-        group = groups.get(store_id=store.id, group_id=group_id)
+        group = await groups.get(store_id=store.id, group_id=group_id)
         return web.page(request, "group_delete.html", session=session, store=store, group=group)
-    groups.delete(principal=_by_operator(store, session), group_id=group_id)
+    await groups.delete(principal=_by_operator(store, session), group_id=group_id)
     return web.redirect(f"{web.PREFIX}/stores/{store.id}/groups?deleted={group_id}")

@@ -1,14 +1,14 @@
 """Handlers of the CustomerGroups routes: parse, call the service, shape the reply.
 
 A read handler returns the reply. A write handler checks and prepares the request and returns
-a Write: what runs in the process's next write batch (api/batching.py) and how its result
-becomes the reply. Whatever can be done before the batch is, because a batch holds SQLite's
-write lock, which every server process shares."""
+a Write: the plan the store runs in a write transaction (storage/store.py; on SQLite, the
+process's next group commit) and how its result becomes the reply. Whatever can be done before
+the transaction is, because on SQLite it holds the write lock that every server process shares."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -63,8 +63,8 @@ class Call:
 
 @dataclass(frozen=True, slots=True)
 class Write(Generic[T]):
-    """A checked write request: ``apply(tx)`` makes the change in the write transaction it is
-    given and returns its result; ``answer(result)`` is the reply, from what apply returned."""
+    """A checked write request: ``await apply(tx)`` makes the change in the write transaction it
+    is given and returns its result; ``answer(result)`` is the reply, from what apply returned."""
 
     apply: Plan[T]
     answer: Callable[[T], Reply]
@@ -74,7 +74,7 @@ def _done(media: Media, status: int, group_id: int, message: str) -> Reply:
     return status, media.records([wire.record(ID.wire, str(group_id), status, message)])
 
 
-def create(call: Call) -> Write[int]:
+async def create(call: Call) -> Write[int]:
     write = call.groups.plan_create(principal=call.principal, body=call.body)
     return Write(write, lambda group_id: _done(call.media, 201, group_id, "Created successfully"))
 
@@ -84,38 +84,42 @@ def create(call: Call) -> Write[int]:
 RESOURCE = "CustomerGroups"
 
 
-def _remembered(call: Call, key: tuple[object, ...], make: Callable[[], T]) -> T:
-    """make(), or its answer kept since nothing was committed (storage/read_cache.py), under
-    RESOURCE and the key. Keys start with the store: nothing read for one store is ever
+async def _remembered(call: Call, key: tuple[object, ...], make: Callable[[], Awaitable[T]]) -> T:
+    """``await make()``, or its answer kept since nothing was committed (storage/read_cache.py),
+    under RESOURCE and the key. Keys start with the store: nothing read for one store is ever
     answered to another."""
-    return make() if call.reads is None else call.reads.get(RESOURCE, key, make, version=call.changes)
+    if call.reads is None:
+        return await make()
+    return await call.reads.get(RESOURCE, key, make, version=call.changes)
 
 
-def list_groups(call: Call) -> Reply:
+async def list_groups(call: Call) -> Reply:
     q = call.query
     page = parse_page(q.get("limit"), q.get("offset"), q.get("countonly"))
     store_id, media = call.store_id, call.media
     if page.count_only:
-        return 200, _remembered(
-            call, (store_id, "count", media.name), lambda: media.count(call.groups.count(store_id=store_id))
-        )
+
+        async def count() -> bytes:
+            return media.count(await call.groups.count(store_id=store_id))
+
+        return 200, await _remembered(call, (store_id, "count", media.name), count)
     asked = odata.parse(q)  # countonly ignores $select and $orderby, as it does limit and offset
     if asked is None and media is JSON:  # the fast path: bytes written by SQLite, kept as they are
         key = (store_id, "page", page)
-        return 200, _remembered(call, key, lambda: _page_body(call.groups, store_id, page))
+        return 200, await _remembered(call, key, lambda: _page_body(call.groups, store_id, page))
     shape = asked or odata.WHOLE
-    return 200, _remembered(
-        call,
-        (store_id, "page", page, media.name, shape),
-        lambda: media.groups(shape.sort(call.groups.page(store_id=store_id, page=page)), shape.fields),
-    )
+
+    async def shaped() -> bytes:
+        return media.groups(shape.sort(await call.groups.page(store_id=store_id, page=page)), shape.fields)
+
+    return 200, await _remembered(call, (store_id, "page", page, media.name, shape), shaped)
 
 
-def _page_body(groups: CustomerGroups, store_id: int, page: Page) -> bytes:
-    written = groups.page_json(store_id=store_id, page=page)  # by SQLite, in C
+async def _page_body(groups: CustomerGroups, store_id: int, page: Page) -> bytes:
+    written = await groups.page_json(store_id=store_id, page=page)  # by SQLite, in C
     if written is not None:
         return written
-    return wire.groups_body(groups.page(store_id=store_id, page=page))
+    return wire.groups_body(await groups.page(store_id=store_id, page=page))
 
 
 def entity_tag(body: bytes) -> str:
@@ -149,14 +153,16 @@ def _precondition(call: Call) -> Precondition | None:
     return None if header is None else if_match(header)
 
 
-def get(call: Call) -> Reply:
+async def get(call: Call) -> Reply:
     store_id, group_id, media = call.store_id, call.group_id, call.media
     asked = odata.parse(call.query) if call.query else None
     if asked is None and media is JSON:
-        kept = _remembered(call, (store_id, group_id), lambda: _group_body(call.groups, store_id, group_id))
+        kept = await _remembered(
+            call, (store_id, group_id), lambda: _group_body(call.groups, store_id, group_id)
+        )
     else:  # $orderby sorts a one-element list: only $select tells bodies apart
         shape = asked or odata.WHOLE
-        kept = _remembered(
+        kept = await _remembered(
             call,
             (store_id, group_id, media.name, shape.select),
             lambda: _group_body(call.groups, store_id, group_id, media, shape.fields),
@@ -169,7 +175,7 @@ def get(call: Call) -> Reply:
     return 200, body
 
 
-def _group_body(
+async def _group_body(
     groups: CustomerGroups,
     store_id: int,
     group_id: int,
@@ -180,7 +186,7 @@ def _group_body(
     The tag is that of the whole JSON body in every media type and with every ``$select``: it
     names the group's state, which If-Match compares (``if_match``), whichever representation
     the client read it from."""
-    group = groups.get(store_id=store_id, group_id=group_id)
+    group = await groups.get(store_id=store_id, group_id=group_id)
     json = wire.groups_body([group])
     body = json if media is JSON and fields is FIELDS else media.groups([group], fields)
     return entity_tag(json).encode() + body
@@ -189,9 +195,9 @@ def _group_body(
 _TAG_BYTES = len(entity_tag(b""))
 
 
-def update(call: Call) -> Write[None]:
+async def update(call: Call) -> Write[None]:
     group_id = call.group_id
-    write = call.groups.plan_update(
+    write = await call.groups.plan_update(
         principal=call.principal, group_id=group_id, body=call.body, precondition=_precondition(call)
     )
     return Write(write, lambda _: _done(call.media, 200, group_id, "updated successfully"))
@@ -210,7 +216,7 @@ def bulk_status(results: list[ItemResult]) -> int:
     return 404 if outcomes == {Outcome.NOT_FOUND} else 400
 
 
-def bulk_update(call: Call) -> Write[list[ItemResult]]:
+async def bulk_update(call: Call) -> Write[list[ItemResult]]:
     media = call.media
     write = call.groups.plan_bulk_update(principal=call.principal, body=call.body)
     return Write(write, lambda results: _bulk_reply(media, results))
@@ -221,7 +227,7 @@ def _bulk_reply(media: Media, results: list[ItemResult]) -> Reply:
     return bulk_status(results), media.records(records)
 
 
-def delete(call: Call) -> Write[None]:
+async def delete(call: Call) -> Write[None]:
     group_id = call.group_id
     write = call.groups.plan_delete(
         principal=call.principal, group_id=group_id, precondition=_precondition(call)

@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from cartgroups.api import errors, media, routes, wire, xml
-from cartgroups.api.batching import WriteBatcher
 from cartgroups.api.customer_groups import Call, Write
 from cartgroups.api.customer_groups import Reply as ReadReply
 from cartgroups.api.deadlines import Deadlines
@@ -20,11 +19,12 @@ from cartgroups.api.media import JSON, Media
 from cartgroups.asgi import Receive, Scope
 from cartgroups.errors import RateLimited
 from cartgroups.service import idempotency
-from cartgroups.service.credentials import Authenticator
+from cartgroups.service.credentials import Authenticator, Principal
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.idempotency import Idempotency
 from cartgroups.service.rate_limit import RateLimiter
 from cartgroups.service.reads import KeptReads
+from cartgroups.service.writes import Plan, Transaction
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -54,7 +54,6 @@ class Services:
     auth: Authenticator
     max_body_bytes: int
     idempotency: Idempotency
-    writes: WriteBatcher
     reads: KeptReads
     limiter: RateLimiter | None = None
     body_deadlines: Deadlines = field(default_factory=lambda: Deadlines(30.0))  # for reading a body
@@ -231,7 +230,7 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
     # Taken before the credentials are verified (a restore or a revocation committed by now is
     # seen) and, for a read, used again by the read cache: nothing is awaited in between.
     changes = services.auth.look()
-    principal = services.auth.verify(
+    principal = await services.auth.verify(
         secure_url=headers.get("secureurl"),
         private_key=headers.get("privatekey"),
         token=_token(headers),
@@ -255,7 +254,7 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
     )
     if not op.writes:
         call.changes = changes
-        answer = op.handler(call)
+        answer = await op.handler(call)
         assert not isinstance(answer, Write), "a read handler answers at once"
         status, body = answer
         return Reply(status, body, call.reply_headers, call.media)
@@ -269,32 +268,32 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
             call.body = wire.decode_json(raw, charset)
     key = headers.get("idempotency-key") if op.keyed else None
     checked = None if key is None else idempotency.checked_key(key)
-    write = _write(op.handler(call))  # checked and prepared here, before the batch
-    # The change runs in the process's next batch (group commit, api/batching.py), ordered by
-    # store and group (the handler has checked the id in the path).
-    order = (principal.store_id, _lock_rank(method, found.path_id, call))
+    write = _write(await op.handler(call))  # checked and prepared here, before the transaction
     if checked is None:
-        result = await services.writes.run(write.apply, order=order)
+        # In a write transaction of the store's (on SQLite, the process's next group commit).
+        result = await services.groups.run(write.apply)
         status, body = write.answer(result)
         return Reply(status, body, call.reply_headers, call.media)
     digest = idempotency.fingerprint(method, raw, call.media.name)
-    status, body, replayed = await services.writes.run(
-        lambda tx: services.idempotency.run(
-            tx, principal, key=checked, fingerprint=digest, work=lambda tx: write.answer(write.apply(tx))
-        ),
-        order=order,
+    status, body, replayed = await services.groups.run(
+        _keyed(services.idempotency, principal, checked, digest, write)
     )
     return Reply(status, body, _REPLAYED if replayed else call.reply_headers, call.media)
 
 
-def _lock_rank(method: str, path_id: str | None, call: Call) -> int:
-    """Where a write goes among its store's writes in a batch, so that every batch takes its locks
-    in one order: a create first (it takes the store's row, for the next id), then a bulk update
-    (group rows, ascending), then the writes of one group, by id. A batch that took group rows
-    before the store's row could deadlock with one that took them the other way round."""
-    if method == "POST":
-        return -1
-    return 0 if path_id is None else call.group_id
+def _keyed(
+    keys: Idempotency, principal: Principal, key: str, digest: str, write: Write[Any]
+) -> Plan[tuple[int, bytes, bool]]:
+    """The plan of a write with an Idempotency-Key: the key taken, the write made and its reply
+    stored in one transaction, or the stored reply of the key's first use."""
+
+    async def answered(tx: Transaction) -> tuple[int, bytes]:
+        return write.answer(await write.apply(tx))
+
+    async def plan(tx: Transaction) -> tuple[int, bytes, bool]:
+        return await keys.run(tx, principal, key=key, fingerprint=digest, work=answered)
+
+    return plan
 
 
 def _write(outcome: ReadReply | Write[Any]) -> Write[Any]:

@@ -7,7 +7,7 @@ with or without a trailing slash.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,7 +25,8 @@ class Operation:
     route: Route
     operation_id: str
     summary: str
-    handler: Callable[[h.Call], h.Reply] | Callable[[h.Call], h.Write[Any]]  # a Write when ``writes``
+    # A Write when ``writes``, else the reply.
+    handler: Callable[[h.Call], Awaitable[h.Reply]] | Callable[[h.Call], Awaitable[h.Write[Any]]]
     success: int
     writes: bool  # needs the write scope (and reads a body unless it is DELETE)
     keyed: bool = False  # takes an Idempotency-Key (POST and bulk PUT)

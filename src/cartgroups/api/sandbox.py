@@ -35,12 +35,13 @@ from cartgroups.service.sandbox import (
     Fault,
     FaultRow,
     JournalRow,
+    Retry,
     Sandbox,
     SeedRejected,
+    WriterBusy,
     default_message,
 )
 from cartgroups.service.validation import ascii_whole
-from cartgroups.service.writes import Retry, WriterBusy
 
 Answer = Callable[[Scope, Receive], Awaitable[Reply | None]]
 

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 
 from cartgroups.errors import Invalid, NotFound, Unauthorized
 from cartgroups.storage import credentials as cred_sql
-from cartgroups.storage.commits import Commits
 from cartgroups.storage.database import Database
+from cartgroups.storage.store import Store
 
 DEMO_STORE = "demo.cartgroups.local"
 DEFAULT_APP = "default"
@@ -114,13 +114,12 @@ class Authenticator:
 
     MAX_ENTRIES = 10_000
 
-    def __init__(self, db: Database, *, cache_seconds: float, commits: Commits | None = None) -> None:
-        self.db = db
+    def __init__(self, store: Store, *, cache_seconds: float) -> None:
+        self.store = store
         self.cache_seconds = cache_seconds
         self._cache: dict[tuple[str, str, str], Principal] = {}
         self._version: cred_sql.CredentialsState | None = None
         self._check_due = 0.0
-        self._commits = commits if commits is not None else Commits(db)
         self._looked: Hashable = None  # the change token at the last look
         # Called when the data was replaced (a restore), after the verified credentials were
         # forgotten: others who keep something by store id (the rate limiter's own buckets)
@@ -128,12 +127,12 @@ class Authenticator:
         self.on_restore: list[Callable[[], None]] = []
 
     def look(self) -> Hashable:
-        """This request's change token (storage.commits): taken once by the API, before it
-        verifies the credentials, and handed to verify() and to the read cache (which shares
-        this Authenticator's Commits), so that the database is asked once a request."""
-        return self._commits.look()
+        """This request's change token (store.look(); on SQLite, storage.commits): taken once by
+        the API, before it verifies the credentials, and handed to verify() and to the read cache
+        (which shares this Authenticator's store), so that the database is asked once a request."""
+        return self.store.look()
 
-    def verify(
+    async def verify(
         self,
         *,
         secure_url: str | None,
@@ -143,22 +142,22 @@ class Authenticator:
         changes: Hashable = _LOOK_NOW,
     ) -> Principal:
         """The principal of these credentials, or Unauthorized. ``changes``: the change token
-        the caller took for this request (Commits.look()); without it, one is taken now."""
+        the caller took for this request (store.look()); without it, one is taken now."""
         if not (secure_url and private_key and token):
             given = (("SecureURL", secure_url), ("PrivateKey", private_key), ("Token", token))
             raise Unauthorized(MISSING.format(", ".join(name for name, value in given if not value)))
         if self.cache_seconds <= 0:
-            return self._allowed(self._verified(secure_url, private_key, token), write)
+            return self._allowed(await self._verified(secure_url, private_key, token), write)
         if changes is _LOOK_NOW:
-            changes = self._commits.look()
+            changes = self.store.look()
         if changes != self._looked or time.monotonic() >= self._check_due:
             # Before the look is recorded: a failed check (an outage) is made again next time.
-            self._check_revocations()
+            await self._check_revocations()
             self._looked = changes
         key = (secure_url, private_key, token)
         principal = self._cache.get(key)
         if principal is None:
-            principal = self._verified(secure_url, private_key, token)
+            principal = await self._verified(secure_url, private_key, token)
             if len(self._cache) >= self.MAX_ENTRIES:
                 self._cache.clear()
             self._cache[key] = principal
@@ -168,13 +167,12 @@ class Authenticator:
         """Forget every verified combination (the next request of each is checked in full)."""
         self._cache.clear()
 
-    def _check_revocations(self) -> None:
+    async def _check_revocations(self) -> None:
         # The due time is taken before the read: a revocation committed after the read is seen
         # at the next check, at most cache_seconds later. A failed read (database unavailable)
         # fails the request and leaves the check due.
         due = time.monotonic() + self.cache_seconds
-        with self.db.read() as conn:
-            version = cred_sql.credentials_state(conn)
+        version = await self.store.credentials_state()
         self._check_due = due
         if version != self._version:
             self._cache.clear()
@@ -184,9 +182,8 @@ class Authenticator:
                 for forget in self.on_restore:
                     forget()
 
-    def _verified(self, secure_url: str, private_key: str, token: str) -> Principal:
-        with self.db.read() as conn:
-            grant = cred_sql.find_grant(conn, token_hash=hash_secret(token))
+    async def _verified(self, secure_url: str, private_key: str, token: str) -> Principal:
+        grant = await self.store.find_grant(token_hash=hash_secret(token))
         store = normalise_secure_url(secure_url)
         # Compare everything, always, in constant time, and say only that it failed. The same
         # work whether the token exists or not (what a 401 takes must not tell): the lookup reads

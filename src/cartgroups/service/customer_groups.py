@@ -7,17 +7,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import NoReturn, TypeVar
 
-from sqlalchemy.engine import Connection
-
 from cartgroups.errors import Invalid, NotFound, PreconditionFailed
-from cartgroups.model import EDITABLE, FIELDS, ID, CustomerGroup
+from cartgroups.model import EDITABLE, ID, CustomerGroup, with_values
 from cartgroups.service import validation
 from cartgroups.service.credentials import Principal
-from cartgroups.service.writes import Plan, Transaction
+from cartgroups.service.writes import Alone, Plan, Store, Transaction
 from cartgroups.storage import audit as audit_sql
-from cartgroups.storage import customer_groups as store_sql
 from cartgroups.storage.audit import Change
-from cartgroups.storage.database import Database
 
 GROUP_NOT_FOUND = "The specified Customer Group does not exist."
 NO_GROUPS = "There are no Customer Groups."
@@ -90,17 +86,6 @@ def _shown_id(raw: object) -> str:
     return str(raw)
 
 
-_POSITION = {f.column: i for i, f in enumerate(FIELDS)}
-
-
-def _changed(group: CustomerGroup, values: dict[str, object]) -> CustomerGroup:
-    """The group as an update with these column values leaves it."""
-    changed = list(group)
-    for column, value in values.items():
-        changed[_POSITION[column]] = value
-    return CustomerGroup._make(changed)
-
-
 def created_group(group_id: int, values: Mapping[str, object]) -> CustomerGroup:
     """The group a create with these column values (validation.group_values) stored."""
     return CustomerGroup._make((group_id, *(values[f.column] for f in EDITABLE)))
@@ -112,17 +97,17 @@ def _actor(principal: Principal) -> audit_sql.Actor:
 
 class CustomerGroups:
     """Every change is recorded in the audit log inside the transaction that makes it: a change
-    that is rolled back leaves no entry, and an entry that cannot be written rolls the change back."""
+    that is rolled back leaves no entry, and an entry that cannot be written rolls the change back.
 
-    def __init__(self, db: Database, *, max_bulk_items: int, price_level_1_to_10: bool = False) -> None:
-        self.db = db
+    The database is reached through its store (storage/store.py), one interface whichever the
+    database: reads and writes are awaited, and a write is a plan that the store runs in a
+    transaction it passes to the plan."""
+
+    def __init__(self, store: Store, *, max_bulk_items: int, price_level_1_to_10: bool = False) -> None:
+        self.store = store
         self.max_bulk_items = max_bulk_items
         # The setting of that name: PriceLevel only 1 to 10, as in the store's UI (validation.group_values).
         self.price_level_1_to_10 = price_level_1_to_10
-        # SQLite writes the audit entry of a create or update from the row itself (audit.record_create,
-        # record_update): JSON byte for byte like the API's. PostgreSQL's JSON text differs, so
-        # there it is made here.
-        self._entries_from_rows = db.dialect_name == "sqlite"
 
     def values(self, body: object, *, creating: bool) -> dict[str, object]:
         """Column values from one CustomerGroup object, under this server's rules (Invalid)."""
@@ -132,126 +117,119 @@ class CustomerGroups:
         """The column values a create takes for the fields it is not given, under this server's rules."""
         return validation.create_defaults(price_level_1_to_10=self.price_level_1_to_10)
 
-    def _run(self, plan: Plan[T]) -> T:
-        """A plan in a write transaction of its own."""
-        with self.db.write() as tx:
-            return plan(tx)
+    async def run(self, plan: Plan[T]) -> T:
+        """A plan in a write transaction of the store's (SQLite: the process's next group commit)."""
+        return await self.store.write(plan)
 
-    def create(self, *, principal: Principal, body: object) -> int:
-        return self._run(self.plan_create(principal=principal, body=body))
+    async def create(self, *, principal: Principal, body: object) -> int:
+        return await self.run(self.plan_create(principal=principal, body=body))
 
     def plan_create(self, *, principal: Principal, body: object) -> Plan[int]:
-        """Check the body now (Invalid); the plan returned writes the group in the transaction it
-        is given (one of its own, or a batch of the server's) and returns its id."""
+        """Check the body now (Invalid); the plan returned writes the group and its audit entry in
+        the transaction it is given and returns its id."""
         values = self.values(body, creating=True)
         store_id, actor = principal.store_id, _actor(principal)
 
-        def write(conn: Transaction) -> int:
-            group_id = store_sql.insert_group(conn, store_id=store_id, values=values)
-            if self._entries_from_rows:
-                audit_sql.record_create(conn, store_id=store_id, actor=actor, group_id=group_id)
-            else:
-                change = Change("create", group_id, None, created_group(group_id, values))
-                audit_sql.record(conn, store_id=store_id, actor=actor, changes=[change])
-            return group_id
+        async def write(tx: Transaction) -> int:
+            return await tx.create_group(store_id=store_id, actor=actor, values=values)
 
-        return write
+        return Alone(write)
 
-    def get(self, *, store_id: int, group_id: int) -> CustomerGroup:
-        with self.db.read() as conn:
-            group = store_sql.get_group(conn, store_id=store_id, group_id=group_id)
+    async def get(self, *, store_id: int, group_id: int) -> CustomerGroup:
+        group = await self.store.get_group(store_id=store_id, group_id=group_id)
         if group is None:
             raise NotFound(GROUP_NOT_FOUND, value=str(group_id))
         return group
 
-    def count(self, *, store_id: int) -> int:
-        with self.db.read() as conn:
-            return store_sql.count_groups(conn, store_id=store_id)
+    async def count(self, *, store_id: int) -> int:
+        return await self.store.count_groups(store_id=store_id)
 
-    def page(self, *, store_id: int, page: Page) -> list[CustomerGroup]:
+    async def page(self, *, store_id: int, page: Page) -> list[CustomerGroup]:
         """One page in ascending id order. An empty store is NotFound; a page past the end is Invalid."""
-        with self.db.read() as conn:
-            groups = store_sql.list_groups(conn, store_id=store_id, limit=page.limit, skip=page.offset - 1)
-            if not groups:
-                _no_page(conn, store_id)
+        groups = await self.store.list_groups(store_id=store_id, limit=page.limit, skip=page.offset - 1)
+        if not groups:
+            await self._no_page(store_id)
         return groups
 
-    def page_json(self, *, store_id: int, page: Page) -> bytes | None:
+    async def page_json(self, *, store_id: int, page: Page) -> bytes | None:
         """page(), already written as the API's JSON array by the database, where it can
         (SQLite); None where it cannot (then call page()). The same errors as page()."""
-        skip = page.offset - 1
-        with self.db.read() as conn:
-            found = store_sql.list_groups_json(conn, store_id=store_id, limit=page.limit, skip=skip)
-            if found is not None and found[1] == 0:
-                _no_page(conn, store_id)
-        return None if found is None else found[0]
+        found = await self.store.list_groups_json(store_id=store_id, limit=page.limit, skip=page.offset - 1)
+        if found is None:
+            return None
+        if found[1] == 0:
+            await self._no_page(store_id)
+        return found[0]
 
-    def update(
+    async def _no_page(self, store_id: int) -> NoReturn:
+        """Why a page came back empty: the store has no groups (NotFound), or the offset is past them."""
+        if await self.store.count_groups(store_id=store_id) == 0:
+            raise NotFound(NO_GROUPS)
+        raise Invalid(OFFSET_PAST_END)
+
+    async def update(
         self, *, principal: Principal, group_id: int, body: object, precondition: Precondition | None = None
     ) -> None:
-        self._run(
-            self.plan_update(principal=principal, group_id=group_id, body=body, precondition=precondition)
+        plan = await self.plan_update(
+            principal=principal, group_id=group_id, body=body, precondition=precondition
         )
+        await self.run(plan)
 
-    def plan_update(
+    async def plan_update(
         self, *, principal: Principal, group_id: int, body: object, precondition: Precondition | None = None
     ) -> Plan[None]:
         """Partial update: the properties present are changed; a CustomerGroupID in the body is ignored.
 
         The body is checked now (Invalid); the plan returned writes in the transaction it is given
-        (one of its own, or a batch of the server's, which holds SQLite's write lock while it runs:
-        so as much as can be is done here, before it).
+        (on SQLite a batch of the server's, which holds the write lock while it runs: so as much
+        as can be is done here, before it).
 
-        On SQLite, an update with no ``precondition`` reads nothing: its write records the entry
-        from the row as it is (SQLite writes the before and after JSON) and then changes it, two
-        statements. Otherwise the group is read here, and the change, its audit entry and the
-        If-Match ``precondition`` are worked out from that copy; the write then changes the row
-        only if it still equals the copy, which proves the copy current. If it does not (another
-        write came in between), the write reads the group again, locked, and works everything out
-        from that: either way the precondition is checked against the group as it is when it
-        changes, and nothing can change it in between.
+        With no ``precondition``, the write changes the row and records its before and after in
+        the way its store does best (Tx.update_recorded: SQLite writes the entry from the row,
+        reading nothing into Python). Otherwise the group is read here, and the change, its audit
+        entry and the If-Match ``precondition`` are worked out from that copy; the write then
+        changes the row only if it still equals the copy, which proves the copy current. If it
+        does not (another write came in between), the write reads the group again, locked, and
+        works everything out from that: either way the precondition is checked against the group
+        as it is when it changes, and nothing can change it in between.
 
         An update that names no property (or sets every one to its current value) still is an
         accepted write and is recorded, with equal before and after."""
         values = self.values(body, creating=False)
         store_id, actor = principal.store_id, _actor(principal)
 
-        def write_locked(conn: Transaction) -> None:
-            before = store_sql.lock_group(conn, store_id=store_id, group_id=group_id)
+        async def write_locked(tx: Transaction) -> None:
+            before = await tx.get_for_update(store_id=store_id, group_id=group_id)
             if before is None:
                 raise NotFound(GROUP_NOT_FOUND, value=str(group_id))
             _check(before, group_id, precondition)
             if values:
-                store_sql.update_group(conn, store_id=store_id, group_id=group_id, values=values)
-            change = Change("update", group_id, before, _changed(before, values))
-            audit_sql.record(conn, store_id=store_id, actor=actor, changes=[change])
+                await tx.update_group(store_id=store_id, group_id=group_id, values=values)
+            change = Change("update", group_id, before, with_values(before, values))
+            await tx.record(store_id=store_id, actor=actor, changes=[change])
 
-        if precondition is None and values and self._entries_from_rows:
+        if precondition is None and values:
 
-            def write_unread(conn: Transaction) -> None:
-                if not audit_sql.record_update(
-                    conn, store_id=store_id, actor=actor, group_id=group_id, values=values
+            async def write_unread(tx: Transaction) -> None:
+                if not await tx.update_recorded(
+                    store_id=store_id, actor=actor, group_id=group_id, values=values
                 ):
                     raise NotFound(GROUP_NOT_FOUND, value=str(group_id))
-                store_sql.update_group(conn, store_id=store_id, group_id=group_id, values=values)
 
-            return write_unread
-        with self.db.read() as conn:
-            seen = store_sql.get_group(conn, store_id=store_id, group_id=group_id)
+            return Alone(write_unread)
+        seen = await self.store.get_group(store_id=store_id, group_id=group_id)
         if seen is None or not values or (precondition is not None and not precondition(seen)):
             return write_locked  # decided where it is certain: unknown group, no change, or 412
-        entry = audit_sql.entry(store_id, actor, Change("update", group_id, seen, _changed(seen, values)))
+        entry = audit_sql.entry(store_id, actor, Change("update", group_id, seen, with_values(seen, values)))
 
-        def write(conn: Transaction) -> None:
-            if store_sql.update_group_if(conn, store_id=store_id, expected=seen, values=values):
-                audit_sql.record_entries(conn, [entry])
-                return
-            write_locked(conn)  # it changed since it was read: again from the row, locked
+        async def write(tx: Transaction) -> None:
+            if not await tx.update_group_if(store_id=store_id, expected=seen, values=values, entry=entry):
+                await write_locked(tx)  # it changed since it was read: again from the row, locked
 
         return write
 
-    def bulk_update(self, *, principal: Principal, body: object) -> list[ItemResult]:
-        return self._run(self.plan_bulk_update(principal=principal, body=body))
+    async def bulk_update(self, *, principal: Principal, body: object) -> list[ItemResult]:
+        return await self.run(self.plan_bulk_update(principal=principal, body=body))
 
     def plan_bulk_update(self, *, principal: Principal, body: object) -> Plan[list[ItemResult]]:
         """Update many groups; one result per item, in request order.
@@ -284,10 +262,10 @@ class CustomerGroups:
         planned.sort(key=lambda plan: plan[0])  # stable: an id named twice is updated in request order
         store_id, actor = principal.store_id, _actor(principal)
 
-        def write(conn: Transaction) -> list[ItemResult]:
+        async def write(tx: Transaction) -> list[ItemResult]:
             outcome = list(results)  # a plan may run more than once (a batch run again)
             if planned:
-                current = store_sql.lock_groups(conn, store_id=store_id, group_ids=[p[0] for p in planned])
+                current = await tx.get_many_for_update(store_id=store_id, group_ids=[p[0] for p in planned])
                 changes: list[Change] = []
                 for group_id, position, values in planned:
                     before = current.get(group_id)
@@ -295,19 +273,19 @@ class CustomerGroups:
                         outcome[position] = ItemResult(Outcome.NOT_FOUND, str(group_id), GROUP_NOT_FOUND)
                         continue
                     if values:
-                        store_sql.update_group(conn, store_id=store_id, group_id=group_id, values=values)
-                    after = current[group_id] = _changed(before, values)
+                        await tx.update_group(store_id=store_id, group_id=group_id, values=values)
+                    after = current[group_id] = with_values(before, values)
                     changes.append(Change("update", group_id, before, after, bulk=True))
                     outcome[position] = ItemResult(Outcome.UPDATED, str(group_id), "updated successfully")
-                audit_sql.record(conn, store_id=store_id, actor=actor, changes=changes)
+                await tx.record(store_id=store_id, actor=actor, changes=changes)
             return [result for result in outcome if result is not None]
 
         return write
 
-    def delete(
+    async def delete(
         self, *, principal: Principal, group_id: int, precondition: Precondition | None = None
     ) -> None:
-        self._run(self.plan_delete(principal=principal, group_id=group_id, precondition=precondition))
+        await self.run(self.plan_delete(principal=principal, group_id=group_id, precondition=precondition))
 
     def plan_delete(
         self, *, principal: Principal, group_id: int, precondition: Precondition | None = None
@@ -316,25 +294,15 @@ class CustomerGroups:
         or PreconditionFailed when If-Match does not hold for the group as stored)."""
         store_id, actor = principal.store_id, _actor(principal)
 
-        def write(conn: Transaction) -> None:
+        async def write(tx: Transaction) -> None:
             if precondition is not None:
-                current = store_sql.lock_group(conn, store_id=store_id, group_id=group_id)
+                current = await tx.get_for_update(store_id=store_id, group_id=group_id)
                 if current is not None:
                     _check(current, group_id, precondition)
-            before = store_sql.delete_group(conn, store_id=store_id, group_id=group_id)
-            if before is None:
+            if not await tx.delete_recorded(store_id=store_id, actor=actor, group_id=group_id):
                 raise NotFound(GROUP_NOT_FOUND, value=str(group_id))
-            change = Change("delete", group_id, before, None)
-            audit_sql.record(conn, store_id=store_id, actor=actor, changes=[change])
 
-        return write
-
-
-def _no_page(conn: Connection, store_id: int) -> NoReturn:
-    """Why a page came back empty: the store has no groups (NotFound), or the offset is past them."""
-    if store_sql.count_groups(conn, store_id=store_id) == 0:
-        raise NotFound(NO_GROUPS)
-    raise Invalid(OFFSET_PAST_END)
+        return write if precondition is not None else Alone(write)
 
 
 def _check(current: CustomerGroup, group_id: int, precondition: Precondition | None) -> None:

@@ -23,9 +23,7 @@ from collections.abc import Callable
 
 from cartgroups.errors import Invalid, KeyReused
 from cartgroups.service.credentials import Principal
-from cartgroups.service.writes import Plan, Transaction
-from cartgroups.storage import idempotency as key_sql
-from cartgroups.storage.database import Database
+from cartgroups.service.writes import Plan, Store, Transaction
 
 TTL_SECONDS = 24 * 60 * 60
 PRUNE_EVERY_SECONDS = 10 * 60
@@ -57,37 +55,36 @@ Response = tuple[int, bytes]
 class Idempotency:
     def __init__(
         self,
-        db: Database,
+        store: Store,
         *,
         ttl_seconds: float = TTL_SECONDS,
         prune_every: float = PRUNE_EVERY_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.db = db
+        self.store = store
         self.ttl_seconds = ttl_seconds
         self.prune_every = prune_every
         self.clock = clock
         self._pruned_at = float("-inf")
 
-    def run(
+    async def run(
         self,
-        conn: Transaction,
+        tx: Transaction,
         principal: Principal,
         *,
         key: str,
         fingerprint: str,
         work: Plan[Response],
     ) -> tuple[int, bytes, bool]:
-        """``work(conn)`` once per key: (status, body, replayed). The key is taken, the work run
-        and its response stored in the write transaction ``conn`` (the server's batch, or one of
-        the caller's), so they commit or roll back together."""
+        """``await work(tx)`` once per key: (status, body, replayed). The key is taken, the work
+        run and its response stored in the write transaction ``tx``, so they commit or roll back
+        together."""
         now = self.clock()
         if now - self._pruned_at >= self.prune_every:
-            self._prune(conn, now)
+            await self._prune(tx, now)
         store_id, app_id = principal.store_id, principal.application_id
         assert app_id is not None, "API requests come from an application"
-        stored = key_sql.claim(
-            conn,
+        stored = await tx.claim_key(
             store_id=store_id,
             application_id=app_id,
             key=key,
@@ -100,15 +97,15 @@ class Idempotency:
             if first_fingerprint != fingerprint:
                 raise KeyReused(REUSED)
             return status, body, True
-        status, body = work(conn)
-        key_sql.finish(conn, store_id=store_id, application_id=app_id, key=key, status=status, body=body)
+        status, body = await work(tx)
+        await tx.finish_key(store_id=store_id, application_id=app_id, key=key, status=status, body=body)
         return status, body, False
 
-    def prune(self, now: float | None = None) -> int:
+    async def prune(self, now: float | None = None) -> int:
         """Delete the keys of every store that are older than the TTL; how many went."""
-        with self.db.write() as conn:
-            return self._prune(conn, self.clock() if now is None else now)
+        when = self.clock() if now is None else now
+        return await self.store.write(lambda tx: self._prune(tx, when))
 
-    def _prune(self, conn: Transaction, now: float) -> int:
+    async def _prune(self, tx: Transaction, now: float) -> int:
         self._pruned_at = now
-        return key_sql.prune(conn, expired_before=now - self.ttl_seconds)
+        return await tx.prune_keys(expired_before=now - self.ttl_seconds)

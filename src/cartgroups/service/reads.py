@@ -5,14 +5,16 @@ reaches storage around the service. A Protocol, so a handler's call goes straigh
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Protocol, TypeVar
 
 V = TypeVar("V")
 
 
 class KeptReads(Protocol):
-    def get(self, resource: str, key: Hashable, make: Callable[[], V], *, version: Hashable = None) -> V:
-        """What ``make()`` returns, or its answer kept under ``resource`` and ``key`` while
+    async def get(
+        self, resource: str, key: Hashable, make: Callable[[], Awaitable[V]], *, version: Hashable = None
+    ) -> V:
+        """What ``await make()`` returns, or its answer kept under ``resource`` and ``key`` while
         nothing has been committed since (``version``: the change token the request took)."""
         ...

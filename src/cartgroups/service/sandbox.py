@@ -31,18 +31,19 @@ from http import HTTPStatus
 from typing import Any
 
 import regex as bounded_re
+from sqlalchemy.engine import Connection
 
 from cartgroups.errors import CartgroupsError, DatabaseUnavailable, Invalid, NotFound, Unauthorized
 from cartgroups.model import CustomerGroup
 from cartgroups.service import credentials, validation
 from cartgroups.service.customer_groups import created_group
-from cartgroups.service.writes import Transaction
 from cartgroups.storage import audit as audit_sql
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import sandbox as sql
 from cartgroups.storage.audit import Actor, Change
 from cartgroups.storage.database import Database
-from cartgroups.storage.dialect import WriterBusy
+from cartgroups.storage.database import Retry as Retry  # handed down: api/sandbox.py catches them
+from cartgroups.storage.dialect import WriterBusy as WriterBusy
 from cartgroups.storage.sandbox import FaultRow as FaultRow  # handed down: api/sandbox.py shows them
 from cartgroups.storage.sandbox import JournalRow as JournalRow
 
@@ -410,7 +411,7 @@ class Sandbox:
         return self.fault_of(rule) if claimed else None
 
     @staticmethod
-    def _claim(fault_id: int, conn: Transaction) -> bool:
+    def _claim(fault_id: int, conn: Connection) -> bool:
         return sql.claim_fault(conn, fault_id=fault_id)
 
     @staticmethod
@@ -483,7 +484,7 @@ class Sandbox:
         finally:
             self._flushing.release()
 
-    def _append(self, store: str, entry: Mapping[str, object], _size: int, conn: Transaction) -> None:
+    def _append(self, store: str, entry: Mapping[str, object], _size: int, conn: Connection) -> None:
         """A work of flush_journal's batch: one entry, written on the batch's connection."""
         store_id = sql.find_store(conn, secure_url=store)
         if store_id is not None:

@@ -38,7 +38,7 @@ _MONEY = [i for i, f in enumerate(FIELDS) if f.kind == "decimal"]
 _WRITTEN = [c for c in a.columns if c.name != "id"]
 # Run on the driver like the change itself: one statement for one change; for a bulk PUT's many,
 # one batch (see Prepared.run_many: one round trip to PostgreSQL, one prepared statement in SQLite).
-_INSERT = Prepared(sa.insert(a).values({c.name: sa.bindparam(c.name) for c in _WRITTEN}))
+INSERT = Prepared(sa.insert(a).values({c.name: sa.bindparam(c.name) for c in _WRITTEN}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +122,7 @@ def record(
 
 
 def record_entries(
-    conn: Connection, entries: Sequence[dict[str, object]], at: datetime | None = None
+    conn: Connection, entries: Sequence[Mapping[str, object]], at: datetime | None = None
 ) -> None:
     """Write entries made by entry(), all with the same time (now, unless given). Call inside the
     changes' transaction."""
@@ -130,9 +130,9 @@ def record_entries(
         return
     when = bind_time(conn, utc(at)) if at is not None else bind_now(conn)
     if len(entries) == 1:
-        _INSERT.run(conn, {**entries[0], "at": when})
+        INSERT.run(conn, {**entries[0], "at": when})
     else:
-        _INSERT.run_many(conn, [{**e, "at": when} for e in entries])
+        INSERT.run_many(conn, [{**e, "at": when} for e in entries])
 
 
 # What an entry written from the row (_from_row) takes for each column but its action and JSON.

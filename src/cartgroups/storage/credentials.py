@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -72,7 +72,7 @@ NO_GRANT = TokenGrant(0, 0, 0, "", "-" * 64, False, False, "")
 # The hash looked up, as a one-row table that the token, its store and its application are joined
 # to: the statement returns one row whether or not the token exists (NO_GRANT's values if not).
 _PROBE = sa.select(sa.bindparam("token_hash", type_=tokens.c.token_hash.type).label("token_hash")).subquery()
-_GRANT = Prepared(
+GRANT = Prepared(
     sa.select(
         *(
             sa.func.coalesce(column, default)
@@ -119,9 +119,12 @@ def find_grant(conn: Connection, *, token_hash: str) -> TokenGrant | None:
     there is none. Finding none is the same work as finding one (one statement, one row read and
     made into a TokenGrant either way), so that how long a refusal takes does not tell a token
     that exists from one that does not."""
-    token_id, store_id, app_id, secure_url, key_hash, can_read, can_write, application = _GRANT.run(
-        conn, {"token_hash": token_hash}
-    ).fetchone()
+    return grant_from_row(GRANT.run(conn, {"token_hash": token_hash}).fetchone())
+
+
+def grant_from_row(row: Sequence[Any]) -> TokenGrant | None:
+    """find_grant's answer from GRANT's one row (by whichever driver ran it)."""
+    token_id, store_id, app_id, secure_url, key_hash, can_read, can_write, application = row
     grant = TokenGrant(
         token_id, store_id, app_id, secure_url, key_hash, bool(can_read), bool(can_write), application
     )
@@ -351,7 +354,7 @@ def _row_written_by_sqlite(element: row_written_by, compiler: SQLCompiler, **kw:
     return "NULL"
 
 
-_WATCHED = Prepared(
+WATCHED = Prepared(
     sa.select(change_counters.c.name, change_counters.c.value, row_written_by())
     .where(sa.or_(change_counters.c.name == "credentials", change_counters.c.name == GENERATION))
     .order_by(change_counters.c.name)
@@ -368,5 +371,10 @@ class CredentialsState(NamedTuple):
 
 def credentials_state(conn: Connection) -> CredentialsState:
     """One statement for the revocation count and the database's generation."""
-    rows = {row[0]: tuple(row[1:]) for row in _WATCHED.run(conn, {}).fetchall()}
-    return CredentialsState(rows.get("credentials"), rows.get(GENERATION))
+    return state_from_rows(WATCHED.run(conn, {}).fetchall())
+
+
+def state_from_rows(rows: Sequence[Sequence[Any]]) -> CredentialsState:
+    """credentials_state's answer from WATCHED's rows (by whichever driver ran it)."""
+    by_name = {row[0]: tuple(row[1:]) for row in rows}
+    return CredentialsState(by_name.get("credentials"), by_name.get(GENERATION))

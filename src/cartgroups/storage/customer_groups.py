@@ -1,4 +1,9 @@
-"""SQL for customer groups. Every function takes the store, so one store never sees another's rows."""
+"""SQL for customer groups. Every function takes the store, so one store never sees another's rows.
+
+The statements (GET, LOCK, LIST, COUNT, DELETE, update_statement, ...) are shared: PostgreSQL's
+store (storage/postgres/store.py) runs them on psycopg's async API. The functions run them on a
+synchronous connection (storage/database.py): SQLite's store, and, on either database, the
+work off the request path (the sandbox's seeds and exports, the console's search)."""
 
 from __future__ import annotations
 
@@ -18,12 +23,12 @@ from cartgroups.storage.tables import stores
 _COLUMNS = [t.c[f.column] for f in FIELDS]
 _KEY = (t.c.store_id == sa.bindparam("store_id"), t.c.group_id == sa.bindparam("group_id"))
 
-_GET = Prepared(sa.select(*_COLUMNS).where(*_KEY))
+GET = Prepared(sa.select(*_COLUMNS).where(*_KEY))
 # FOR UPDATE on PostgreSQL; SQLite has no row locks and needs none (a write transaction there
 # holds the database's write lock from its BEGIN IMMEDIATE).
-_LOCK = Prepared(sa.select(*_COLUMNS).where(*_KEY).with_for_update())
-_LOCK_CHUNK = 500  # ids per SELECT of a bulk update, well inside both databases' parameter limits
-_LIST = Prepared(
+LOCK = Prepared(sa.select(*_COLUMNS).where(*_KEY).with_for_update())
+LOCK_CHUNK = 500  # ids per SELECT of a bulk update, well inside both databases' parameter limits
+LIST = Prepared(
     sa.select(*_COLUMNS)
     .where(t.c.store_id == sa.bindparam("store_id"))
     .order_by(t.c.group_id)
@@ -32,7 +37,7 @@ _LIST = Prepared(
 )
 
 
-_NEW = {f.column: f"new_{f.column}" for f in FIELDS}  # parameter names of new values, made once
+NEW = {f.column: f"new_{f.column}" for f in FIELDS}  # parameter names of new values, made once
 
 
 def _json_value(field: FieldSpec, value: str) -> str:
@@ -51,7 +56,7 @@ def json_object_sql(new: Collection[str] = ()) -> str:
     row's columns, or for the columns in ``new`` from the parameters ``:new_<column>`` that an
     update of those columns binds (update_group). Like orjson it writes U+0085, U+2028 and
     U+2029 raw: a body for the API goes through json_net.escaped (list_groups_json)."""
-    values = (_json_value(f, f":{_NEW[f.column]}" if f.column in new else f.column) for f in FIELDS)
+    values = (_json_value(f, f":{NEW[f.column]}" if f.column in new else f.column) for f in FIELDS)
     return (
         "json_object("
         + ", ".join(f"'{f.wire}', {value}" for f, value in zip(FIELDS, values, strict=True))
@@ -68,7 +73,7 @@ _LIST_JSON = Prepared(
         "customer_groups WHERE store_id = :store_id ORDER BY group_id LIMIT :limit OFFSET :offset)"
     )
 )
-_COUNT = Prepared(sa.select(sa.func.count()).select_from(t).where(t.c.store_id == sa.bindparam("store_id")))
+COUNT = Prepared(sa.select(sa.func.count()).select_from(t).where(t.c.store_id == sa.bindparam("store_id")))
 _NEXT_ID = Prepared(
     sa.update(stores)
     .where(stores.c.id == sa.bindparam("store_id"))
@@ -103,7 +108,7 @@ _KEEP_DELETED_ID = Prepared(
     .where(stores.c.id == sa.bindparam("store_id"), stores.c.last_group_id < sa.bindparam("group_id"))
     .values(last_group_id=sa.bindparam("group_id"))
 )
-_DELETE = Prepared(sa.delete(t).where(*_KEY).returning(*_COLUMNS))
+DELETE = Prepared(sa.delete(t).where(*_KEY).returning(*_COLUMNS))
 _UPDATES: dict[frozenset[str], Prepared] = {}  # one statement per set of columns changed
 
 
@@ -112,7 +117,7 @@ _FLAGS_AT = tuple(i for i, f in enumerate(FIELDS) if f.kind == "boolean")
 _make_group = CustomerGroup._make
 
 
-def _group(row: Sequence[Any]) -> CustomerGroup:
+def group_from_row(row: Sequence[Any]) -> CustomerGroup:
     """A group from a driver row (booleans come back as 0/1 from SQLite, decimals as text).
 
     Written for speed: it runs once per row of every read (a list of 100 spends most of its
@@ -144,15 +149,15 @@ def _bind(conn: Connection, values: Mapping[str, object]) -> dict[str, object]:
 
 
 def get_group(conn: Connection, *, store_id: int, group_id: int) -> CustomerGroup | None:
-    row = _GET.run(conn, {"store_id": store_id, "group_id": group_id}).fetchone()
-    return _group(row) if row is not None else None
+    row = GET.run(conn, {"store_id": store_id, "group_id": group_id}).fetchone()
+    return group_from_row(row) if row is not None else None
 
 
 def lock_group(conn: Connection, *, store_id: int, group_id: int) -> CustomerGroup | None:
     """Read one group for changing it: no other transaction can change it until this one ends.
     Call inside a write transaction."""
-    row = _LOCK.run(conn, {"store_id": store_id, "group_id": group_id}).fetchone()
-    return _group(row) if row is not None else None
+    row = LOCK.run(conn, {"store_id": store_id, "group_id": group_id}).fetchone()
+    return group_from_row(row) if row is not None else None
 
 
 def lock_groups(conn: Connection, *, store_id: int, group_ids: Sequence[int]) -> dict[int, CustomerGroup]:
@@ -160,24 +165,24 @@ def lock_groups(conn: Connection, *, store_id: int, group_ids: Sequence[int]) ->
     writer locks in, so two bulk updates cannot deadlock). Call inside a write transaction."""
     ordered = sorted(set(group_ids))
     found: dict[int, CustomerGroup] = {}
-    for start in range(0, len(ordered), _LOCK_CHUNK):
-        chunk = ordered[start : start + _LOCK_CHUNK]
+    for start in range(0, len(ordered), LOCK_CHUNK):
+        chunk = ordered[start : start + LOCK_CHUNK]
         params: dict[str, object] = {f"g{i}": group_id for i, group_id in enumerate(chunk)}
         params["store_id"] = store_id
-        for row in _lock_many(len(chunk)).run(conn, params).fetchall():
-            group = _group(row)
+        for row in lock_many(len(chunk)).run(conn, params).fetchall():
+            group = group_from_row(row)
             found[group.group_id] = group
     return found
 
 
-_LOCK_MANY: dict[int, Prepared] = {}  # by number of ids: at most _LOCK_CHUNK small statements
+_LOCK_MANY_BY_COUNT: dict[int, Prepared] = {}  # by number of ids: at most LOCK_CHUNK small statements
 
 
-def _lock_many(count: int) -> Prepared:
-    statement = _LOCK_MANY.get(count)
+def lock_many(count: int) -> Prepared:
+    statement = _LOCK_MANY_BY_COUNT.get(count)
     if statement is None:
         ids = [sa.bindparam(f"g{i}", type_=sa.Integer) for i in range(count)]
-        statement = _LOCK_MANY[count] = Prepared(
+        statement = _LOCK_MANY_BY_COUNT[count] = Prepared(
             sa.select(*_COLUMNS)
             .where(t.c.store_id == sa.bindparam("store_id"), t.c.group_id.in_(ids))
             .order_by(t.c.group_id)
@@ -188,8 +193,8 @@ def _lock_many(count: int) -> Prepared:
 
 def list_groups(conn: Connection, *, store_id: int, limit: int, skip: int) -> list[CustomerGroup]:
     """Groups in ascending id order, ``skip`` of them left out first (0-based)."""
-    rows = _LIST.run(conn, {"store_id": store_id, "limit": limit, "offset": skip}).fetchall()
-    return [_group(row) for row in rows]
+    rows = LIST.run(conn, {"store_id": store_id, "limit": limit, "offset": skip}).fetchall()
+    return [group_from_row(row) for row in rows]
 
 
 def list_groups_json(conn: Connection, *, store_id: int, limit: int, skip: int) -> tuple[bytes, int] | None:
@@ -205,7 +210,7 @@ def list_groups_json(conn: Connection, *, store_id: int, limit: int, skip: int) 
 
 
 def count_groups(conn: Connection, *, store_id: int) -> int:
-    return int(_COUNT.run(conn, {"store_id": store_id}).fetchone()[0])
+    return int(COUNT.run(conn, {"store_id": store_id}).fetchone()[0])
 
 
 def insert_group(conn: Connection, *, store_id: int, values: Mapping[str, object]) -> int:
@@ -220,25 +225,29 @@ def insert_group(conn: Connection, *, store_id: int, values: Mapping[str, object
 
 def new_params(conn: Connection, values: Mapping[str, object]) -> dict[str, object]:
     """The new column values of an update, under their parameter names (``new_<column>``)."""
-    return {_NEW[c]: v for c, v in _bind(conn, values).items()}
+    return {NEW[c]: v for c, v in _bind(conn, values).items()}
 
 
 def update_group(conn: Connection, *, store_id: int, group_id: int, values: Mapping[str, object]) -> bool:
     """Change the given columns of one group; False when the store has no such group."""
     if not values:
         return get_group(conn, store_id=store_id, group_id=group_id) is not None
-    columns = frozenset(values)
+    params = {**new_params(conn, values), "store_id": store_id, "group_id": group_id}
+    return bool(update_statement(frozenset(values)).run(conn, params).rowcount == 1)
+
+
+def update_statement(columns: frozenset[str]) -> Prepared:
+    """UPDATE of these columns of one group, their new values bound as ``new_<column>``."""
     statement = _UPDATES.get(columns)
     if statement is None:
         statement = _UPDATES[columns] = Prepared(
-            sa.update(t).where(*_KEY).values({c: sa.bindparam(_NEW[c]) for c in sorted(columns)})
+            sa.update(t).where(*_KEY).values({c: sa.bindparam(NEW[c]) for c in sorted(columns)})
         )
-    cursor = statement.run(conn, {**new_params(conn, values), "store_id": store_id, "group_id": group_id})
-    return bool(cursor.rowcount == 1)
+    return statement
 
 
 _UPDATES_IF: dict[frozenset[str], Prepared] = {}  # one statement per set of columns changed
-_WAS = tuple(f"was_{f.column}" for f in FIELDS)  # parameter names, made once
+WAS = tuple(f"was_{f.column}" for f in FIELDS)  # parameter names, made once
 
 
 def _holds(field: FieldSpec, was: str) -> sa.ColumnElement[bool]:
@@ -258,31 +267,41 @@ def update_group_if(
     """Change the given columns of ``expected``'s group only if every column still holds what
     ``expected`` says; True when it did (the row matched and is changed), False otherwise.
     An optimistic write: it proves a copy read earlier still current, in the same statement."""
-    columns = frozenset(values)
+    params = expected_params(new_params(conn, values), expected)
+    params["store_id"] = store_id
+    return bool(update_if_statement(frozenset(values)).run(conn, params).rowcount == 1)
+
+
+def update_if_statement(columns: frozenset[str]) -> Prepared:
+    """update_statement's UPDATE, made only where every column holds what the parameters
+    ``was_<column>`` say (expected_params)."""
     statement = _UPDATES_IF.get(columns)
     if statement is None:
         statement = _UPDATES_IF[columns] = Prepared(
             sa.update(t)
             .where(t.c.store_id == sa.bindparam("store_id"))
-            .where(*(_holds(f, was) for f, was in zip(FIELDS, _WAS, strict=True)))
-            .values({c: sa.bindparam(_NEW[c]) for c in sorted(columns)})
+            .where(*(_holds(f, was) for f, was in zip(FIELDS, WAS, strict=True)))
+            .values({c: sa.bindparam(NEW[c]) for c in sorted(columns)})
         )
-    params = new_params(conn, values)
-    params.update(zip(_WAS, expected, strict=True))
-    params[_WAS[_MONEY_AT]] = exact_text(expected.minimum_order)
-    params["store_id"] = store_id
-    return bool(statement.run(conn, params).rowcount == 1)
+    return statement
+
+
+def expected_params(params: dict[str, object], expected: CustomerGroup) -> dict[str, object]:
+    """``params`` with the ``was_<column>`` values of update_if_statement for ``expected``."""
+    params.update(zip(WAS, expected, strict=True))
+    params[WAS[_MONEY_AT]] = exact_text(expected.minimum_order)
+    return params
 
 
 def delete_group(conn: Connection, *, store_id: int, group_id: int) -> CustomerGroup | None:
     """Delete one group and return it as it was; None when the store has no such group."""
     key = {"store_id": store_id, "group_id": group_id}
-    row = _DELETE.run(conn, key).fetchone()
+    row = DELETE.run(conn, key).fetchone()
     if row is None:
         return None
     if conn.dialect.name == "sqlite":  # its id is not handed out again (see _INSERT_NEXT)
         _KEEP_DELETED_ID.run(conn, key)
-    return _group(row)
+    return group_from_row(row)
 
 
 # The admin console's table: sorted, optionally filtered by name, a page at a time. The store's
@@ -317,7 +336,7 @@ def search_groups(
     order = [c.desc() if descending else c.asc() for c in SORTS[sort]]
     stmt = sa.select(*_COLUMNS).where(*_matching(store_id, name_contains)).order_by(*order)
     rows = conn.execute(stmt.limit(limit).offset(skip)).fetchall()
-    return [_group(row) for row in rows]
+    return [group_from_row(row) for row in rows]
 
 
 def count_matching(conn: Connection, *, store_id: int, name_contains: str = "") -> int:

@@ -1,10 +1,13 @@
 """A handle on one database: the engine, and reads and write transactions that report outages
-as DatabaseUnavailable instead of driver errors.
+as DatabaseUnavailable instead of driver errors. Synchronous: SQLite's store
+(storage/sqlite/store.py) runs on it, and so does everything off the request path on either
+database (migrations, the CLI, the console's pages, the sandbox, backups, the audit log's
+upkeep). PostgreSQL's request path does not: storage/postgres/store.py awaits it instead.
 
 Each thread keeps long-lived connections in autocommit mode: one for reads (every statement
 sees the latest committed data; no transaction is held open), one for write transactions, which
 it begins and ends itself on the driver (dialect.transaction), and one for batches of writes
-(write_batch: the server's group commit, see api/batching.py).
+(write_batch: SQLite's group commit, storage/sqlite/group_commit.py, and the sandbox).
 A server process answers requests on one thread, so that is three connections per process, and a
 request pays for neither a pool checkout nor a BEGIN/ROLLBACK around its reads: measured on
 GET by id, that was 60 of 85 microseconds of database time. A connection that breaks (say,

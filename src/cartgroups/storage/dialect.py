@@ -1,4 +1,8 @@
-"""Everything that differs between SQLite and PostgreSQL lives here.
+"""What differs between SQLite and PostgreSQL for the synchronous engine (storage/database.py).
+
+The request path's differences are not here: each database has its own store, one
+implementation of storage/store.py's interface (storage/sqlite/store.py,
+storage/postgres/store.py). What the synchronous engine needs is:
 
 - URL handling (a bare path means a SQLite file; ``postgresql://`` uses psycopg 3),
 - connection set-up (SQLite: WAL, busy timeout, and ``BEGIN IMMEDIATE`` for writes so two
@@ -229,7 +233,7 @@ def no_waiting(conn: Connection) -> None:
     """Set up the connection of write batches (Database.write_batch): on SQLite, a statement
     fails at once instead of waiting while another connection holds the write lock (see
     transaction(wait=False)), so that the server's event loop waits without blocking
-    (api/batching.py). PostgreSQL
+    (storage/sqlite/group_commit.py). PostgreSQL
     has no database-wide write lock: nothing to set."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("PRAGMA busy_timeout = 0")

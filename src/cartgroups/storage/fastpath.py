@@ -16,7 +16,7 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -33,7 +33,11 @@ class Prepared:
         self._compiled: dict[str, _Compiled] = {}
 
     def _for(self, conn: Connection) -> _Compiled:
-        sql_dialect = conn.dialect
+        return self.compiled(conn.dialect)
+
+    def compiled(self, sql_dialect: Dialect) -> _Compiled:
+        """The statement compiled for ``sql_dialect`` (once): its SQL, what picks positional
+        values (None for a driver that takes the mapping), and the values it fixes."""
         found = self._compiled.get(sql_dialect.name)
         if found is None:
             compiled = self.statement.compile(dialect=sql_dialect)

@@ -41,12 +41,12 @@ def _claim(dialect_name: str) -> Prepared:
     return Prepared(upsert.returning(k.c.created_at))
 
 
-_CLAIM = {name: _claim(name) for name in ("sqlite", "postgresql")}
-_FIND = Prepared(sa.select(k.c.fingerprint, k.c.status, k.c.body).where(*_KEY))
-_FINISH = Prepared(
+CLAIM = {name: _claim(name) for name in ("sqlite", "postgresql")}
+FIND = Prepared(sa.select(k.c.fingerprint, k.c.status, k.c.body).where(*_KEY))
+FINISH = Prepared(
     sa.update(k).where(*_KEY).values(status=sa.bindparam("new_status"), body=sa.bindparam("new_body"))
 )
-_PRUNE = Prepared(sa.delete(k).where(k.c.created_at <= sa.bindparam("expired_before", type_=sa.Float)))
+PRUNE = Prepared(sa.delete(k).where(k.c.created_at <= sa.bindparam("expired_before", type_=sa.Float)))
 
 
 def claim(
@@ -66,12 +66,12 @@ def claim(
     the key in a transaction not yet committed makes this wait (PostgreSQL: on the unique key;
     SQLite: on the write lock) and then returns what that request stored."""
     params = {"store_id": store_id, "application_id": application_id, "key": key}
-    taken = _CLAIM[conn.dialect.name].run(
+    taken = CLAIM[conn.dialect.name].run(
         conn, {**params, "fingerprint": fingerprint, "now": now, "expired_before": expired_before}
     )
     if taken.fetchone() is not None:
         return None
-    fingerprint_, status, body = _FIND.run(conn, params).fetchone()
+    fingerprint_, status, body = FIND.run(conn, params).fetchone()
     return str(fingerprint_), int(status), bytes(body)
 
 
@@ -80,12 +80,12 @@ def finish(
 ) -> None:
     """Store the response for the key claim() took in this transaction."""
     params = {"store_id": store_id, "application_id": application_id, "key": key}
-    _FINISH.run(conn, {**params, "new_status": status, "new_body": body})
+    FINISH.run(conn, {**params, "new_status": status, "new_body": body})
 
 
 def prune(conn: Connection, *, expired_before: float) -> int:
     """Delete every key, of every store, first used at or before ``expired_before``; how many went."""
-    return int(_PRUNE.run(conn, {"expired_before": expired_before}).rowcount)
+    return int(PRUNE.run(conn, {"expired_before": expired_before}).rowcount)
 
 
 def count(conn: Connection, *, store_id: int) -> int:

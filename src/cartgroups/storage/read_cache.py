@@ -37,11 +37,10 @@ were answered from memory; the default budget holds ~70,000 such answers."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
-from cartgroups.storage.commits import Commits
-from cartgroups.storage.database import Database
+from cartgroups.storage.store import Store
 
 V = TypeVar("V")
 _MISSING = object()
@@ -50,17 +49,9 @@ _MISSING = object()
 class ReadCache:
     ENTRY_OVERHEAD = 160  # bytes charged per answer on top of its length
 
-    def __init__(
-        self,
-        db: Database,
-        *,
-        enabled: bool = True,
-        max_bytes: int = 32 * 1024 * 1024,
-        commits: Commits | None = None,
-    ) -> None:
-        self.db = db
-        self.commits = commits if commits is not None else Commits(db)
-        self.enabled = enabled and self.commits.exact
+    def __init__(self, store: Store, *, enabled: bool = True, max_bytes: int = 32 * 1024 * 1024) -> None:
+        self.store = store
+        self.enabled = enabled and store.exact_changes
         self.max_bytes = max_bytes
         self._entries: dict[tuple[str, Hashable], Any] = {}  # by (resource, key), oldest first
         self._bytes = 0  # charged for the entries
@@ -68,19 +59,21 @@ class ReadCache:
         self.hits = 0  # for tests and tuning
         self.misses = 0
 
-    def get(self, resource: str, key: Hashable, make: Callable[[], V], *, version: Hashable = None) -> V:
-        """What ``make()`` returns (a read of the database), from memory when nothing has been
-        committed since it was kept. A ``make()`` that raises is not kept. An answer is kept
+    async def get(
+        self, resource: str, key: Hashable, make: Callable[[], Awaitable[V]], *, version: Hashable = None
+    ) -> V:
+        """What ``await make()`` returns (a read of the database), from memory when nothing has
+        been committed since it was kept. A ``make()`` that raises is not kept. An answer is kept
         under its resource and key together: equal keys of two resources (customer 5, group 5)
         are two entries. ``version``: the change token the caller took during this request
-        (Commits.look(), before anything this request awaited), or None to take one now."""
+        (store.look(), before anything this request awaited), or None to take one now."""
         if not self.enabled:
-            return make()
+            return await make()
         kept_as = (resource, key)
         # The version is taken before make() reads: a change committed in between moves it
         # again, so what make() returns is never kept under a version older than it.
         if version is None:
-            version = self.commits.look()
+            version = self.store.look()
         if version != self._version:
             self._forget()
             self._version = version
@@ -91,7 +84,7 @@ class ReadCache:
             kept: V = found
             return kept
         self.misses += 1
-        value = make()
+        value = await make()
         size = _size(value)
         if size > self.max_bytes:
             return value  # larger than the whole budget: never kept

@@ -1,4 +1,5 @@
-"""Group commit: the write requests a server process holds at one moment share one transaction.
+"""SQLite's group commit: the write requests a server process holds at one moment share one
+transaction.
 
 A write's cost on SQLite is mostly its COMMIT (writing its pages to the WAL), and only one
 connection of all the server's processes can write at a time. So instead of one transaction per
@@ -6,21 +7,14 @@ request, each process collects the writes its event loop has in hand and runs th
 (Database.write_batch): one BEGIN, the writes, one COMMIT. The pages the writes share are
 written once, and a busy server makes bigger batches by itself: while one batch runs, the next
 one gathers. What runs in a batch is only the SQL of each write: the request is checked and
-prepared before (api/customer_groups.Write), because the batch holds the write lock that every
-process shares.
+prepared before (service/customer_groups: the plan_* methods), because the batch holds the write
+lock that every process shares.
 
 What a client sees does not change. Each write succeeds or fails alone (a write that fails
 leaves nothing behind; its neighbours still commit: write_batch runs a batch again with a
 savepoint per write when one fails after changing something); a reply is sent only after the
 COMMIT that made its write durable; a write that fails because the database does is answered
-503 like any write, and then none of its batch was committed. Writes that arrive together have
-no order between them, so running them sorted by store and group is allowed; it makes every
-batch take PostgreSQL's row locks in one order (a store's creates, which take the store's row,
-before its writes that take group rows: api/dispatch._lock_rank), so two processes' batches
-cannot deadlock on single-row writes, and a write that loses a deadlock anyway (say, a bulk
-update, whose locks span many groups) runs again on its own, up to CONFLICT_RETRIES times; one
-that still loses is answered 503 like a write the database could not take, never with the
-driver's error (a 500).
+503 like any write, and then none of its batch was committed.
 
 While another process holds SQLite's write lock, the batch does not block the event loop (which
 goes on reading requests into the next batch): beginning fails at once and the batch is tried
@@ -34,43 +28,44 @@ one callback, so no request's code runs inside another's transaction by accident
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
+
+from sqlalchemy.engine import Connection
 
 from cartgroups.errors import DatabaseUnavailable
-from cartgroups.service.writes import (
-    SQLITE_BUSY_TIMEOUT_MS,
-    UNAVAILABLE,
-    BatchWriter,
-    Plan,
-    Retry,
-    WriterBusy,
-)
+from cartgroups.storage.database import UNAVAILABLE
+from cartgroups.storage.dialect import SQLITE_BUSY_TIMEOUT_MS, WriterBusy
 
 T = TypeVar("T")
 
 MAX_BATCH = 64  # writes per transaction: bounds how long one batch holds the write lock
 BUSY_RETRY_SECONDS = 0.001
-# Runs on its own of a write that lost a deadlock or serialisation conflict in its batch, before
-# it is answered 503. On its own, a write takes its locks in one order, but another process's
-# batch may still hold one it needs while waiting for one of its own (a loss costs PostgreSQL's
-# deadlock_timeout, 1 s by default, of waiting).
-CONFLICT_RETRIES = 5
 BUSY_TIMEOUT_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000
+
+
+# A work of a batch: called with the batch's connection, it makes its change and returns its result.
+Work = Callable[[Connection], T]
+
+
+class BatchWriter(Protocol):
+    def write_batch(self, works: Sequence[Work[T]]) -> list[T | Exception]:
+        """Run ``works`` in one transaction, each called with its connection: each one's result
+        or the exception it raised, in order (storage/database.py: Database.write_batch)."""
+        ...
 
 
 @dataclass(slots=True)
 class _Write(Generic[T]):
-    order: tuple[int, int]
-    work: Plan[T]
+    work: Work[T]
     future: asyncio.Future[T]
-    losses: int = 0  # conflicts lost; from the first, it runs in a transaction of its own
 
 
 class WriteBatcher:
-    """One per server process (its event loop). ``await batcher.run(work, order=(store, group))``
-    runs ``work(tx)`` in the next batch, ``tx`` being the batch's transaction, and returns what it
-    returned, or raises what it raised."""
+    """One per server process (its event loop). ``await batcher.run(work)`` runs ``work(conn)``
+    in the next batch, ``conn`` being the batch's connection, and returns what it returned, or
+    raises what it raised."""
 
     def __init__(self, db: BatchWriter, *, max_batch: int = MAX_BATCH) -> None:
         self.db = db
@@ -82,30 +77,24 @@ class WriteBatcher:
         self.batches = 0  # committed batches and the writes in them: for tests and tuning
         self.writes = 0
 
-    async def run(self, work: Plan[T], *, order: tuple[int, int] = (0, 0)) -> T:
+    async def run(self, work: Work[T]) -> T:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # A new event loop (a server runs one; tests and tools may run several in turn):
             # whatever an earlier loop left scheduled will never run, and its requests are gone.
             self._loop, self._pending, self._scheduled, self._busy_since = loop, [], False, None
         future: asyncio.Future[T] = loop.create_future()
-        self._pending.append(_Write(order, work, future))
+        self._pending.append(_Write(work, future))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._flush, loop)
         return await future
 
     def _take(self) -> list[_Write[Any]]:
-        """The next batch: a write that must run alone, else up to max_batch writes in arrival
-        order. Writes whose request was abandoned (future cancelled) are dropped unrun."""
+        """The next batch: up to max_batch writes in arrival order. Writes whose request was
+        abandoned (future cancelled) are dropped unrun."""
         live = [w for w in self._pending if not w.future.done()]
-        alone = next((w for w in live if w.losses), None)
-        if alone is not None:
-            live.remove(alone)
-            self._pending = live
-            return [alone]
         batch, self._pending = live[: self.max_batch], live[self.max_batch :]
-        batch.sort(key=lambda w: w.order)  # stable: one store's writes keep their arrival order
         return batch
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -141,13 +130,6 @@ class WriteBatcher:
         self._busy_since = None
         self.batches += 1
         for w, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, Retry):
-                w.losses += 1
-                if w.losses > CONFLICT_RETRIES:
-                    _settle(w.future, _given_up(outcome))
-                else:
-                    self._pending.insert(0, w)
-                continue
             self.writes += 1
             _settle(w.future, outcome)
 
@@ -156,13 +138,6 @@ class WriteBatcher:
         self._scheduled = False
         for w in pending:
             _settle(w.future, error)
-
-
-def _given_up(lost: Retry) -> DatabaseUnavailable:
-    """What a write that kept losing conflicts is answered: 503, try again shortly."""
-    error = DatabaseUnavailable(UNAVAILABLE)
-    error.__cause__ = lost.__cause__
-    return error
 
 
 def _settle(future: asyncio.Future[Any], outcome: object) -> None:

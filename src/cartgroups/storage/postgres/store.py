@@ -1,0 +1,595 @@
+"""The store on PostgreSQL (storage/store.py's interface), through psycopg's async API.
+
+PostgreSQL may be on another host, a round trip of 0.3 to 1 ms away. A request that waits for
+it must not hold up the others of its process, so every call here awaits the database on the
+event loop, on a connection from the process's pool (psycopg_pool): requests of one process
+overlap while they wait.
+
+A write is a transaction of its own on a pooled connection. Every round trip costs the event
+loop a wait on the socket (several system calls, ~30 µs of this process's CPU), so a write
+makes as few as SQL allows: a create, an update without If-Match and a delete without If-Match
+are each one statement (data-modifying CTEs: the change and its audit entry together, the
+entry's JSON written by PostgreSQL exactly as audit.group_json writes it), run without BEGIN
+and COMMIT (storage/store.Alone): one round trip. Concurrent writes run in concurrent
+transactions, whose commits PostgreSQL flushes to its WAL together; nothing is batched here, as
+a batch would make every write wait for its neighbours' round trips. (psycopg's pipeline mode
+would save round trips inside longer transactions, but its wait loop polls the socket for
+writing while it waits for answers: measured, it cost more CPU than the round trips it saved.)
+
+A write that loses a deadlock or a serialisation conflict (SQLSTATE class 40) to another
+transaction runs again, up to CONFLICT_RETRIES times, then is answered 503 like a write the
+database cannot take. Outages (a refused or dropped connection, a statement or lock that ran
+past the timeouts of dialect.POSTGRES_OPTIONS, no connection free in the pool within
+DATABASE_WAIT_SECONDS) raise DatabaseUnavailable: 503. A broken connection is thrown away by the
+pool, which opens another.
+
+The statements are the ones the synchronous code runs (storage/customer_groups.py and the
+others, compiled once for PostgreSQL by fastpath.Prepared): only their execution differs."""
+
+from __future__ import annotations
+
+import asyncio
+import select
+from collections.abc import Hashable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import psycopg
+import sqlalchemy as sa
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+from cartgroups.errors import DatabaseUnavailable
+from cartgroups.model import FIELDS, ID, CustomerGroup
+from cartgroups.storage import audit as audit_sql
+from cartgroups.storage import credentials as cred_sql
+from cartgroups.storage import customer_groups as groups_sql
+from cartgroups.storage import dialect
+from cartgroups.storage import idempotency as key_sql
+from cartgroups.storage.audit import Actor, Change
+from cartgroups.storage.credentials import CredentialsState, TokenGrant
+from cartgroups.storage.database import UNAVAILABLE, Database
+from cartgroups.storage.fastpath import Prepared
+from cartgroups.storage.store import Alone, Plan
+from cartgroups.storage.tables import audit_log as a
+from cartgroups.storage.tables import customer_groups as t
+from cartgroups.storage.tables import stores
+
+T = TypeVar("T")
+
+DOWN_WAIT_SECONDS = 1.0
+POOL_SIZE = 10  # connections per server process, at most (CARTGROUPS_PG_POOL_SIZE)
+CONFLICT_RETRIES = 5  # runs again of a write that lost a deadlock or serialisation conflict
+_DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
+OTHER_LOOP = "a PostgresStore serves the event loop it was opened on; open another store for this one"
+
+
+def _sql(statement: Prepared, params: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    sql, _positional, fixed = statement.compiled(_DIALECT)
+    return sql, ({**fixed, **params} if fixed else params)
+
+
+async def _execute(conn: psycopg.AsyncConnection[Any], statement: Prepared, params: Mapping[str, Any]) -> Any:
+    sql, values = _sql(statement, params)
+    return await conn.execute(sql, values)
+
+
+async def _one(conn: psycopg.AsyncConnection[Any], statement: Prepared, params: Mapping[str, Any]) -> Any:
+    return await (await _execute(conn, statement, params)).fetchone()
+
+
+# A create in one statement: the store's next id, the group, and its audit entry, whose after is
+# the group's JSON as audit.group_json writes it, with the id (its first property) put in by SQL.
+_NEXT = (
+    sa.update(stores)
+    .where(stores.c.id == sa.bindparam("store_id"))
+    .values(last_group_id=stores.c.last_group_id + 1)
+    .returning(stores.c.last_group_id.label("group_id"))
+    .cte("next_id")
+)
+_ADDED = (
+    sa.insert(t)
+    .from_select(
+        [c.name for c in t.columns],
+        sa.select(
+            *(
+                _NEXT.c.group_id if c.name == ID.column else sa.cast(sa.bindparam(c.name), c.type)
+                for c in t.columns
+            )
+        ),
+    )
+    .returning(t.c[ID.column].label("group_id"))
+    .cte("added")
+)
+_ENTRY_SOURCES: dict[str, Any] = {
+    "store_id": sa.cast(sa.bindparam("store_id"), sa.Integer),
+    "at": sa.cast(sa.bindparam("at"), a.c.at.type),
+    "token_id": sa.cast(sa.bindparam("token_id"), sa.Integer),
+    "application": sa.cast(sa.bindparam("application"), sa.Text),
+    "action": sa.literal("create", sa.Text),
+    "bulk": sa.false(),
+    "group_id": _ADDED.c.group_id,
+    "before_values": sa.null(),
+    "after_values": sa.literal(f'{{"{ID.wire}":', sa.Text)
+    + sa.cast(_ADDED.c.group_id, sa.Text)
+    + sa.cast(sa.bindparam("after_rest"), sa.Text),
+}
+_WRITTEN = [c.name for c in a.columns if c.name != "id"]
+_CREATE = Prepared(
+    sa.insert(a)
+    .from_select(_WRITTEN, sa.select(*(_ENTRY_SOURCES[name] for name in _WRITTEN)))
+    .returning(a.c.group_id)
+)
+_ID_PREFIX = f'{{"{ID.wire}":0'
+
+
+def _after_rest(values: Mapping[str, object]) -> str:
+    """The created group's audit JSON after its id: what _CREATE appends to the id."""
+    written = audit_sql.group_json(CustomerGroup._make((0, *(values[f.column] for f in FIELDS[1:]))))
+    assert written is not None and written.startswith(_ID_PREFIX)
+    return written[len(_ID_PREFIX) :]
+
+
+def _new(values: Mapping[str, object]) -> dict[str, object]:
+    """An update's column values under their parameter names (psycopg takes Decimal and bool as
+    they are)."""
+    return {groups_sql.NEW[column]: value for column, value in values.items()}
+
+
+def _entry_params(store_id: int, actor: Actor) -> dict[str, object]:
+    return {
+        "store_id": store_id,
+        "at": datetime.now(UTC),
+        "token_id": actor.token_id,
+        "application": actor.application,
+    }
+
+
+def _json_sql(row: str) -> str:
+    """PostgreSQL: the group in ``row`` (a table or CTE name) as audit.group_json writes it: wire
+    names in wire order, no spaces, text escaped as orjson escapes it (to_json: ``"``, ``\\``
+    and control characters; nothing else), MinimumOrder with its scale and at least one fraction
+    digit (model.decimal_text), booleans as true/false (tests/storage/test_store.py compares
+    the two byte for byte)."""
+    parts = []
+    for i, field in enumerate(FIELDS):
+        column = f"{row}.{field.column}"
+        if field.kind == "boolean":
+            value = f"CASE WHEN {column} THEN 'true' ELSE 'false' END"
+        elif field.kind == "decimal":
+            text = f"{column}::text"
+            value = f"CASE WHEN strpos({text}, '.') > 0 THEN {text} ELSE {text} || '.0' END"
+        elif field.kind == "string":
+            value = f"to_json({column})::text"
+        else:
+            value = f"{column}::text"
+        parts.append(f"""'{"{" if i == 0 else ","}"{field.wire}":' || {value}""")
+    return "(" + " || ".join(parts) + " || '}')"
+
+
+_ENTRY_COLUMNS = "store_id, at, token_id, application, action, bulk, group_id, before_values, after_values"
+_ENTRY_VALUES = (
+    "CAST(:store_id AS INTEGER), CAST(:at AS TIMESTAMPTZ), CAST(:token_id AS INTEGER), "
+    "CAST(:application AS TEXT)"
+)
+_KEY_SQL = "store_id = :store_id AND group_id = :group_id"
+_UPDATES_RECORDED: dict[frozenset[str], Prepared] = {}
+
+
+def _update_recorded(columns: frozenset[str]) -> Prepared:
+    """One statement: lock the group's row, change ``columns``, and write the audit entry with
+    the row as it was and as it is now; one row back when the group exists, none otherwise."""
+    statement = _UPDATES_RECORDED.get(columns)
+    if statement is None:
+        types = {c.name: c.type.compile(dialect=_DIALECT) for c in t.columns}
+        sets = ", ".join(f"{c} = CAST(:{groups_sql.NEW[c]} AS {types[c]})" for c in sorted(columns))
+        statement = _UPDATES_RECORDED[columns] = Prepared(
+            sa.text(
+                f"WITH before AS (SELECT * FROM customer_groups WHERE {_KEY_SQL} FOR UPDATE), "
+                f"after AS (UPDATE customer_groups SET {sets} WHERE {_KEY_SQL} "
+                "AND EXISTS (SELECT 1 FROM before) RETURNING *) "
+                f"INSERT INTO audit_log ({_ENTRY_COLUMNS}) SELECT {_ENTRY_VALUES}, 'update', false, "
+                f"after.group_id, {_json_sql('before')}, {_json_sql('after')} FROM before, after "
+                "RETURNING audit_log.group_id"
+            )
+        )
+    return statement
+
+
+# One statement: delete the group and write the audit entry with the row as it was.
+_DELETE_RECORDED = Prepared(
+    sa.text(
+        f"WITH gone AS (DELETE FROM customer_groups WHERE {_KEY_SQL} RETURNING *) "
+        f"INSERT INTO audit_log ({_ENTRY_COLUMNS}) SELECT {_ENTRY_VALUES}, 'delete', false, "
+        f"gone.group_id, {_json_sql('gone')}, NULL FROM gone RETURNING audit_log.group_id"
+    )
+)
+
+
+class PostgresTx:
+    """A plan's view of a PostgreSQL write transaction (storage/store.Tx); for an Alone plan,
+    of a connection in autocommit mode, whose one statement commits by itself."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+
+    async def create_group(self, *, store_id: int, actor: Actor, values: Mapping[str, object]) -> int:
+        params = {
+            **values,
+            "store_id": store_id,
+            "at": datetime.now(UTC),
+            "token_id": actor.token_id,
+            "application": actor.application,
+            "after_rest": _after_rest(values),
+        }
+        return int((await _one(self.conn, _CREATE, params))[0])
+
+    async def get_for_update(self, *, store_id: int, group_id: int) -> CustomerGroup | None:
+        row = await _one(self.conn, groups_sql.LOCK, {"store_id": store_id, "group_id": group_id})
+        return groups_sql.group_from_row(row) if row is not None else None
+
+    async def get_many_for_update(
+        self, *, store_id: int, group_ids: Sequence[int]
+    ) -> dict[int, CustomerGroup]:
+        ordered = sorted(set(group_ids))
+        found: dict[int, CustomerGroup] = {}
+        for start in range(0, len(ordered), groups_sql.LOCK_CHUNK):
+            chunk = ordered[start : start + groups_sql.LOCK_CHUNK]
+            params: dict[str, object] = {f"g{i}": group_id for i, group_id in enumerate(chunk)}
+            params["store_id"] = store_id
+            cursor = await _execute(self.conn, groups_sql.lock_many(len(chunk)), params)
+            for row in await cursor.fetchall():
+                group = groups_sql.group_from_row(row)
+                found[group.group_id] = group
+        return found
+
+    async def update_group(self, *, store_id: int, group_id: int, values: Mapping[str, object]) -> None:
+        if values:
+            params = {**_new(values), "store_id": store_id, "group_id": group_id}
+            await _execute(self.conn, groups_sql.update_statement(frozenset(values)), params)
+
+    async def update_group_if(
+        self,
+        *,
+        store_id: int,
+        expected: CustomerGroup,
+        values: Mapping[str, object],
+        entry: Mapping[str, object],
+    ) -> bool:
+        params = groups_sql.expected_params(_new(values), expected)
+        params["store_id"] = store_id
+        cursor = await _execute(self.conn, groups_sql.update_if_statement(frozenset(values)), params)
+        if cursor.rowcount != 1:
+            return False
+        await self.record_entries([entry])
+        return True
+
+    async def update_recorded(
+        self, *, store_id: int, actor: Actor, group_id: int, values: Mapping[str, object]
+    ) -> bool:
+        params = {**_new(values), **_entry_params(store_id, actor), "group_id": group_id}
+        return await _one(self.conn, _update_recorded(frozenset(values)), params) is not None
+
+    async def delete_group(self, *, store_id: int, group_id: int) -> CustomerGroup | None:
+        # PostgreSQL's ids come from the store's last_group_id, which never goes down.
+        row = await _one(self.conn, groups_sql.DELETE, {"store_id": store_id, "group_id": group_id})
+        return groups_sql.group_from_row(row) if row is not None else None
+
+    async def delete_recorded(self, *, store_id: int, actor: Actor, group_id: int) -> bool:
+        params = {**_entry_params(store_id, actor), "group_id": group_id}
+        return await _one(self.conn, _DELETE_RECORDED, params) is not None
+
+    async def record(self, *, store_id: int, actor: Actor, changes: Sequence[Change]) -> None:
+        await self.record_entries([audit_sql.entry(store_id, actor, change) for change in changes])
+
+    async def record_entries(self, entries: Sequence[Mapping[str, object]]) -> None:
+        if not entries:
+            return
+        at = datetime.now(UTC)
+        sql, _values = _sql(audit_sql.INSERT, {})
+        if len(entries) == 1:
+            await self.conn.execute(sql, {**entries[0], "at": at})
+            return
+        async with self.conn.cursor() as cursor:  # psycopg sends them all in one round trip
+            await cursor.executemany(sql, [{**entry, "at": at} for entry in entries])
+
+    async def claim_key(
+        self,
+        *,
+        store_id: int,
+        application_id: int,
+        key: str,
+        fingerprint: str,
+        now: float,
+        expired_before: float,
+    ) -> tuple[str, int, bytes] | None:
+        params = {"store_id": store_id, "application_id": application_id, "key": key}
+        claim = {**params, "fingerprint": fingerprint, "now": now, "expired_before": expired_before}
+        if await _one(self.conn, key_sql.CLAIM["postgresql"], claim) is not None:
+            return None
+        fingerprint_, status, body = await _one(self.conn, key_sql.FIND, params)
+        return str(fingerprint_), int(status), bytes(body)
+
+    async def finish_key(
+        self, *, store_id: int, application_id: int, key: str, status: int, body: bytes
+    ) -> None:
+        params = {"store_id": store_id, "application_id": application_id, "key": key}
+        await _execute(self.conn, key_sql.FINISH, {**params, "new_status": status, "new_body": body})
+
+    async def prune_keys(self, *, expired_before: float) -> int:
+        cursor = await _execute(self.conn, key_sql.PRUNE, {"expired_before": expired_before})
+        return int(cursor.rowcount)
+
+
+class PostgresStore:
+    """storage/store.Store on PostgreSQL. Its pool is opened on the event loop of the process
+    (open()), and serves that loop only."""
+
+    name = "postgresql"
+    exact_changes = False  # no cheap, exact "changed since?" (and other hosts may write)
+
+    def __init__(self, db: Database, *, pool_size: int | None = None) -> None:
+        url = db.url
+        self.conninfo = url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+        # The URL's own query parameters (options, sslmode, ...) with cartgroups' timeouts.
+        self.connect_args: dict[str, Any] = {
+            **{k: v for k, v in url.query.items() if isinstance(v, str)},
+            **dialect.postgres_connect_args(url),
+            "autocommit": True,  # a read is one statement; a write begins its own transaction
+        }
+        self.pool_size = pool_size or POOL_SIZE
+        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._by_id = _Coalesced(self)
+        # Set when the pool gave up opening a connection, cleared when it opens one: while it is
+        # set, a request waits DOWN_WAIT_SECONDS for a connection rather than the full
+        # DATABASE_WAIT_SECONDS, so that requests do not queue for seconds each behind an outage.
+        self.down = False
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._pool is not None:
+            if loop is not self._loop:
+                raise RuntimeError(OTHER_LOOP)
+            return
+        self._loop = loop
+        self._pool = AsyncConnectionPool(
+            self.conninfo,
+            kwargs=self.connect_args,
+            min_size=1,
+            max_size=self.pool_size,
+            timeout=dialect.DATABASE_WAIT_SECONDS,
+            # The pool tries again and again to open a connection, waiting longer each time; after
+            # this long it gives up (reconnect_failed) until a request asks again. Kept short, so
+            # that a database that is back is found within seconds.
+            reconnect_timeout=dialect.DATABASE_WAIT_SECONDS,
+            reconnect_failed=self._gave_up,
+            configure=self._connected,
+            open=False,
+            name="cartgroups",
+        )
+        # Not waiting for the first connection: a server starts while the database is down and
+        # answers 503 until it is back, as it does on SQLite.
+        await self._pool.open(wait=False)
+
+    def _gave_up(self, _pool: object) -> None:
+        self.down = True
+
+    async def _connected(self, _conn: object) -> None:
+        self.down = False
+
+    async def close(self) -> None:
+        pool, self._pool, self._loop = self._pool, None, None
+        if pool is not None:
+            await pool.close()
+
+    def look(self) -> Hashable:
+        return None
+
+    async def _pool_now(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
+        if self._pool is None or asyncio.get_running_loop() is not self._loop:
+            await self.open()
+        assert self._pool is not None
+        return self._pool
+
+    async def _read(self, statement: Prepared, params: Mapping[str, Any], *, many: bool) -> Any:
+        """One statement's row (or rows), on a connection of the pool."""
+        pool = await self._pool_now()
+        with _Outages():
+            async with _Checked(self, pool) as conn:
+                cursor = await _execute(conn, statement, params)
+                return await (cursor.fetchall() if many else cursor.fetchone())
+
+    async def _read_one(self, statement: Prepared, params: Mapping[str, Any]) -> Any:
+        return await self._read(statement, params, many=False)
+
+    async def _read_all(self, statement: Prepared, params: Mapping[str, Any]) -> list[Any]:
+        rows: list[Any] = await self._read(statement, params, many=True)
+        return rows
+
+    async def get_group(self, *, store_id: int, group_id: int) -> CustomerGroup | None:
+        return await self._by_id.get((store_id, group_id))
+
+    async def count_groups(self, *, store_id: int) -> int:
+        return int((await self._read_one(groups_sql.COUNT, {"store_id": store_id}))[0])
+
+    async def list_groups(self, *, store_id: int, limit: int, skip: int) -> list[CustomerGroup]:
+        rows = await self._read_all(groups_sql.LIST, {"store_id": store_id, "limit": limit, "offset": skip})
+        return [groups_sql.group_from_row(row) for row in rows]
+
+    async def list_groups_json(self, *, store_id: int, limit: int, skip: int) -> tuple[bytes, int] | None:
+        return None  # PostgreSQL's JSON text has spaces and its own key order: the API writes it
+
+    async def find_grant(self, *, token_hash: str) -> TokenGrant | None:
+        return cred_sql.grant_from_row(await self._read_one(cred_sql.GRANT, {"token_hash": token_hash}))
+
+    async def credentials_state(self) -> CredentialsState:
+        return cred_sql.state_from_rows(await self._read_all(cred_sql.WATCHED, {}))
+
+    async def write(self, plan: Plan[T]) -> T:
+        pool = await self._pool_now()
+        alone = isinstance(plan, Alone)
+        lost: Exception | None = None
+        for _run in range(1 + CONFLICT_RETRIES):
+            try:
+                with _Outages():
+                    async with _Checked(self, pool) as conn:
+                        if alone:  # one statement, committed by itself (autocommit)
+                            return await plan(PostgresTx(conn))
+                        async with conn.transaction():
+                            return await plan(PostgresTx(conn))
+            except Exception as exc:
+                if not _runs_again(exc):
+                    raise
+                lost = exc
+        # Lost every time: answered like a write the database could not take (try again shortly).
+        raise DatabaseUnavailable(UNAVAILABLE) from lost
+
+
+def _runs_again(exc: BaseException) -> bool:
+    """Whether a write that raised ``exc`` certainly left nothing behind and may run again: it
+    lost a deadlock or serialisation conflict (its transaction was rolled back), or its
+    connection had been ended by the server (57P01, "terminating connection due to
+    administrator command": a backend ended that way runs nothing it is sent afterwards).
+    Any other broken connection may have lost the answer to a COMMIT that was made: a 503."""
+    cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) else exc
+    if cause is None:
+        return False
+    return dialect.is_conflict(cause) or isinstance(cause, psycopg.errors.AdminShutdown)
+
+
+# Groups by (store, id), any number in one statement: a join to the keys, each found through the
+# primary key.
+_GET_MANY = Prepared(
+    sa.text(
+        "SELECT " + ", ".join(f"c.{f.column}" for f in FIELDS) + ", c.store_id "
+        "FROM unnest(CAST(:stores AS INTEGER[]), CAST(:groups AS INTEGER[])) AS k(store_id, group_id) "
+        "JOIN customer_groups AS c ON c.store_id = k.store_id AND c.group_id = k.group_id"
+    )
+)
+MAX_COALESCED = 500  # keys per statement
+
+
+class _Coalesced:
+    """GETs by id that a process's requests ask at one moment, read in one statement.
+
+    Every read by id costs a round trip, and each round trip costs the event loop a wait on the
+    socket and psycopg its machinery (~60 µs of CPU, measured), more than the row. So the reads
+    asked while the event loop runs one round of callbacks wait for its end (call_soon) and go to
+    the database together: one statement, one connection of the pool, one wait for all of them.
+    A busy process reads many at a time; an idle one reads one, a callback later. Nothing is kept:
+    each read is answered by a statement sent after it was asked, so it sees every write
+    committed before it."""
+
+    __slots__ = ("_pending", "_scheduled", "store")
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+        self._pending: dict[tuple[int, int], list[asyncio.Future[CustomerGroup | None]]] = {}
+        self._scheduled = False
+
+    async def get(self, key: tuple[int, int]) -> CustomerGroup | None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[CustomerGroup | None] = loop.create_future()
+        self._pending.setdefault(key, []).append(future)
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush, loop)
+        return await future
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._scheduled = False
+        pending, self._pending = self._pending, {}
+        keys = list(pending)
+        for start in range(0, len(keys), MAX_COALESCED):
+            batch = {key: pending[key] for key in keys[start : start + MAX_COALESCED]}
+            loop.create_task(self._read(batch))
+
+    async def _read(self, batch: dict[tuple[int, int], list[asyncio.Future[CustomerGroup | None]]]) -> None:
+        try:
+            params = {"stores": [key[0] for key in batch], "groups": [key[1] for key in batch]}
+            rows = await self.store._read_all(_GET_MANY, params)
+        except BaseException as exc:  # every read of the batch fails with it (503, or cancelled)
+            for futures in batch.values():
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        found = {(row[-1], row[0]): groups_sql.group_from_row(row[:-1]) for row in rows}
+        for key, futures in batch.items():
+            group = found.get(key)
+            for future in futures:
+                if not future.done():
+                    future.set_result(group)
+
+
+class _Checked:
+    """``async with _Checked(self, pool) as conn``: a connection of the pool that has not been ended
+    while it waited there. An idle connection is sent nothing by a healthy server, so one whose
+    socket has something to read holds the server's goodbye (PostgreSQL restarted, or the
+    backend was terminated) or was closed under it: it is thrown away and another taken. One
+    poll() per request, where asking the server (the pool's own ``check``) would cost a round
+    trip."""
+
+    __slots__ = ("conn", "pool", "store")
+
+    def __init__(self, store: PostgresStore, pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]]) -> None:
+        self.store = store
+        self.pool = pool
+        self.conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
+        pool = self.pool
+        for _ in range(pool.max_size):
+            conn = await pool.getconn(DOWN_WAIT_SECONDS if self.store.down else None)
+            if not _ended(conn):
+                self.conn = conn
+                return conn
+            await conn.close()
+            await pool.putconn(conn)  # closed: the pool opens another in its place
+        self.conn = await pool.getconn(DOWN_WAIT_SECONDS if self.store.down else None)  # fails itself
+        return self.conn
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            await self.pool.putconn(conn)
+
+
+_POLL = select.poll
+
+
+def _ended(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether an idle connection has been ended by the server or the network: its socket is
+    readable (a message or EOF waiting) or in error."""
+    try:
+        fd = conn.fileno()
+    except psycopg.OperationalError:  # closed already
+        return True
+    poller = _POLL()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
+class _Outages:
+    """Driver errors that mean an outage (dialect.is_unavailable) become DatabaseUnavailable;
+    a lost conflict (the caller runs the write again) and a plan's own errors (NotFound, ...)
+    pass as they are. A class, not @contextmanager: it is on every request's path."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if (
+            isinstance(exc, Exception)
+            and not isinstance(exc, DatabaseUnavailable)
+            and not dialect.is_conflict(exc)
+            and dialect.is_unavailable(exc)
+        ):
+            raise DatabaseUnavailable(UNAVAILABLE) from exc

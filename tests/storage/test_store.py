@@ -1,0 +1,426 @@
+"""The store interface (storage/store.py), run against both implementations through one
+parametrized fixture: SqliteStore and PostgresStore must answer alike."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import psycopg
+import pytest
+
+from cartgroups.errors import DatabaseUnavailable, NotFound
+from cartgroups.model import CustomerGroup, with_values
+from cartgroups.service.customer_groups import created_group
+from cartgroups.storage import audit as audit_sql
+from cartgroups.storage import credentials as cred_sql
+from cartgroups.storage import dialect
+from cartgroups.storage.audit import Actor, Change
+from cartgroups.storage.database import Database
+from cartgroups.storage.postgres import store as pg_store
+from cartgroups.storage.sqlite.store import NOT_SYNCHRONOUS
+from cartgroups.storage.store import Alone, Store, Tx, open_store
+from tests.storage.conftest import group_values, new_store, run_on_store
+
+T = TypeVar("T")
+ACTOR = Actor(7, "tests")
+
+
+@pytest.fixture
+def store(db: Database) -> Iterator[Store]:
+    yield open_store(db)
+
+
+def _entries(db: Database, store_id: int) -> list[audit_sql.Entry]:
+    with db.read() as conn:
+        return audit_sql.list_entries(conn, store_id=store_id, limit=100)
+
+
+def test_open_store_chooses_the_implementation_of_the_database(db: Database, store: Store) -> None:
+    assert store.name == db.dialect_name
+    assert store.exact_changes is (db.dialect_name == "sqlite")
+
+
+def test_a_create_takes_the_stores_next_id_and_records_its_entry_exactly(db: Database, store: Store) -> None:
+    store_id = new_store(db, "one.example")
+    values = group_values(name='Wholesale \u2028 "quoted"', minimum_order=Decimal("12.50"), non_taxable=True)
+
+    async def scenario() -> tuple[int, int, CustomerGroup | None]:
+        async def create(tx: Tx) -> int:
+            return await tx.create_group(store_id=store_id, actor=ACTOR, values=values)
+
+        first = await store.write(create)
+        second = await store.write(create)
+        return first, second, await store.get_group(store_id=store_id, group_id=first)
+
+    first, second, group = run_on_store(store, scenario)
+    assert (first, second) == (1, 2)
+    assert group == created_group(1, values)
+    assert str(group.minimum_order) == "12.50"  # the scale kept
+    entries = sorted(_entries(db, store_id), key=lambda e: e.id)
+    assert [(e.action, e.group_id, e.token_id, e.application, e.before) for e in entries] == [
+        ("create", 1, 7, "tests", None),
+        ("create", 2, 7, "tests", None),
+    ]
+    # The after is the group's JSON byte for byte as the API writes it, whichever wrote it.
+    assert entries[0].after == audit_sql.group_json(group)
+    assert orjson.loads(entries[1].after or "")["CustomerGroupID"] == 2
+
+
+def test_a_deleted_id_is_never_handed_out_again(db: Database, store: Store) -> None:
+    store_id = new_store(db, "two.example")
+
+    async def scenario() -> int:
+        async def create(tx: Tx) -> int:
+            return await tx.create_group(store_id=store_id, actor=ACTOR, values=group_values())
+
+        await store.write(create)
+        last = await store.write(create)
+
+        async def delete(tx: Tx) -> CustomerGroup | None:
+            return await tx.delete_group(store_id=store_id, group_id=last)
+
+        assert (await store.write(delete)) is not None
+        assert (await store.write(delete)) is None
+        return await store.write(create)
+
+    assert run_on_store(store, scenario) == 3
+
+
+def test_reads_page_and_count_one_store_only(db: Database, store: Store) -> None:
+    mine, theirs = new_store(db, "mine.example"), new_store(db, "theirs.example")
+
+    async def scenario() -> None:
+        for store_id, count in ((mine, 3), (theirs, 2)):
+            for n in range(count):
+                values = group_values(name=f"g{n}")
+
+                async def create(tx: Tx, store_id: int = store_id, values: dict[str, object] = values) -> int:
+                    return await tx.create_group(store_id=store_id, actor=ACTOR, values=values)
+
+                await store.write(create)
+        assert await store.count_groups(store_id=mine) == 3
+        page = await store.list_groups(store_id=mine, limit=2, skip=1)
+        assert [(g.group_id, g.name) for g in page] == [(2, "g1"), (3, "g2")]
+        assert await store.get_group(store_id=theirs, group_id=3) is None
+        written = await store.list_groups_json(store_id=mine, limit=10, skip=0)
+        if store.name == "sqlite":
+            assert written is not None and written[1] == 3
+            assert [g["Name"] for g in orjson.loads(written[0])] == ["g0", "g1", "g2"]
+        else:
+            assert written is None
+
+    run_on_store(store, scenario)
+
+
+def test_update_if_compares_decimals_with_their_scale_and_writes_its_entry_only_when_it_changes(
+    db: Database, store: Store
+) -> None:
+    store_id = new_store(db, "three.example")
+
+    async def scenario() -> None:
+        async def create(tx: Tx) -> int:
+            return await tx.create_group(
+                store_id=store_id, actor=ACTOR, values=group_values(minimum_order=Decimal("1.50"))
+            )
+
+        group_id = await store.write(create)
+        stored = await store.get_group(store_id=store_id, group_id=group_id)
+        assert stored is not None
+        stale = stored._replace(minimum_order=Decimal("1.5"))  # equal as a number, not as text
+        values = {"name": "changed"}
+        entry = audit_sql.entry(
+            store_id, ACTOR, Change("update", group_id, stored, with_values(stored, values))
+        )
+
+        async def update_stale(tx: Tx) -> bool:
+            return await tx.update_group_if(store_id=store_id, expected=stale, values=values, entry=entry)
+
+        async def update_current(tx: Tx) -> bool:
+            return await tx.update_group_if(store_id=store_id, expected=stored, values=values, entry=entry)
+
+        assert await store.write(update_stale) is False
+        assert (await store.get_group(store_id=store_id, group_id=group_id)) == stored
+        assert await store.write(update_current) is True
+        assert (await store.get_group(store_id=store_id, group_id=group_id)) == with_values(stored, values)
+
+    run_on_store(store, scenario)
+    assert [e.action for e in _entries(db, store_id)] == ["update", "create"]
+
+
+def test_update_recorded_writes_the_before_and_after_or_nothing_for_an_unknown_group(
+    db: Database, store: Store
+) -> None:
+    store_id = new_store(db, "four.example")
+
+    async def scenario() -> CustomerGroup | None:
+        async def create(tx: Tx) -> int:
+            return await tx.create_group(store_id=store_id, actor=ACTOR, values=group_values(name="before"))
+
+        group_id = await store.write(create)
+
+        async def update(tx: Tx) -> bool:
+            return await tx.update_recorded(
+                store_id=store_id, actor=ACTOR, group_id=group_id, values={"name": "after", "price_level": 4}
+            )
+
+        async def update_unknown(tx: Tx) -> bool:
+            return await tx.update_recorded(store_id=store_id, actor=ACTOR, group_id=99, values={"name": "x"})
+
+        assert await store.write(update) is True
+        assert await store.write(update_unknown) is False
+        return await store.get_group(store_id=store_id, group_id=group_id)
+
+    after = run_on_store(store, scenario)
+    assert after is not None and (after.name, after.price_level) == ("after", 4)
+    update = next(e for e in _entries(db, store_id) if e.action == "update")
+    assert orjson.loads(update.before or "")["Name"] == "before"
+    assert update.after == audit_sql.group_json(after)
+    assert len(_entries(db, store_id)) == 2
+
+
+def test_a_plan_that_raises_leaves_nothing_behind(db: Database, store: Store) -> None:
+    store_id = new_store(db, "five.example")
+
+    async def scenario() -> int:
+        async def create_then_fail(tx: Tx) -> int:
+            await tx.create_group(store_id=store_id, actor=ACTOR, values=group_values())
+            raise NotFound("nothing here")
+
+        with pytest.raises(NotFound):
+            await store.write(create_then_fail)
+        return await store.count_groups(store_id=store_id)
+
+    assert run_on_store(store, scenario) == 0
+    assert _entries(db, store_id) == []
+
+
+def test_idempotency_keys_are_claimed_once_and_answered_after(db: Database, store: Store) -> None:
+    store_id = new_store(db, "six.example")
+    with db.write() as conn:
+        app_id = cred_sql.insert_application(conn, name="keys", private_key_hash="k" * 64)
+
+    async def scenario() -> tuple[Any, Any]:
+        async def first(tx: Tx) -> Any:
+            claimed = await tx.claim_key(
+                store_id=store_id,
+                application_id=app_id,
+                key="abc",
+                fingerprint="f1",
+                now=100.0,
+                expired_before=0.0,
+            )
+            await tx.finish_key(store_id=store_id, application_id=app_id, key="abc", status=201, body=b"made")
+            return claimed
+
+        async def again(tx: Tx) -> Any:
+            return await tx.claim_key(
+                store_id=store_id,
+                application_id=app_id,
+                key="abc",
+                fingerprint="f2",
+                now=101.0,
+                expired_before=1.0,
+            )
+
+        return await store.write(first), await store.write(again)
+
+    assert run_on_store(store, scenario) == (None, ("f1", 201, b"made"))
+
+
+def test_a_sqlite_plan_must_not_suspend_inside_the_transaction(db: Database, store: Store) -> None:
+    if store.name != "sqlite":
+        pytest.skip("SQLite's group commit runs a plan without suspending; PostgreSQL's awaits")
+
+    async def suspends(tx: Tx) -> None:
+        await asyncio.sleep(0)
+
+    with pytest.raises(RuntimeError, match=NOT_SYNCHRONOUS):
+        run_on_store(store, lambda: store.write(suspends))
+
+
+# PostgreSQL only: what its async pool and transactions add.
+
+
+@pytest.fixture
+def pg_db(db: Database) -> Database:
+    if db.dialect_name != "postgresql":
+        pytest.skip("about PostgreSQL's store only")
+    return db
+
+
+@contextlib.contextmanager
+def _delay_proxy(host: str, port: int, *, rtt_ms: float) -> Iterator[int]:
+    """benchmarks/delay_proxy.py in a process of its own: a port that reaches host:port with
+    ``rtt_ms`` added to every round trip."""
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "delay_proxy.py"
+    argv = [sys.executable, str(script), "--target", f"{host}:{port}", "--rtt-ms", str(rtt_ms)]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("listening on "), line
+        yield int(line.rsplit(":", 1)[1])
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_requests_waiting_for_postgresql_overlap(pg_db: Database) -> None:
+    """Reads through a proxy that delays every reply: while they wait, several of the pool's
+    connections are in use at once (checked by the pool's own count, not by a clock)."""
+    url = pg_db.url
+    with _delay_proxy(url.host or "127.0.0.1", url.port or 5432, rtt_ms=100) as port:
+        far = Database(url.set(host="127.0.0.1", port=port).render_as_string(hide_password=False))
+        store = open_store(far, pool_size=8)
+        assert isinstance(store, pg_store.PostgresStore)
+        busy: list[int] = []
+
+        async def scenario() -> None:
+            async def watch() -> None:
+                while True:
+                    stats = store._pool.get_stats() if store._pool else {}
+                    busy.append(stats.get("pool_size", 0) - stats.get("pool_available", 0))
+                    await asyncio.sleep(0.005)
+
+            watcher = asyncio.create_task(watch())
+            await asyncio.gather(*(store.count_groups(store_id=1) for _ in range(8)))
+            watcher.cancel()
+
+        try:
+            run_on_store(store, scenario)
+        finally:
+            far.dispose()
+    assert max(busy) >= 4
+
+
+def test_a_postgresql_write_that_loses_a_conflict_runs_again_then_gets_503(
+    pg_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(pg_db)
+    store_id = new_store(pg_db, "seven.example")
+    runs: list[int] = []
+
+    async def loses_twice(tx: Tx) -> int:
+        runs.append(1)
+        if len(runs) <= 2:
+            raise psycopg.errors.DeadlockDetected("simulated")
+        return await tx.create_group(store_id=store_id, actor=ACTOR, values=group_values())
+
+    assert run_on_store(store, lambda: store.write(loses_twice)) == 1
+    assert len(runs) == 3
+
+    async def always_loses(tx: Tx) -> None:
+        runs.append(1)
+        raise psycopg.errors.SerializationFailure("simulated")
+
+    runs.clear()
+    with pytest.raises(DatabaseUnavailable):
+        run_on_store(store, lambda: store.write(always_loses))
+    assert len(runs) == 1 + pg_store.CONFLICT_RETRIES
+
+
+def test_an_unreachable_postgresql_is_a_503_not_a_driver_error(
+    pg_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dialect, "DATABASE_WAIT_SECONDS", 1)
+    gone = Database(pg_db.url.set(host="127.0.0.1", port=1).render_as_string(hide_password=False))
+    store = open_store(gone)
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            run_on_store(store, lambda: store.get_group(store_id=1, group_id=1))
+    finally:
+        gone.dispose()
+
+
+def test_a_dropped_postgresql_connection_is_replaced(pg_db: Database) -> None:
+    """The server ends the pool's connection while it waits idle (as a restart of PostgreSQL
+    does): the next read is answered all the same, on a new connection, and so is a write."""
+    store = open_store(pg_db, pool_size=1)
+    assert isinstance(store, pg_store.PostgresStore)
+    store_id = new_store(pg_db, "eight.example")
+
+    async def end_the_pools_connection() -> None:
+        assert store._pool is not None
+        async with store._pool.connection() as conn:
+            pid = conn.info.backend_pid
+        with pg_db.write() as conn:
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+
+    async def scenario() -> tuple[int, int]:
+        assert await store.count_groups(store_id=store_id) == 0
+        await end_the_pools_connection()
+        counted = await store.count_groups(store_id=store_id)
+        await end_the_pools_connection()
+
+        async def create(tx: Tx) -> int:
+            return await tx.create_group(store_id=store_id, actor=ACTOR, values=group_values())
+
+        return counted, await store.write(create)
+
+    assert run_on_store(store, scenario) == (0, 1)
+
+
+def test_reads_by_id_asked_together_are_one_statement_and_each_gets_its_own_answer(
+    pg_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(pg_db)
+    assert isinstance(store, pg_store.PostgresStore)
+    mine, theirs = new_store(pg_db, "nine.example"), new_store(pg_db, "ten.example")
+    statements: list[object] = []
+    real_read_all = pg_store.PostgresStore._read_all
+
+    async def counted(self: pg_store.PostgresStore, statement: Any, params: Any) -> list[Any]:
+        statements.append(statement)
+        return await real_read_all(self, statement, params)
+
+    async def scenario() -> list[CustomerGroup | None]:
+        for store_id, name in ((mine, "mine"), (theirs, "theirs")):
+
+            async def create(tx: Tx, store_id: int = store_id, name: str = name) -> int:
+                return await tx.create_group(store_id=store_id, actor=ACTOR, values=group_values(name=name))
+
+            await store.write(create)
+        monkeypatch.setattr(pg_store.PostgresStore, "_read_all", counted)
+        keys = [(mine, 1), (theirs, 1), (mine, 2), (mine, 1), (theirs, 9)]
+        return list(await asyncio.gather(*(store.get_group(store_id=s, group_id=g) for s, g in keys)))
+
+    found = run_on_store(store, scenario)
+    assert [None if g is None else g.name for g in found] == ["mine", "theirs", None, "mine", None]
+    assert len(statements) == 1  # five reads (four keys), one statement
+
+
+def test_a_write_of_one_operation_is_one_statement_without_a_transaction_around_it(
+    pg_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An Alone plan (one Tx call, atomic by itself) is sent as one statement that commits by
+    itself; any other plan gets BEGIN and COMMIT around it."""
+    store = open_store(pg_db)
+    store_id = new_store(pg_db, "eleven.example")
+    begun: list[str] = []
+    real_transaction = psycopg.AsyncConnection.transaction
+
+    def counted(self: psycopg.AsyncConnection[Any], *args: Any, **kwargs: Any) -> Any:
+        begun.append("BEGIN")
+        return real_transaction(self, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "transaction", counted)
+
+    async def create(tx: Tx) -> int:
+        return await tx.create_group(store_id=store_id, actor=ACTOR, values=group_values())
+
+    async def scenario() -> tuple[int, int]:
+        first = await store.write(Alone(create))
+        assert begun == []
+        return first, await store.write(create)
+
+    assert run_on_store(store, scenario) == (1, 2)
+    assert begun == ["BEGIN"]
+    assert [e.action for e in _entries(pg_db, store_id)] == ["create", "create"]
