@@ -424,3 +424,48 @@ def test_a_write_of_one_operation_is_one_statement_without_a_transaction_around_
     assert run_on_store(store, scenario) == (1, 2)
     assert begun == ["BEGIN"]
     assert [e.action for e in _entries(pg_db, store_id)] == ["create", "create"]
+
+
+@pytest.mark.parametrize(
+    "name, amount",
+    [
+        ('tab\there, newline\n, \x01 \x1f \x7f back\\slash "quote" /', Decimal("100")),
+        ("\u2028\u2029\u0085 é 漢字 😀", Decimal("0.000001")),
+        ("plain", Decimal("123456789012.5000")),
+    ],
+)
+def test_every_audit_entry_is_the_json_the_api_writes_whichever_database_writes_it(
+    db: Database, store: Store, name: str, amount: Decimal
+) -> None:
+    """Each database writes some entries itself (SQLite's json_object, PostgreSQL's to_json and
+    concatenation): byte for byte what audit.group_json writes for the same group."""
+    store_id = new_store(db, "twelve.example")
+    values = group_values(name=name, description=name[::-1], minimum_order=amount, auto_approve=True)
+
+    async def scenario() -> tuple[CustomerGroup | None, CustomerGroup | None]:
+        async def create(tx: Tx) -> int:
+            return await tx.create_group(store_id=store_id, actor=ACTOR, values=values)
+
+        group_id = await store.write(create)
+        created = await store.get_group(store_id=store_id, group_id=group_id)
+
+        async def update(tx: Tx) -> bool:
+            changes = {"registration_message": name, "minimum_order": amount + 1, "price_level": -7}
+            return await tx.update_recorded(store_id=store_id, actor=ACTOR, group_id=group_id, values=changes)
+
+        assert await store.write(update)
+        updated = await store.get_group(store_id=store_id, group_id=group_id)
+
+        async def delete(tx: Tx) -> bool:
+            return await tx.delete_recorded(store_id=store_id, actor=ACTOR, group_id=group_id)
+
+        assert await store.write(delete)
+        return created, updated
+
+    created, updated = run_on_store(store, scenario)
+    written = {e.action: (e.before, e.after) for e in _entries(db, store_id)}
+    assert written == {
+        "create": (None, audit_sql.group_json(created)),
+        "update": (audit_sql.group_json(created), audit_sql.group_json(updated)),
+        "delete": (audit_sql.group_json(updated), None),
+    }

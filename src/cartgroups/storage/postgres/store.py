@@ -51,9 +51,7 @@ from cartgroups.storage.credentials import CredentialsState, TokenGrant
 from cartgroups.storage.database import UNAVAILABLE, Database
 from cartgroups.storage.fastpath import Prepared
 from cartgroups.storage.store import Alone, Plan
-from cartgroups.storage.tables import audit_log as a
 from cartgroups.storage.tables import customer_groups as t
-from cartgroups.storage.tables import stores
 
 T = TypeVar("T")
 
@@ -76,58 +74,6 @@ async def _execute(conn: psycopg.AsyncConnection[Any], statement: Prepared, para
 
 async def _one(conn: psycopg.AsyncConnection[Any], statement: Prepared, params: Mapping[str, Any]) -> Any:
     return await (await _execute(conn, statement, params)).fetchone()
-
-
-# A create in one statement: the store's next id, the group, and its audit entry, whose after is
-# the group's JSON as audit.group_json writes it, with the id (its first property) put in by SQL.
-_NEXT = (
-    sa.update(stores)
-    .where(stores.c.id == sa.bindparam("store_id"))
-    .values(last_group_id=stores.c.last_group_id + 1)
-    .returning(stores.c.last_group_id.label("group_id"))
-    .cte("next_id")
-)
-_ADDED = (
-    sa.insert(t)
-    .from_select(
-        [c.name for c in t.columns],
-        sa.select(
-            *(
-                _NEXT.c.group_id if c.name == ID.column else sa.cast(sa.bindparam(c.name), c.type)
-                for c in t.columns
-            )
-        ),
-    )
-    .returning(t.c[ID.column].label("group_id"))
-    .cte("added")
-)
-_ENTRY_SOURCES: dict[str, Any] = {
-    "store_id": sa.cast(sa.bindparam("store_id"), sa.Integer),
-    "at": sa.cast(sa.bindparam("at"), a.c.at.type),
-    "token_id": sa.cast(sa.bindparam("token_id"), sa.Integer),
-    "application": sa.cast(sa.bindparam("application"), sa.Text),
-    "action": sa.literal("create", sa.Text),
-    "bulk": sa.false(),
-    "group_id": _ADDED.c.group_id,
-    "before_values": sa.null(),
-    "after_values": sa.literal(f'{{"{ID.wire}":', sa.Text)
-    + sa.cast(_ADDED.c.group_id, sa.Text)
-    + sa.cast(sa.bindparam("after_rest"), sa.Text),
-}
-_WRITTEN = [c.name for c in a.columns if c.name != "id"]
-_CREATE = Prepared(
-    sa.insert(a)
-    .from_select(_WRITTEN, sa.select(*(_ENTRY_SOURCES[name] for name in _WRITTEN)))
-    .returning(a.c.group_id)
-)
-_ID_PREFIX = f'{{"{ID.wire}":0'
-
-
-def _after_rest(values: Mapping[str, object]) -> str:
-    """The created group's audit JSON after its id: what _CREATE appends to the id."""
-    written = audit_sql.group_json(CustomerGroup._make((0, *(values[f.column] for f in FIELDS[1:]))))
-    assert written is not None and written.startswith(_ID_PREFIX)
-    return written[len(_ID_PREFIX) :]
 
 
 def _new(values: Mapping[str, object]) -> dict[str, object]:
@@ -206,6 +152,25 @@ _DELETE_RECORDED = Prepared(
 )
 
 
+def _create_sql() -> str:
+    """One statement: take the store's next id, insert the group with it, and write its audit
+    entry (nothing before, the row as inserted after)."""
+    types = {c.name: c.type.compile(dialect=_DIALECT) for c in t.columns}
+    columns = [c.name for c in t.columns]
+    values = ["last_group_id" if name == ID.column else f"CAST(:{name} AS {types[name]})" for name in columns]
+    return (
+        "WITH next_id AS (UPDATE stores SET last_group_id = last_group_id + 1 WHERE id = :store_id "
+        "RETURNING last_group_id), "
+        f"added AS (INSERT INTO customer_groups ({', '.join(columns)}) SELECT {', '.join(values)} "
+        "FROM next_id RETURNING *) "
+        f"INSERT INTO audit_log ({_ENTRY_COLUMNS}) SELECT {_ENTRY_VALUES}, 'create', false, "
+        f"added.group_id, NULL, {_json_sql('added')} FROM added RETURNING audit_log.group_id"
+    )
+
+
+_CREATE = Prepared(sa.text(_create_sql()))
+
+
 class PostgresTx:
     """A plan's view of a PostgreSQL write transaction (storage/store.Tx); for an Alone plan,
     of a connection in autocommit mode, whose one statement commits by itself."""
@@ -216,14 +181,7 @@ class PostgresTx:
         self.conn = conn
 
     async def create_group(self, *, store_id: int, actor: Actor, values: Mapping[str, object]) -> int:
-        params = {
-            **values,
-            "store_id": store_id,
-            "at": datetime.now(UTC),
-            "token_id": actor.token_id,
-            "application": actor.application,
-            "after_rest": _after_rest(values),
-        }
+        params = {**values, **_entry_params(store_id, actor)}
         return int((await _one(self.conn, _CREATE, params))[0])
 
     async def get_for_update(self, *, store_id: int, group_id: int) -> CustomerGroup | None:
