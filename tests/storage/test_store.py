@@ -4,12 +4,9 @@ parametrized fixture: SqliteStore and PostgresStore must answer alike."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import subprocess
-import sys
+import time
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -256,49 +253,40 @@ def pg_db(db: Database) -> Database:
     return db
 
 
-@contextlib.contextmanager
-def _delay_proxy(host: str, port: int, *, rtt_ms: float) -> Iterator[int]:
-    """benchmarks/delay_proxy.py in a process of its own: a port that reaches host:port with
-    ``rtt_ms`` added to every round trip."""
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "delay_proxy.py"
-    argv = [sys.executable, str(script), "--target", f"{host}:{port}", "--rtt-ms", str(rtt_ms)]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("listening on "), line
-        yield int(line.rsplit(":", 1)[1])
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 def test_requests_waiting_for_postgresql_overlap(pg_db: Database) -> None:
-    """Reads through a proxy that delays every reply: while they wait, several of the pool's
-    connections are in use at once (checked by the pool's own count, not by a clock)."""
-    url = pg_db.url
-    with _delay_proxy(url.host or "127.0.0.1", url.port or 5432, rtt_ms=100) as port:
-        far = Database(url.set(host="127.0.0.1", port=port).render_as_string(hide_password=False))
-        store = open_store(far, pool_size=8)
-        assert isinstance(store, pg_store.PostgresStore)
-        busy: list[int] = []
+    """Reads of one event loop wait for PostgreSQL side by side: with the table locked by another
+    session, eight reads are all seen waiting in the database at once (pg_locks, not a clock),
+    and all are answered once it is released."""
+    store = open_store(pg_db, pool_size=8)
+    store_id = new_store(pg_db, "overlap.example")
+    conninfo = pg_db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    waiting = (
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+        "WHERE NOT l.granted AND a.application_name = 'cartgroups' AND a.datname = current_database()"
+    )
+    seen: list[int] = []
 
-        async def scenario() -> None:
-            async def watch() -> None:
-                while True:
-                    stats = store._pool.get_stats() if store._pool else {}
-                    busy.append(stats.get("pool_size", 0) - stats.get("pool_available", 0))
-                    await asyncio.sleep(0.005)
+    def wait_for_eight(watcher: psycopg.Connection[Any]) -> None:
+        for _ in range(300):  # well inside the 5 s lock_timeout the reads wait at most
+            seen.append(int(watcher.execute(waiting).fetchone()[0]))  # type: ignore[index]
+            if seen[-1] >= 8:
+                return
+            time.sleep(0.01)
 
-            watcher = asyncio.create_task(watch())
-            await asyncio.gather(*(store.count_groups(store_id=1) for _ in range(8)))
-            watcher.cancel()
+    async def scenario() -> list[int]:
+        with (
+            psycopg.connect(conninfo, autocommit=True) as locker,
+            psycopg.connect(conninfo, autocommit=True) as watcher,
+        ):
+            locker.execute("BEGIN")
+            locker.execute("LOCK TABLE customer_groups IN ACCESS EXCLUSIVE MODE")
+            reads = asyncio.gather(*(store.count_groups(store_id=store_id) for _ in range(8)))
+            await asyncio.to_thread(wait_for_eight, watcher)
+            locker.execute("ROLLBACK")
+            return list(await reads)
 
-        try:
-            run_on_store(store, scenario)
-        finally:
-            far.dispose()
-    assert max(busy) >= 4
+    assert run_on_store(store, scenario) == [0] * 8
+    assert max(seen) == 8
 
 
 def test_a_postgresql_write_that_loses_a_conflict_runs_again_then_gets_503(
