@@ -457,3 +457,42 @@ def test_every_audit_entry_is_the_json_the_api_writes_whichever_database_writes_
         "update": (audit_sql.group_json(created), audit_sql.group_json(updated)),
         "delete": (audit_sql.group_json(updated), None),
     }
+
+
+def test_reads_asked_while_a_batch_is_out_gather_into_the_next_one(
+    pg_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With READS_IN_FLIGHT batches at the database (here 1, held by a table lock), new reads
+    wait and leave together, one statement, when a batch comes back."""
+    monkeypatch.setattr(pg_store, "READS_IN_FLIGHT", 1)
+    store = open_store(pg_db)
+    store_id = new_store(pg_db, "thirteen.example")
+    conninfo = pg_db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    batches: list[list[int]] = []
+    real_read_all = pg_store.PostgresStore._read_all
+
+    async def counted(self: pg_store.PostgresStore, statement: Any, params: Any) -> list[Any]:
+        batches.append(list(params["groups"]))
+        return await real_read_all(self, statement, params)
+
+    async def create(tx: Tx) -> int:
+        return await tx.create_group(store_id=store_id, actor=ACTOR, values=group_values())
+
+    async def scenario() -> list[int | None]:
+        for _ in range(3):
+            await store.write(create)
+        monkeypatch.setattr(pg_store.PostgresStore, "_read_all", counted)
+        with psycopg.connect(conninfo, autocommit=True) as locker:
+            locker.execute("BEGIN")
+            locker.execute("LOCK TABLE customer_groups IN ACCESS EXCLUSIVE MODE")
+            first = asyncio.ensure_future(store.get_group(store_id=store_id, group_id=1))
+            await asyncio.sleep(0.05)  # the first batch is out, waiting for the lock
+            later = [asyncio.ensure_future(store.get_group(store_id=store_id, group_id=n)) for n in (2, 3, 4)]
+            await asyncio.sleep(0.05)
+            assert batches == [[1]]  # the later reads wait for it
+            locker.execute("ROLLBACK")
+            found = [await first, *[await read for read in later]]
+        return [None if g is None else g.group_id for g in found]
+
+    assert run_on_store(store, scenario) == [1, 2, 3, None]
+    assert batches == [[1], [2, 3, 4]]

@@ -428,61 +428,85 @@ _GET_MANY = Prepared(
     )
 )
 MAX_COALESCED = 500  # keys per statement
+READS_IN_FLIGHT = 2  # coalesced reads a process has at the database at once
 
 
 class _Coalesced:
     """GETs by id that a process's requests ask at one moment, read in one statement.
 
     Every read by id costs a round trip, and each round trip costs the event loop a wait on the
-    socket and psycopg its machinery (~60 µs of CPU, measured), more than the row. So the reads
-    asked while the event loop runs one round of callbacks wait for its end (call_soon) and go to
-    the database together: one statement, one connection of the pool, one wait for all of them.
-    A busy process reads many at a time; an idle one reads one, a callback later. Nothing is kept:
-    each read is answered by a statement sent after it was asked, so it sees every write
-    committed before it."""
+    socket and psycopg its machinery (~60 µs of CPU, measured), more than the row. So reads go to
+    the database in batches, one statement, one connection of the pool and one wait for each:
+    the reads asked while the event loop runs one round of callbacks wait for its end
+    (call_soon), and while READS_IN_FLIGHT batches are out, new reads gather into the next one,
+    which leaves when a batch comes back. A busy process reads many at a time, the farther the
+    database the more; an idle one reads one, a callback later. Nothing is kept: each read is
+    answered by a statement sent after it was asked, so it sees every write committed before it.
+    A batch that fails because the database is unavailable fails the reads gathered behind it
+    too, at once, rather than each waiting for the database again in turn."""
 
-    __slots__ = ("_pending", "_scheduled", "store")
+    __slots__ = ("_in_flight", "_pending", "_scheduled", "store")
 
     def __init__(self, store: PostgresStore) -> None:
         self.store = store
         self._pending: dict[tuple[int, int], list[asyncio.Future[CustomerGroup | None]]] = {}
         self._scheduled = False
+        self._in_flight = 0
 
     async def get(self, key: tuple[int, int]) -> CustomerGroup | None:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[CustomerGroup | None] = loop.create_future()
         self._pending.setdefault(key, []).append(future)
-        if not self._scheduled:
+        if not self._scheduled and self._in_flight < READS_IN_FLIGHT:
             self._scheduled = True
             loop.call_soon(self._flush, loop)
         return await future
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         self._scheduled = False
-        pending, self._pending = self._pending, {}
-        keys = list(pending)
-        for start in range(0, len(keys), MAX_COALESCED):
-            batch = {key: pending[key] for key in keys[start : start + MAX_COALESCED]}
-            loop.create_task(self._read(batch))
+        while self._pending and self._in_flight < READS_IN_FLIGHT:
+            keys = list(self._pending)[:MAX_COALESCED]
+            batch = {key: self._pending.pop(key) for key in keys}
+            self._in_flight += 1
+            loop.create_task(self._read(loop, batch))
 
-    async def _read(self, batch: dict[tuple[int, int], list[asyncio.Future[CustomerGroup | None]]]) -> None:
+    async def _read(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: dict[tuple[int, int], list[asyncio.Future[CustomerGroup | None]]],
+    ) -> None:
         try:
             params = {"stores": [key[0] for key in batch], "groups": [key[1] for key in batch]}
             rows = await self.store._read_all(_GET_MANY, params)
         except BaseException as exc:  # every read of the batch fails with it (503, or cancelled)
-            for futures in batch.values():
-                for future in futures:
-                    if not future.done():
-                        future.set_exception(exc)
+            if isinstance(exc, DatabaseUnavailable):  # and those gathered meanwhile: the same outage
+                gathered, self._pending = self._pending, {}
+                for key, futures in gathered.items():
+                    batch.setdefault(key, []).extend(futures)
+            _settle(batch, exc)
             if not isinstance(exc, Exception):
                 raise
             return
+        finally:
+            self._in_flight -= 1
+            if self._pending and not self._scheduled:
+                self._scheduled = True
+                loop.call_soon(self._flush, loop)
         found = {(row[-1], row[0]): groups_sql.group_from_row(row[:-1]) for row in rows}
         for key, futures in batch.items():
             group = found.get(key)
             for future in futures:
                 if not future.done():
                     future.set_result(group)
+
+
+def _settle(
+    batch: dict[tuple[int, int], list[asyncio.Future[CustomerGroup | None]]], exc: BaseException
+) -> None:
+    for futures in batch.values():
+        for future in futures:
+            if not future.done():
+                future.set_exception(exc)
 
 
 class _Checked:
