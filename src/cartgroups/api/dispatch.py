@@ -228,7 +228,8 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
             return _preflight(found.route, headers)
         raise MethodNotAllowed(method, routes.ALLOWED[found.route])
     # Taken before the credentials are verified (a restore or a revocation committed by now is
-    # seen) and, for a read, used again by the read cache: nothing is awaited in between.
+    # seen) and, for a read, used again by the read cache. It is a token only on SQLite, whose
+    # store never suspends: nothing else runs on the loop in between.
     changes = services.auth.look()
     principal = await services.auth.verify(
         secure_url=headers.get("secureurl"),
