@@ -147,3 +147,52 @@ def test_cache_seconds_zero_checks_every_request(
     verify(loop, auth, issued)
     verify(loop, auth, issued)
     assert lookups == [credentials.hash_secret(issued.token)] * 2
+
+
+class _SlowStore:
+    """A store (storage/store.Store, the parts Authenticator uses) whose token lookup waits
+    until told, as a PostgreSQL lookup waits for its round trip while other requests run."""
+
+    exact_changes = False
+
+    def __init__(self, grant: TokenGrant) -> None:
+        self.grant: TokenGrant | None = grant
+        self.state = cred_sql.CredentialsState(1, 1)
+        self.answer = asyncio.Event()
+
+    def look(self) -> None:
+        return None
+
+    async def credentials_state(self) -> cred_sql.CredentialsState:
+        return self.state
+
+    async def find_grant(self, *, token_hash: str) -> TokenGrant | None:
+        grant = self.grant  # read now, answered later: the row as it was when the statement ran
+        await self.answer.wait()
+        return grant
+
+
+def test_a_token_revoked_while_its_lookup_waits_is_not_kept() -> None:
+    """A request's lookup reads the token before it is revoked; while it waits, another
+    request's check finds the revocation and forgets every verified token. The waiting
+    request is answered from what it read, but its token is not kept: the next request with it
+    is checked again, and refused."""
+    grant = TokenGrant(7, 1, 2, "slow.example", credentials.hash_secret("key"), True, True, "app")
+    store = _SlowStore(grant)
+    auth = Authenticator(store, cache_seconds=1.0)  # type: ignore[arg-type]
+    headers = {"secure_url": "slow.example", "private_key": "key", "token": "token", "write": False}
+
+    async def scenario() -> None:
+        waiting = asyncio.ensure_future(auth.verify(**headers))  # type: ignore[arg-type]
+        await asyncio.sleep(0)  # its check ran; its lookup read the live token and waits
+        store.grant, store.state = None, cred_sql.CredentialsState(2, 1)  # revoked and committed
+        auth._check_due = 0.0  # the next request checks for revocations (as after cache_seconds)
+        store.answer.set()
+        other = auth.verify(**{**headers, "token": "other"})  # type: ignore[arg-type]
+        with pytest.raises(Unauthorized):  # it finds the revocation, and an unknown token
+            await other
+        assert (await waiting).token_id == 7  # read before the revocation: answered as it was
+        with pytest.raises(Unauthorized):
+            await auth.verify(**headers)  # type: ignore[arg-type]
+
+    asyncio.run(scenario())

@@ -157,15 +157,23 @@ class Authenticator:
         key = (secure_url, private_key, token)
         principal = self._cache.get(key)
         if principal is None:
+            kept = self._cache  # replaced whenever what was verified is forgotten (_forget)
             principal = await self._verified(secure_url, private_key, token)
-            if len(self._cache) >= self.MAX_ENTRIES:
-                self._cache.clear()
-            self._cache[key] = principal
+            # On PostgreSQL other requests run while this one waits for its token's row: one
+            # of them may have found a revocation and forgotten everything meanwhile. This
+            # token was read before that, so it is kept only if nothing was forgotten since.
+            if kept is self._cache:
+                if len(kept) >= self.MAX_ENTRIES:
+                    self._forget()
+                self._cache[key] = principal
         return self._allowed(principal, write)
+
+    def _forget(self) -> None:
+        self._cache = {}
 
     def clear(self) -> None:
         """Forget every verified combination (the next request of each is checked in full)."""
-        self._cache.clear()
+        self._forget()
 
     async def _check_revocations(self) -> None:
         # The due time is taken before the read: a revocation committed after the read is seen
@@ -175,7 +183,7 @@ class Authenticator:
         version = await self.store.credentials_state()
         self._check_due = due
         if version != self._version:
-            self._cache.clear()
+            self._forget()
             restored = self._version is not None and version.generation != self._version.generation
             self._version = version
             if restored:
