@@ -6,7 +6,8 @@ per database, chosen once when the server starts (open_store).
   connection of all processes can write at a time.
 - storage/postgres/store.py: PostgreSQL, possibly on another host, through psycopg's async API
   and a connection pool, so a request waiting for the database never holds up another. A write
-  is a transaction of its own on a pooled connection, its statements pipelined.
+  is a transaction of its own on a pooled connection; a write of one operation (Alone) is one
+  statement that commits by itself.
 
 Both are async, so the service is written once. A write is a plan (service/writes.Plan):
 ``await store.write(plan)`` runs ``await plan(tx)`` in a transaction and returns what it
