@@ -197,14 +197,12 @@ def list_groups(conn: Connection, *, store_id: int, limit: int, skip: int) -> li
     return [group_from_row(row) for row in rows]
 
 
-def list_groups_json(conn: Connection, *, store_id: int, limit: int, skip: int) -> tuple[bytes, int] | None:
-    """Like list_groups, the page already written as the API's JSON array (UTF-8), with how many
-    groups it holds; None when the database does not write it (PostgreSQL: its JSON text has
-    spaces and its own key order, so the API writes that page itself). SQLite writes U+0085,
-    U+2028 and U+2029 raw, as orjson does; they are escaped here as api/wire's writers escape
-    them (json_net.escaped: in Python, since SQLite's replace() would compare every byte)."""
-    if conn.dialect.name != "sqlite":
-        return None
+def list_groups_json(conn: Connection, *, store_id: int, limit: int, skip: int) -> tuple[bytes, int]:
+    """SQLite (its store's list_groups_json; PostgreSQL's store answers None there, its JSON text
+    having spaces and its own key order): like list_groups, the page already written as the API's
+    JSON array (UTF-8), with how many groups it holds. SQLite writes U+0085, U+2028 and U+2029
+    raw, as orjson does; they are escaped here as api/wire's writers escape them
+    (json_net.escaped: in Python, since SQLite's replace() would compare every byte)."""
     body, count = _LIST_JSON.run(conn, {"store_id": store_id, "limit": limit, "offset": skip}).fetchone()
     return escaped(bytes(body)), int(count)
 
