@@ -160,7 +160,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="Also profile GET by id on one worker with py-spy (needs py-spy and ptrace).",
     )
-    p.add_argument("--profile-only", action="store_true", help="Only the py-spy profile.")
+    p.add_argument(
+        "--profile-only",
+        action="store_true",
+        help="Only the py-spy profile (on the --database given, else SQLite).",
+    )
     p.add_argument("--profile-seconds", type=float, default=10.0)
     p.add_argument(
         "--profile-scenario",
@@ -816,7 +820,11 @@ class Run:
         sqlite_url = f"sqlite:///{self.work / 'main.db'}"
         self.seed("sqlite", sqlite_url, self.layout)
         if a.profile_only:
-            return self.profile(sqlite_url, self.seeded["sqlite"].clients_file)
+            postgres = [d for d in databases if d != "sqlite"]
+            if not postgres:
+                return self.profile(sqlite_url, self.seeded["sqlite"].clients_file)
+            with fresh_postgres(postgres[0]) as pg_url:  # --database: profile that one instead
+                return self.profile(pg_url, self.seed("postgresql", pg_url, self.layout).clients_file)
         self.main_scenarios("sqlite", sqlite_url, a.rounds)
         self.uncached_reads("sqlite", sqlite_url)
         self.worker_scan()
