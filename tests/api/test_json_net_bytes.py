@@ -124,8 +124,8 @@ def test_get_by_id_writes_the_separators_escaped(api: httpx.Client) -> None:
 
 
 def test_a_list_page_writes_the_separators_escaped(api: httpx.Client) -> None:
-    """On SQLite the database writes the page (storage.list_groups_json), on PostgreSQL orjson:
-    both escape the same three characters."""
+    """The database writes the page (Store.list_groups_json), orjson the group by id: both escape
+    the same three characters."""
     create_group(api, Name="plain", RegistrationMessage="plain", PriceLevel=3)
     create_group(api, Name=SEPARATORS, RegistrationMessage=SEPARATORS, PriceLevel=3)
     expected = array(_expected(1, b"plain"), _expected(2, SEPARATORS_JSON))

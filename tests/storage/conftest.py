@@ -25,6 +25,14 @@ def db(empty_database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
+@pytest.fixture
+def pg_db(db: Database) -> Database:
+    """``db`` in its PostgreSQL case; its SQLite case is skipped."""
+    if db.dialect_name != "postgresql":
+        pytest.skip("about PostgreSQL's store only")
+    return db
+
+
 def group_values(**overrides: object) -> dict[str, object]:
     """Every column of a customer group, with the defaults a POST would fill in."""
     values: dict[str, object] = {f.column: f.default for f in EDITABLE}

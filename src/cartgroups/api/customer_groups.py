@@ -21,7 +21,6 @@ from cartgroups.service.customer_groups import (
     CustomerGroups,
     ItemResult,
     Outcome,
-    Page,
     Precondition,
     parse_page,
 )
@@ -104,22 +103,15 @@ async def list_groups(call: Call) -> Reply:
 
         return 200, await _remembered(call, (store_id, "count", media.name), count)
     asked = odata.parse(q)  # countonly ignores $select and $orderby, as it does limit and offset
-    if asked is None and media is JSON:  # the fast path: bytes written by SQLite, kept as they are
+    if asked is None and media is JSON:  # the fast path: bytes written by the database, kept as they are
         key = (store_id, "page", page)
-        return 200, await _remembered(call, key, lambda: _page_body(call.groups, store_id, page))
+        return 200, await _remembered(call, key, lambda: call.groups.page_json(store_id=store_id, page=page))
     shape = asked or odata.WHOLE
 
     async def shaped() -> bytes:
         return media.groups(shape.sort(await call.groups.page(store_id=store_id, page=page)), shape.fields)
 
     return 200, await _remembered(call, (store_id, "page", page, media.name, shape), shaped)
-
-
-async def _page_body(groups: CustomerGroups, store_id: int, page: Page) -> bytes:
-    written = await groups.page_json(store_id=store_id, page=page)  # by SQLite, in C
-    if written is not None:
-        return written
-    return wire.groups_body(await groups.page(store_id=store_id, page=page))
 
 
 def entity_tag(body: bytes) -> str:

@@ -151,15 +151,15 @@ class CustomerGroups:
             await self._no_page(store_id)
         return groups
 
-    async def page_json(self, *, store_id: int, page: Page) -> bytes | None:
-        """page(), already written as the API's JSON array by the database, where it can
-        (SQLite); None where it cannot (then call page()). The same errors as page()."""
-        found = await self.store.list_groups_json(store_id=store_id, limit=page.limit, skip=page.offset - 1)
-        if found is None:
-            return None
-        if found[1] == 0:
+    async def page_json(self, *, store_id: int, page: Page) -> bytes:
+        """page(), already written by the database as the API's JSON array. The same errors as
+        page()."""
+        body, count = await self.store.list_groups_json(
+            store_id=store_id, limit=page.limit, skip=page.offset - 1
+        )
+        if count == 0:
             await self._no_page(store_id)
-        return found[0]
+        return body
 
     async def _no_page(self, store_id: int) -> NoReturn:
         """Why a page came back empty: the store has no groups (NotFound), or the offset is past them."""

@@ -162,10 +162,9 @@ class Store(Protocol):
         """Groups in ascending id order, ``skip`` of them left out first (0-based)."""
         ...
 
-    async def list_groups_json(self, *, store_id: int, limit: int, skip: int) -> tuple[bytes, int] | None:
-        """Like list_groups, the page already written by the database as the API's JSON array,
-        with how many groups it holds; None when this database does not write it (then call
-        list_groups)."""
+    async def list_groups_json(self, *, store_id: int, limit: int, skip: int) -> tuple[bytes, int]:
+        """Like list_groups, the page already written by the database as the API's JSON array
+        (the bytes api/wire.groups_body writes), with how many groups it holds."""
         ...
 
     async def find_grant(self, *, token_hash: str) -> TokenGrant | None:

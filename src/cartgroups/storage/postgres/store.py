@@ -30,17 +30,17 @@ from __future__ import annotations
 
 import asyncio
 import select
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import psycopg
 import sqlalchemy as sa
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from cartgroups.errors import DatabaseUnavailable
-from cartgroups.model import FIELDS, ID, CustomerGroup
+from cartgroups.json_net import escaped
+from cartgroups.model import FIELDS, CustomerGroup
 from cartgroups.storage import audit as audit_sql
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import customer_groups as groups_sql
@@ -50,15 +50,17 @@ from cartgroups.storage.audit import Actor, Change
 from cartgroups.storage.credentials import CredentialsState, TokenGrant
 from cartgroups.storage.database import UNAVAILABLE, Database
 from cartgroups.storage.fastpath import Prepared
+from cartgroups.storage.postgres import statements
+from cartgroups.storage.postgres.gathered import Gathered
+from cartgroups.storage.postgres.statements import Many
 from cartgroups.storage.store import Alone, Plan
-from cartgroups.storage.tables import customer_groups as t
 
 T = TypeVar("T")
 
 DOWN_WAIT_SECONDS = 1.0
 POOL_SIZE = 10  # connections per server process, at most (CARTGROUPS_PG_POOL_SIZE)
 CONFLICT_RETRIES = 5  # runs again of a write that lost a deadlock or serialisation conflict
-_DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
+_DIALECT = statements.DIALECT
 OTHER_LOOP = "a PostgresStore serves the event loop it was opened on; open another store for this one"
 
 
@@ -91,84 +93,30 @@ def _entry_params(store_id: int, actor: Actor) -> dict[str, object]:
     }
 
 
-def _json_sql(row: str) -> str:
-    """PostgreSQL: the group in ``row`` (a table or CTE name) as audit.group_json writes it: wire
-    names in wire order, no spaces, text escaped as orjson escapes it (to_json: ``"``, ``\\``
-    and control characters; nothing else), MinimumOrder with its scale and at least one fraction
-    digit (model.decimal_text), booleans as true/false (tests/storage/test_store.py compares
-    the two byte for byte)."""
-    parts = []
-    for i, field in enumerate(FIELDS):
-        column = f"{row}.{field.column}"
-        if field.kind == "boolean":
-            value = f"CASE WHEN {column} THEN 'true' ELSE 'false' END"
-        elif field.kind == "decimal":
-            text = f"{column}::text"
-            value = f"CASE WHEN strpos({text}, '.') > 0 THEN {text} ELSE {text} || '.0' END"
-        elif field.kind == "string":
-            value = f"to_json({column})::text"
-        else:
-            value = f"{column}::text"
-        parts.append(f"""'{"{" if i == 0 else ","}"{field.wire}":' || {value}""")
-    return "(" + " || ".join(parts) + " || '}')"
+def _create_row(store_id: int, actor: Actor, values: Mapping[str, object]) -> dict[str, object]:
+    return {**values, **_entry_params(store_id, actor)}
 
 
-_ENTRY_COLUMNS = "store_id, at, token_id, application, action, bulk, group_id, before_values, after_values"
-_ENTRY_VALUES = (
-    "CAST(:store_id AS INTEGER), CAST(:at AS TIMESTAMPTZ), CAST(:token_id AS INTEGER), "
-    "CAST(:application AS TEXT)"
-)
-_KEY_SQL = "store_id = :store_id AND group_id = :group_id"
-_UPDATES_RECORDED: dict[frozenset[str], Prepared] = {}
+def _update_row(
+    store_id: int, actor: Actor, group_id: int, values: Mapping[str, object]
+) -> tuple[Many, dict[str, object]]:
+    return statements.update(frozenset(values)), {
+        **_new(values),
+        **_entry_params(store_id, actor),
+        "group_id": group_id,
+    }
 
 
-def _update_recorded(columns: frozenset[str]) -> Prepared:
-    """One statement: lock the group's row, change ``columns``, and write the audit entry with
-    the row as it was and as it is now; one row back when the group exists, none otherwise."""
-    statement = _UPDATES_RECORDED.get(columns)
-    if statement is None:
-        types = {c.name: c.type.compile(dialect=_DIALECT) for c in t.columns}
-        sets = ", ".join(f"{c} = CAST(:{groups_sql.NEW[c]} AS {types[c]})" for c in sorted(columns))
-        statement = _UPDATES_RECORDED[columns] = Prepared(
-            sa.text(
-                f"WITH before AS (SELECT * FROM customer_groups WHERE {_KEY_SQL} FOR UPDATE), "
-                f"after AS (UPDATE customer_groups SET {sets} WHERE {_KEY_SQL} "
-                "AND EXISTS (SELECT 1 FROM before) RETURNING *) "
-                f"INSERT INTO audit_log ({_ENTRY_COLUMNS}) SELECT {_ENTRY_VALUES}, 'update', false, "
-                f"after.group_id, {_json_sql('before')}, {_json_sql('after')} FROM before, after "
-                "RETURNING audit_log.group_id"
-            )
-        )
-    return statement
+def _delete_row(store_id: int, actor: Actor, group_id: int) -> dict[str, object]:
+    return {**_entry_params(store_id, actor), "group_id": group_id}
 
 
-# One statement: delete the group and write the audit entry with the row as it was.
-_DELETE_RECORDED = Prepared(
-    sa.text(
-        f"WITH gone AS (DELETE FROM customer_groups WHERE {_KEY_SQL} RETURNING *) "
-        f"INSERT INTO audit_log ({_ENTRY_COLUMNS}) SELECT {_ENTRY_VALUES}, 'delete', false, "
-        f"gone.group_id, {_json_sql('gone')}, NULL FROM gone RETURNING audit_log.group_id"
-    )
-)
-
-
-def _create_sql() -> str:
-    """One statement: take the store's next id, insert the group with it, and write its audit
-    entry (nothing before, the row as inserted after)."""
-    types = {c.name: c.type.compile(dialect=_DIALECT) for c in t.columns}
-    columns = [c.name for c in t.columns]
-    values = ["last_group_id" if name == ID.column else f"CAST(:{name} AS {types[name]})" for name in columns]
-    return (
-        "WITH next_id AS (UPDATE stores SET last_group_id = last_group_id + 1 WHERE id = :store_id "
-        "RETURNING last_group_id), "
-        f"added AS (INSERT INTO customer_groups ({', '.join(columns)}) SELECT {', '.join(values)} "
-        "FROM next_id RETURNING *) "
-        f"INSERT INTO audit_log ({_ENTRY_COLUMNS}) SELECT {_ENTRY_VALUES}, 'create', false, "
-        f"added.group_id, NULL, {_json_sql('added')} FROM added RETURNING audit_log.group_id"
-    )
-
-
-_CREATE = Prepared(sa.text(_create_sql()))
+async def run_many(
+    conn: psycopg.AsyncConnection[Any], kind: Many, rows: Sequence[Mapping[str, object]]
+) -> list[int | None]:
+    """One of statements.py's statements for ``rows``: each row's group id, or None."""
+    cursor = await _execute(conn, kind.statement, kind.params(rows))
+    return statements.found(await cursor.fetchall(), len(rows))
 
 
 class PostgresTx:
@@ -181,8 +129,9 @@ class PostgresTx:
         self.conn = conn
 
     async def create_group(self, *, store_id: int, actor: Actor, values: Mapping[str, object]) -> int:
-        params = {**values, **_entry_params(store_id, actor)}
-        return int((await _one(self.conn, _CREATE, params))[0])
+        (group_id,) = await run_many(self.conn, statements.CREATE, [_create_row(store_id, actor, values)])
+        assert group_id is not None, "a create makes its group"
+        return group_id
 
     async def get_for_update(self, *, store_id: int, group_id: int) -> CustomerGroup | None:
         row = await _one(self.conn, groups_sql.LOCK, {"store_id": store_id, "group_id": group_id})
@@ -227,8 +176,8 @@ class PostgresTx:
     async def update_recorded(
         self, *, store_id: int, actor: Actor, group_id: int, values: Mapping[str, object]
     ) -> bool:
-        params = {**_new(values), **_entry_params(store_id, actor), "group_id": group_id}
-        return await _one(self.conn, _update_recorded(frozenset(values)), params) is not None
+        kind, row = _update_row(store_id, actor, group_id, values)
+        return (await run_many(self.conn, kind, [row]))[0] is not None
 
     async def delete_group(self, *, store_id: int, group_id: int) -> CustomerGroup | None:
         # PostgreSQL's ids come from the store's last_group_id, which never goes down.
@@ -236,8 +185,8 @@ class PostgresTx:
         return groups_sql.group_from_row(row) if row is not None else None
 
     async def delete_recorded(self, *, store_id: int, actor: Actor, group_id: int) -> bool:
-        params = {**_entry_params(store_id, actor), "group_id": group_id}
-        return await _one(self.conn, _DELETE_RECORDED, params) is not None
+        row = _delete_row(store_id, actor, group_id)
+        return (await run_many(self.conn, statements.DELETE, [row]))[0] is not None
 
     async def record(self, *, store_id: int, actor: Actor, changes: Sequence[Change]) -> None:
         await self.record_entries([audit_sql.entry(store_id, actor, change) for change in changes])
@@ -301,6 +250,7 @@ class PostgresStore:
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._by_id = _Coalesced(self)
+        self._gathered = Gathered(self._run_many)
         # Set when the pool gave up opening a connection, cleared when it opens one: while it is
         # set, a request waits DOWN_WAIT_SECONDS for a connection rather than the full
         # DATABASE_WAIT_SECONDS, so that requests do not queue for seconds each behind an outage.
@@ -377,8 +327,11 @@ class PostgresStore:
         rows = await self._read_all(groups_sql.LIST, {"store_id": store_id, "limit": limit, "offset": skip})
         return [groups_sql.group_from_row(row) for row in rows]
 
-    async def list_groups_json(self, *, store_id: int, limit: int, skip: int) -> tuple[bytes, int] | None:
-        return None  # PostgreSQL's JSON text has spaces and its own key order: the API writes it
+    async def list_groups_json(self, *, store_id: int, limit: int, skip: int) -> tuple[bytes, int]:
+        params = {"store_id": store_id, "limit": limit, "offset": skip}
+        body, count = await self._read_one(statements.LIST_JSON, params)
+        # U+0085, U+2028 and U+2029 come raw, as from orjson: escaped as api/wire escapes them.
+        return escaped(body.encode()), int(count)
 
     async def find_grant(self, *, token_hash: str) -> TokenGrant | None:
         return cred_sql.grant_from_row(await self._read_one(cred_sql.GRANT, {"token_hash": token_hash}))
@@ -387,23 +340,135 @@ class PostgresStore:
         return cred_sql.state_from_rows(await self._read_all(cred_sql.WATCHED, {}))
 
     async def write(self, plan: Plan[T]) -> T:
+        if isinstance(plan, Alone):  # its one statement goes with those asked at the same moment
+            made: T = await plan(_GatheringTx(self))
+            return made
+
+        async def in_transaction(conn: psycopg.AsyncConnection[Any]) -> T:
+            async with conn.transaction():
+                return await plan(PostgresTx(conn))
+
+        return await self._retried(in_transaction)
+
+    async def _alone(self, call: Callable[[PostgresTx], Awaitable[T]]) -> T:
+        """One Tx call on a connection in autocommit mode: its one statement commits by itself."""
+        return await self._retried(lambda conn: call(PostgresTx(conn)))
+
+    async def _run_many(self, kind: Many, rows: Sequence[Mapping[str, object]]) -> list[int | None]:
+        return await self._retried(lambda conn: run_many(conn, kind, rows))
+
+    async def _retried(self, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+        """``work`` on a connection of the pool, run again while it loses conflicts."""
         pool = await self._pool_now()
-        alone = isinstance(plan, Alone)
         lost: Exception | None = None
         for _run in range(1 + CONFLICT_RETRIES):
             try:
                 with _Outages():
                     async with _Checked(self, pool) as conn:
-                        if alone:  # one statement, committed by itself (autocommit)
-                            return await plan(PostgresTx(conn))
-                        async with conn.transaction():
-                            return await plan(PostgresTx(conn))
+                        return await work(conn)
             except Exception as exc:
                 if not _runs_again(exc):
                     raise
                 lost = exc
         # Lost every time: answered like a write the database could not take (try again shortly).
         raise DatabaseUnavailable(UNAVAILABLE) from lost
+
+
+class _GatheringTx:
+    """What an Alone plan writes with (storage/store.Tx). A create, an update_recorded and a
+    delete_recorded join the process's gathered writes (storage/postgres/gathered.py); any other
+    call is one statement of its own, in autocommit."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    async def create_group(self, *, store_id: int, actor: Actor, values: Mapping[str, object]) -> int:
+        group_id = await self.store._gathered.ask(statements.CREATE, _create_row(store_id, actor, values))
+        assert group_id is not None, "a create makes its group"
+        return group_id
+
+    async def update_recorded(
+        self, *, store_id: int, actor: Actor, group_id: int, values: Mapping[str, object]
+    ) -> bool:
+        kind, row = _update_row(store_id, actor, group_id, values)
+        return await self.store._gathered.ask(kind, row) is not None
+
+    async def delete_recorded(self, *, store_id: int, actor: Actor, group_id: int) -> bool:
+        return (
+            await self.store._gathered.ask(statements.DELETE, _delete_row(store_id, actor, group_id))
+            is not None
+        )
+
+    async def get_for_update(self, *, store_id: int, group_id: int) -> CustomerGroup | None:
+        return await self.store._alone(lambda tx: tx.get_for_update(store_id=store_id, group_id=group_id))
+
+    async def get_many_for_update(
+        self, *, store_id: int, group_ids: Sequence[int]
+    ) -> dict[int, CustomerGroup]:
+        return await self.store._alone(
+            lambda tx: tx.get_many_for_update(store_id=store_id, group_ids=group_ids)
+        )
+
+    async def update_group(self, *, store_id: int, group_id: int, values: Mapping[str, object]) -> None:
+        await self.store._alone(
+            lambda tx: tx.update_group(store_id=store_id, group_id=group_id, values=values)
+        )
+
+    async def update_group_if(
+        self,
+        *,
+        store_id: int,
+        expected: CustomerGroup,
+        values: Mapping[str, object],
+        entry: Mapping[str, object],
+    ) -> bool:
+        return await self.store._alone(
+            lambda tx: tx.update_group_if(store_id=store_id, expected=expected, values=values, entry=entry)
+        )
+
+    async def delete_group(self, *, store_id: int, group_id: int) -> CustomerGroup | None:
+        return await self.store._alone(lambda tx: tx.delete_group(store_id=store_id, group_id=group_id))
+
+    async def record(self, *, store_id: int, actor: Actor, changes: Sequence[Change]) -> None:
+        await self.store._alone(lambda tx: tx.record(store_id=store_id, actor=actor, changes=changes))
+
+    async def record_entries(self, entries: Sequence[Mapping[str, object]]) -> None:
+        await self.store._alone(lambda tx: tx.record_entries(entries))
+
+    async def claim_key(
+        self,
+        *,
+        store_id: int,
+        application_id: int,
+        key: str,
+        fingerprint: str,
+        now: float,
+        expired_before: float,
+    ) -> tuple[str, int, bytes] | None:
+        return await self.store._alone(
+            lambda tx: tx.claim_key(
+                store_id=store_id,
+                application_id=application_id,
+                key=key,
+                fingerprint=fingerprint,
+                now=now,
+                expired_before=expired_before,
+            )
+        )
+
+    async def finish_key(
+        self, *, store_id: int, application_id: int, key: str, status: int, body: bytes
+    ) -> None:
+        await self.store._alone(
+            lambda tx: tx.finish_key(
+                store_id=store_id, application_id=application_id, key=key, status=status, body=body
+            )
+        )
+
+    async def prune_keys(self, *, expired_before: float) -> int:
+        return await self.store._alone(lambda tx: tx.prune_keys(expired_before=expired_before))
 
 
 def _runs_again(exc: BaseException) -> bool:

@@ -182,7 +182,7 @@ class SqliteStore:
         with self.db.read() as conn:
             return groups_sql.list_groups(conn, store_id=store_id, limit=limit, skip=skip)
 
-    async def list_groups_json(self, *, store_id: int, limit: int, skip: int) -> tuple[bytes, int] | None:
+    async def list_groups_json(self, *, store_id: int, limit: int, skip: int) -> tuple[bytes, int]:
         with self.db.read() as conn:
             return groups_sql.list_groups_json(conn, store_id=store_id, limit=limit, skip=skip)
 
