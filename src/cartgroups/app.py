@@ -100,7 +100,7 @@ class CartgroupsApp:
             reads=ReadCache(
                 store, enabled=settings.read_cache, max_bytes=settings.read_cache_mb * 1024 * 1024
             ),
-            limiter=rate_limit.from_setting(db, settings.rate_limit),
+            limiter=rate_limit.from_setting(store, settings.rate_limit),
             body_deadlines=Deadlines(settings.body_timeout_seconds),
         )
         self.services.auth.on_restore.append(self._forget_local_buckets)
@@ -123,7 +123,7 @@ class CartgroupsApp:
                 body_timeout_seconds=settings.body_timeout_seconds,
             )
             self.services.limiter = rate_limit.switchable(
-                db, self.services.limiter, self.sandbox.throttle_enabled
+                store, self.services.limiter, self.sandbox.throttle_enabled
             )
         self.admin = create_admin_app(
             groups_service=self.services.groups,

@@ -5,7 +5,7 @@ transaction as the change. Rejected and rolled-back requests leave none."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import httpx
@@ -60,13 +60,6 @@ def tx_class(server: LiveServer) -> type[SqliteTx] | type[PostgresTx]:
     """The transaction class (storage/store.Tx) of the database under test: where a write's
     statements can be made to fail."""
     return SqliteTx if server.db.dialect_name == "sqlite" else PostgresTx
-
-
-async def executed(tx: object) -> None:
-    """Make sure what a transaction has sent was run by the database: PostgreSQL's are pipelined,
-    sent without waiting for their answer (SQLite runs each statement at once)."""
-    if isinstance(tx, PostgresTx):
-        await tx.pipeline.sync()
 
 
 AUDIT_LOG_BROKEN = "the audit log is broken"
@@ -238,19 +231,18 @@ def test_a_bulk_update_that_fails_half_way_leaves_neither_changes_nor_entries(
         create_group(api, Name=name)
     log, before = entries(server.db), state()
     tx_type = tx_class(server)
-    real_update = tx_type.update_group
+    real_updates = tx_type.update_groups
     calls: list[int] = []
 
-    async def failing_update(
-        self: SqliteTx | PostgresTx, *, store_id: int, group_id: int, values: Mapping[str, object]
+    async def failing_updates(
+        self: SqliteTx | PostgresTx, *, store_id: int, changes: Sequence[tuple[int, Mapping[str, object]]]
     ) -> None:
-        calls.append(group_id)
-        if group_id == 3:  # every time: a batch whose write fails may be run again
-            await executed(self)  # the first two updates really made, in the transaction
-            raise RuntimeError("simulated crash in the middle of a bulk update")
-        await real_update(self, store_id=store_id, group_id=group_id, values=values)  # type: ignore[arg-type]
+        calls.extend(group_id for group_id, _values in changes)
+        made = [change for change in changes if change[0] != 3]  # really made, in the transaction
+        await real_updates(self, store_id=store_id, changes=made)  # type: ignore[arg-type]
+        raise RuntimeError("simulated crash in the middle of a bulk update")  # every time it runs
 
-    monkeypatch.setattr(tx_type, "update_group", failing_update)
+    monkeypatch.setattr(tx_type, "update_groups", failing_updates)
     response = api.put(COLLECTION, json=[{"CustomerGroupID": n, "Name": f"new {n}"} for n in (1, 2, 3)])
     assert_error(response, 500, "An internal error occurred; it has been logged")
     monkeypatch.undo()

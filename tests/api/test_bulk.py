@@ -4,7 +4,7 @@ invalid items never written, valid items written in one transaction."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import httpx
 import pytest
@@ -89,6 +89,23 @@ def test_the_same_id_twice_applies_both_in_order(api: httpx.Client) -> None:
     response = api.put(COLLECTION, json=body)
     assert response.content == array(record(1, 200, UPDATED), record(1, 200, UPDATED))
     assert stored_one(api, 1)["Name"] == "second"
+
+
+def test_the_same_id_twice_with_other_properties_keeps_each_last_value(api: httpx.Client) -> None:
+    """PostgreSQL sends a bulk update's changes together, one statement per set of properties:
+    still as if made one after another."""
+    _make(api, 2)
+    body = [
+        {"CustomerGroupID": 1, "Name": "first", "PriceLevel": 2},
+        {"CustomerGroupID": 2, "Description": "two"},
+        {"CustomerGroupID": 1, "PriceLevel": 5},
+        {"CustomerGroupID": 1, "Name": "third", "Description": "one"},
+    ]
+    response = api.put(COLLECTION, json=body)
+    assert response.content == array(*(record(item["CustomerGroupID"], 200, UPDATED) for item in body))
+    one, two = stored_one(api, 1), stored_one(api, 2)
+    assert (one["Name"], one["PriceLevel"], one["Description"]) == ("third", 5, "one")
+    assert (two["Name"], two["Description"]) == ("g2", "two")
 
 
 def test_some_unknown_is_206_and_the_rest_is_written(api: httpx.Client) -> None:
@@ -265,20 +282,18 @@ def test_valid_items_are_written_in_one_transaction(
     _make(api, 3)
     before = state()
     tx_type = SqliteTx if server.db.dialect_name == "sqlite" else PostgresTx  # the database under test
-    real_update = tx_type.update_group
+    real_updates = tx_type.update_groups
     calls: list[int] = []
 
-    async def failing_update(
-        self: SqliteTx | PostgresTx, *, store_id: int, group_id: int, values: Mapping[str, object]
+    async def failing_updates(
+        self: SqliteTx | PostgresTx, *, store_id: int, changes: Sequence[tuple[int, Mapping[str, object]]]
     ) -> None:
-        calls.append(group_id)
-        if group_id == 3:  # every time: a batch whose write fails may be run again
-            if isinstance(self, PostgresTx):  # its statements are pipelined: have them run first
-                await self.pipeline.sync()
-            raise RuntimeError("simulated crash in the middle of a bulk update")
-        await real_update(self, store_id=store_id, group_id=group_id, values=values)  # type: ignore[arg-type]
+        calls.extend(group_id for group_id, _values in changes)
+        made = [change for change in changes if change[0] != 3]  # really made, in the transaction
+        await real_updates(self, store_id=store_id, changes=made)  # type: ignore[arg-type]
+        raise RuntimeError("simulated crash in the middle of a bulk update")  # every time it runs
 
-    monkeypatch.setattr(tx_type, "update_group", failing_update)
+    monkeypatch.setattr(tx_type, "update_groups", failing_updates)
     body = [{"CustomerGroupID": n, "Name": f"changed {n}"} for n in (1, 2, 3)]
     response = api.put(COLLECTION, json=body)
     assert_error(response, 500, "An internal error occurred; it has been logged")

@@ -37,10 +37,12 @@ class Clock:
 @pytest.fixture
 def clock(server: LiveServer) -> Iterator[Clock]:
     """The live server limited to 3 requests draining 1 per 4 seconds, on a clock the test moves."""
-    services = server.app.services
-    assert services is not None
+    services, store = server.app.services, server.app.store
+    assert services is not None and store is not None
     fake = Clock()
-    services.limiter = RateLimiter(server.db, Rate(3, 0.25), clock=fake)
+    # On the server's own store: the limiter's checks run on the server's event loop, the one
+    # that store serves.
+    services.limiter = RateLimiter(store, Rate(3, 0.25), clock=fake)
     yield fake
     services.limiter = None
 

@@ -2,11 +2,13 @@
 journal) while the database cannot take them: on SQLite another connection holds the write lock,
 on PostgreSQL the database is read-only. Nothing waits for the lock, nothing fails: the limiter
 decides by the process's own bucket and later adds what it let in to the shared one; the journal
-queues its entries (bounded, the oldest dropped and counted) and writes them once it can."""
+queues its entries (bounded, the oldest dropped and counted) and writes them once it can.
+
+The limiter reaches the bucket through a store and its check is awaited: the tests drive it on
+their own event loop (``run``), with the ``store`` opened on it (tests/service/conftest.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -24,20 +26,21 @@ from cartgroups.service.sandbox import Sandbox
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import rate_limits as bucket_sql
 from cartgroups.storage.database import Database
-from cartgroups.storage.store import open_store
+from cartgroups.storage.store import Store, open_store
 from cartgroups.storage.tables import rate_buckets
-from tests.service.test_rate_limit import Clock, db, principal_of
-
-__all__ = ["db"]  # the fixture, shared with the rate limiter's own tests
+from tests.service.conftest import Runner
+from tests.service.test_rate_limit import Clock, principal_of
 
 # Far below SQLite's 10 s busy timeout, far above what a check costs on a busy machine.
 PROMPT_SECONDS = 3.0
 
 
 @contextmanager
-def unwritable(db: Database, holder: RateLimiter | Sandbox) -> Iterator[None]:
+def unwritable(db: Database, holder: RateLimiter | Sandbox, run: Runner | None = None) -> Iterator[None]:
     """SQLite: a plain sqlite3 connection holds the write lock (BEGIN IMMEDIATE). PostgreSQL:
-    ``holder`` works on a read-only session of the same database for the duration."""
+    ``holder`` works on a read-only session of the same database for the duration: a Sandbox
+    through a read-only Database, a RateLimiter through a store of it, which ``run`` closes on
+    the test's loop at the end (the store is opened there by the limiter's first check)."""
     if db.dialect_name == "sqlite":
         blocker = sqlite3.connect(sa.make_url(str(db.url)).database or "", isolation_level=None)
         blocker.execute("BEGIN IMMEDIATE")
@@ -49,28 +52,40 @@ def unwritable(db: Database, holder: RateLimiter | Sandbox) -> Iterator[None]:
         return
     url = db.engine.url.update_query_dict({"options": "-c default_transaction_read_only=on"})
     read_only = Database(url.render_as_string(hide_password=False))
-    holder.db = read_only
     try:
-        yield
+        if isinstance(holder, Sandbox):
+            holder.db = read_only
+            try:
+                yield
+            finally:
+                holder.db = db
+            return
+        assert run is not None, "a limiter's read-only store is closed on the test's loop"
+        writable, read_only_store = holder.store, open_store(read_only)
+        holder.store = read_only_store
+        try:
+            yield
+        finally:
+            holder.store = writable
+            run(read_only_store.close())
     finally:
-        holder.db = db
         read_only.dispose()
 
 
-def test_the_limiter_decides_by_its_own_bucket_then_settles(db: Database) -> None:
+def test_the_limiter_decides_by_its_own_bucket_then_settles(db: Database, store: Store, run: Runner) -> None:
     clock = Clock()
-    limiter = RateLimiter(db, Rate(4, 0.001), clock=clock)  # one slot every 1000 s
+    limiter = RateLimiter(store, Rate(4, 0.001), clock=clock)  # one slot every 1000 s
     caller = principal_of(db)
-    assert limiter.check(caller) is None  # the shared bucket: 1
-    with unwritable(db, limiter):
+    assert run(limiter.check(caller)) is None  # the shared bucket: 1
+    with unwritable(db, limiter, run):
         started = time.monotonic()
         # The level last seen (1), plus what this process lets in: 3 more, then full.
-        assert [limiter.check(caller) for _ in range(4)] == [None, None, None, 1000]
+        assert [run(limiter.check(caller)) for _ in range(4)] == [None, None, None, 1000]
         assert time.monotonic() - started < PROMPT_SECONDS  # not the 10 s busy timeout
         assert limiter.decided_locally == 4
     time.sleep(PROBE_SECONDS * 2)  # the next check tries the shared bucket again
     # What was let in meanwhile is added to the shared bucket first: it is full.
-    assert limiter.check(caller) == 1000
+    assert run(limiter.check(caller)) == 1000
     assert limiter.decided_locally == 4
     assert caller.application_id is not None
     with db.read() as conn:
@@ -78,11 +93,13 @@ def test_the_limiter_decides_by_its_own_bucket_then_settles(db: Database) -> Non
     assert level == 4.0
 
 
-def test_a_bucket_this_process_never_saw_starts_empty_and_is_limited_locally(db: Database) -> None:
-    limiter = RateLimiter(db, Rate(2, 0.001), clock=Clock())
+def test_a_bucket_this_process_never_saw_starts_empty_and_is_limited_locally(
+    db: Database, store: Store, run: Runner
+) -> None:
+    limiter = RateLimiter(store, Rate(2, 0.001), clock=Clock())
     caller = principal_of(db)
-    with unwritable(db, limiter):
-        assert [limiter.check(caller) for _ in range(3)] == [None, None, 1000]
+    with unwritable(db, limiter, run):
+        assert [run(limiter.check(caller)) for _ in range(3)] == [None, None, 1000]
 
 
 def _entry(query: str) -> dict[str, object]:
@@ -130,40 +147,37 @@ def test_reading_the_journal_writes_what_is_queued_and_a_clear_drops_it(db: Data
     assert sandbox.journal("shop.example.com") == []
 
 
-def test_a_restore_makes_the_limiter_forget_what_its_own_buckets_owe(db: Database) -> None:
+def test_a_restore_makes_the_limiter_forget_what_its_own_buckets_owe(
+    db: Database, store: Store, run: Runner
+) -> None:
     """Issue 15, item 2: what a process let in by its own bucket is owed to a store and
     application by id; after a restore those ids may name others, so the debt is forgotten
     (Authenticator.on_restore), not charged to whoever has the id now."""
     issued = credentials.issue(db, secure_url="shop.example.com", application="owing")
     private_key = issued.private_key
     assert private_key is not None
-    loop = asyncio.new_event_loop()  # the test's one event loop: every verification runs on it
-    store = open_store(db)
-    try:
-        auth = Authenticator(store, cache_seconds=0.05)
-        limiter = RateLimiter(db, Rate(4, 0.001), clock=Clock())
-        auth.on_restore.append(limiter.forget_local)
+    # The test's one event loop: every verification and every check runs on it.
+    auth = Authenticator(store, cache_seconds=0.05)
+    limiter = RateLimiter(store, Rate(4, 0.001), clock=Clock())
+    auth.on_restore.append(limiter.forget_local)
 
-        def caller() -> Principal:
-            return loop.run_until_complete(
-                auth.verify(
-                    secure_url=issued.secure_url, private_key=private_key, token=issued.token, write=False
-                )
+    def caller() -> Principal:
+        return run(
+            auth.verify(
+                secure_url=issued.secure_url, private_key=private_key, token=issued.token, write=False
             )
+        )
 
-        assert limiter.check(caller()) is None  # the shared bucket: 1
-        with unwritable(db, limiter):
-            assert [limiter.check(caller()) for _ in range(3)] == [None, None, None]  # owed: 3
-        with db.write() as conn:  # what a restore does last: the data is the backup's, anew
-            conn.execute(sa.delete(rate_buckets))
-            cred_sql.set_generation(conn)
-        time.sleep(0.1)  # PostgreSQL: the next poll (SQLite notices the commit at once)
-        principal = caller()
-    finally:
-        loop.run_until_complete(store.close())
-        loop.close()
+    assert run(limiter.check(caller())) is None  # the shared bucket: 1
+    with unwritable(db, limiter, run):
+        assert [run(limiter.check(caller())) for _ in range(3)] == [None, None, None]  # owed: 3
+    with db.write() as conn:  # what a restore does last: the data is the backup's, anew
+        conn.execute(sa.delete(rate_buckets))
+        cred_sql.set_generation(conn)
+    time.sleep(0.1)  # PostgreSQL: the next poll (SQLite notices the commit at once)
+    principal = caller()
     time.sleep(PROBE_SECONDS * 2)  # the next check tries the shared bucket again
-    assert limiter.check(principal) is None  # the restored bucket: 1, nothing owed added
+    assert run(limiter.check(principal)) is None  # the restored bucket: 1, nothing owed added
     assert principal.application_id is not None
     with db.read() as conn:
         level = bucket_sql.level_of(

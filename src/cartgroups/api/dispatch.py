@@ -241,7 +241,7 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
     scope["cartgroups.store"] = principal.secure_url  # for the access log, whatever the reply
     limiter = services.limiter
     if limiter is not None:
-        wait = limiter.check(principal)
+        wait = await limiter.check(principal)
         if wait is not None:
             raise RateLimited(RATE_LIMITED.format(wait), retry_after=wait)
     call = Call(

@@ -267,16 +267,17 @@ class CustomerGroups:
             if planned:
                 current = await tx.get_many_for_update(store_id=store_id, group_ids=[p[0] for p in planned])
                 changes: list[Change] = []
+                updates: list[tuple[int, dict[str, object]]] = []
                 for group_id, position, values in planned:
                     before = current.get(group_id)
                     if before is None:
                         outcome[position] = ItemResult(Outcome.NOT_FOUND, str(group_id), GROUP_NOT_FOUND)
                         continue
-                    if values:
-                        await tx.update_group(store_id=store_id, group_id=group_id, values=values)
+                    updates.append((group_id, values))
                     after = current[group_id] = with_values(before, values)
                     changes.append(Change("update", group_id, before, after, bulk=True))
                     outcome[position] = ItemResult(Outcome.UPDATED, str(group_id), "updated successfully")
+                await tx.update_groups(store_id=store_id, changes=updates)
                 await tx.record(store_id=store_id, actor=actor, changes=changes)
             return [result for result in outcome if result is not None]
 

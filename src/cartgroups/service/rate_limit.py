@@ -9,10 +9,12 @@ The bucket lives in the database (storage/rate_limits.py), so the limit holds ac
 processes and hosts. Time comes from the database's clock by default, so hosts whose clocks
 disagree still drain one bucket at one rate; tests inject a clock instead.
 
-The check runs on the server's event loop, so it must not wait for the database. While the
-shared bucket cannot be written (on SQLite another process holds the write lock for longer than
-WAIT_MS; or the database is not writable, or unreachable) a process decides by its own copy of
-each bucket: the level the database last answered, drained by the time since, plus what it let
+The check is awaited on the server's event loop, through the store (storage/store.py): on
+PostgreSQL it waits for its statement without holding up other requests; on SQLite it is a
+statement of microseconds, run on the loop, that must not wait long for the file's one write
+lock. While the shared bucket cannot be written (on SQLite another process holds the write lock
+for longer than WAIT_MS; or the database is not writable, or unreachable) a process decides by
+its own copy of each bucket: the level the database last answered, drained by the time since, plus what it let
 in since. It tries the shared bucket again at most every PROBE_SECONDS, without waiting, and
 once that works adds to it what it let in meanwhile (still in the bucket, that is less what has
 drained). So the limit is exact while the database takes writes; during an outage of D seconds
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 from cartgroups.errors import DatabaseUnavailable
 from cartgroups.service.credentials import Principal
 from cartgroups.storage import rate_limits as bucket_sql
-from cartgroups.storage.database import Database
+from cartgroups.storage.store import Store
 
 log = logging.getLogger("cartgroups.rate_limit")
 
@@ -101,13 +103,13 @@ class RateLimiter:
 
     def __init__(
         self,
-        db: Database,
+        store: Store,
         rate: Rate,
         *,
         stores: StoreFilter = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        self.db = db
+        self.store = store
         self.rate = rate
         self.stores = stores
         self.clock = clock
@@ -115,6 +117,7 @@ class RateLimiter:
         self._local: dict[tuple[int, int], _Local] = {}
         self._degraded_since: float | None = None  # time.monotonic() of the failure, when failing
         self._next_try = 0.0
+        self._probing = False  # a check is probing the shared buckets while degraded
         self.decided_locally = 0  # checks answered by the process's own buckets: for tests, metrics
 
     def enabled_for(self, store_id: int) -> bool:
@@ -125,7 +128,7 @@ class RateLimiter:
             return bool(stores(store_id))
         return store_id in stores
 
-    def check(self, principal: Principal) -> int | None:
+    async def check(self, principal: Principal) -> int | None:
         """Count one request of this store and application; the seconds until a slot frees
         up (rounded up, at least 1) when the bucket is full, None when the request may go on."""
         if not self.enabled_for(principal.store_id):
@@ -135,16 +138,22 @@ class RateLimiter:
         key = (principal.store_id, principal.application_id)
         now = self._now()
         degraded = self._degraded_since is not None
-        if not degraded or time.monotonic() >= self._next_try:
+        # While degraded, one check at a time probes the shared buckets (on PostgreSQL a probe
+        # waits for the database, and other checks run meanwhile): the others decide locally.
+        if not degraded or (not self._probing and time.monotonic() >= self._next_try):
+            self._probing = degraded
             try:
                 if degraded:
-                    self._settle()
-                level, allowed = self._take(key, wait_ms=0 if degraded else WAIT_MS)
+                    await self._settle()
+                level, allowed = await self._take(key, wait_ms=0 if degraded else WAIT_MS)
             except (bucket_sql.Busy, DatabaseUnavailable) as exc:
                 self._failed(exc)
             else:
                 self._remember(key, level, now, owed=0.0)
                 return None if allowed else retry_after(level, rate)
+            finally:
+                if degraded:
+                    self._probing = False
         return self._decide_locally(key, now)
 
     def forget_local(self) -> None:
@@ -157,18 +166,16 @@ class RateLimiter:
         """The time of this process's own buckets (only differences of it are used)."""
         return self.clock() if self.clock is not None else time.monotonic()
 
-    def _take(self, key: tuple[int, int], *, wait_ms: int) -> tuple[float, bool]:
+    async def _take(self, key: tuple[int, int], *, wait_ms: int) -> tuple[float, bool]:
         rate = self.rate
-        with self.db.write_volatile() as conn:
-            return bucket_sql.take(
-                conn,
-                store_id=key[0],
-                application_id=key[1],
-                capacity=rate.capacity,
-                rate=rate.per_second,
-                now=self.clock() if self.clock is not None else None,
-                wait_ms=wait_ms,
-            )
+        return await self.store.take_slot(
+            store_id=key[0],
+            application_id=key[1],
+            capacity=rate.capacity,
+            rate=rate.per_second,
+            now=self.clock() if self.clock is not None else None,
+            wait_ms=wait_ms,
+        )
 
     def _remember(self, key: tuple[int, int], level: float, now: float, *, owed: float) -> None:
         local = self._local
@@ -199,7 +206,7 @@ class RateLimiter:
             )
         self._next_try = time.monotonic() + PROBE_SECONDS
 
-    def _settle(self) -> None:
+    async def _settle(self) -> None:
         """The shared buckets take writes again: add to them what this process let in meanwhile
         (SETTLE_PER_CHECK buckets a call, so that no check does much; the process decides by its
         own buckets until all are settled). Raises Busy or DatabaseUnavailable like take()."""
@@ -207,20 +214,23 @@ class RateLimiter:
         owing = [(key, known) for key, known in self._local.items() if known.owed > 0]
         for key, known in owing[:SETTLE_PER_CHECK]:
             # What is still in the bucket of what was let in here (the rest has drained).
-            amount = min(known.owed, _drained(known, now, rate))
+            owed = known.owed
+            amount = min(owed, _drained(known, now, rate))
             if amount > 0:
-                with self.db.write_volatile() as conn:
-                    bucket_sql.charge(
-                        conn,
-                        store_id=key[0],
-                        application_id=key[1],
-                        amount=amount,
-                        capacity=rate.capacity,
-                        rate=rate.per_second,
-                        now=self.clock() if self.clock is not None else None,
-                        wait_ms=0,
-                    )
-            known.owed = 0.0
+                await self.store.charge_slots(
+                    store_id=key[0],
+                    application_id=key[1],
+                    amount=amount,
+                    capacity=rate.capacity,
+                    rate=rate.per_second,
+                    now=self.clock() if self.clock is not None else None,
+                    wait_ms=0,
+                )
+            # Settled: what was owed then. Checks that ran meanwhile (on PostgreSQL the charge is
+            # awaited) may have replaced the copy and let in more, which stays owed.
+            current = self._local.get(key)
+            if current is not None:
+                current.owed = max(0.0, current.owed - owed)
         if len(owing) <= SETTLE_PER_CHECK:
             log.warning("rate limit: the shared buckets take writes again")
             self._degraded_since = None
@@ -246,21 +256,21 @@ def retry_after(level: float, rate: Rate) -> int:
     return max(1, math.ceil(excess / rate.per_second - 1e-9))
 
 
-def from_setting(db: Database, setting: str) -> RateLimiter | None:
+def from_setting(store: Store, setting: str) -> RateLimiter | None:
     """The limiter the ``rate_limit`` setting asks for; None when it is off."""
     rate = parse_rate(setting)
-    return None if rate is None else RateLimiter(db, rate)
+    return None if rate is None else RateLimiter(store, rate)
 
 
 def switchable(
-    db: Database, configured: RateLimiter | None, override: Callable[[int], bool | None]
+    store: Store, configured: RateLimiter | None, override: Callable[[int], bool | None]
 ) -> RateLimiter:
     """A limiter whose throttling a sandbox turns on or off per store at run time.
 
     ``override(store_id)`` says True (throttle the store), False (never throttle it) or None (no
     override: throttle as configured — every store when the server has a rate limit, none when
     it is off). With the limit off, a store switched on gets 3dcart's own bucket."""
-    limiter = configured if configured is not None else RateLimiter(db, THREEDCART_RATE)
+    limiter = configured if configured is not None else RateLimiter(store, THREEDCART_RATE)
     default = configured is not None
 
     def throttled(store_id: int) -> bool:

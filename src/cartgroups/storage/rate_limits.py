@@ -98,6 +98,38 @@ def _run(conn: Connection, statement: Prepared, params: dict[str, Any], wait_ms:
         raise
 
 
+def take_params(
+    *, store_id: int, application_id: int, capacity: int, rate: float, now: float | None
+) -> dict[str, Any]:
+    return {
+        "store_id": store_id,
+        "application_id": application_id,
+        "capacity": float(capacity),
+        "rate": rate,
+        "now": now,
+    }
+
+
+def charge_params(
+    *, store_id: int, application_id: int, amount: float, capacity: int, rate: float, now: float | None
+) -> dict[str, Any]:
+    return {
+        **take_params(
+            store_id=store_id, application_id=application_id, capacity=capacity, rate=rate, now=now
+        ),
+        "amount": amount,
+    }
+
+
+def take_statement(dialect_name: str) -> Prepared:
+    """take()'s statement, for a store that runs it itself (PostgreSQL's async store)."""
+    return _TAKE[dialect_name]
+
+
+def charge_statement(dialect_name: str) -> Prepared:
+    return _CHARGE[dialect_name]
+
+
 def take(
     conn: Connection,
     *,
@@ -111,13 +143,9 @@ def take(
     """Add one request to the bucket if it fits. Returns (the bucket's level now, whether the
     request fitted). ``now`` is seconds since the epoch; None means the database's clock.
     Raises Busy when SQLite's write lock stayed taken for ``wait_ms``."""
-    params = {
-        "store_id": store_id,
-        "application_id": application_id,
-        "capacity": float(capacity),
-        "rate": rate,
-        "now": now,
-    }
+    params = take_params(
+        store_id=store_id, application_id=application_id, capacity=capacity, rate=rate, now=now
+    )
     level, allowed = _run(conn, _TAKE[conn.dialect.name], params, wait_ms).fetchone()
     return float(level), bool(allowed)
 
@@ -136,14 +164,9 @@ def charge(
     """Add ``amount`` requests to the bucket, drained to now first, whether they fit or not (at
     most up to the capacity): requests a process let in while the bucket could not be written.
     Raises Busy like take()."""
-    params = {
-        "store_id": store_id,
-        "application_id": application_id,
-        "amount": amount,
-        "capacity": float(capacity),
-        "rate": rate,
-        "now": now,
-    }
+    params = charge_params(
+        store_id=store_id, application_id=application_id, amount=amount, capacity=capacity, rate=rate, now=now
+    )
     _run(conn, _CHARGE[conn.dialect.name], params, wait_ms).close()
 
 

@@ -58,6 +58,13 @@ class Tx(Protocol):
         """Change the given columns of one group, which this transaction has read for update."""
         ...
 
+    async def update_groups(
+        self, *, store_id: int, changes: Sequence[tuple[int, Mapping[str, object]]]
+    ) -> None:
+        """update_group for many groups (a bulk update's), in order: ``(group id, values)``
+        each, a group possibly more than once; all read for update by this transaction."""
+        ...
+
     async def update_group_if(
         self,
         *,
@@ -173,6 +180,36 @@ class Store(Protocol):
 
     async def credentials_state(self) -> CredentialsState:
         """storage/credentials.credentials_state: the revocation count and the generation."""
+        ...
+
+    async def take_slot(
+        self,
+        *,
+        store_id: int,
+        application_id: int,
+        capacity: int,
+        rate: float,
+        now: float | None,
+        wait_ms: int,
+    ) -> tuple[float, bool]:
+        """storage/rate_limits.take: one request into the shared leaky bucket if it fits; the
+        bucket's level and whether it fitted. Its effect may be lost if the database crashes.
+        ``wait_ms``: how long SQLite waits for its one writer's lock before raising Busy
+        (PostgreSQL has no such lock)."""
+        ...
+
+    async def charge_slots(
+        self,
+        *,
+        store_id: int,
+        application_id: int,
+        amount: float,
+        capacity: int,
+        rate: float,
+        now: float | None,
+        wait_ms: int,
+    ) -> None:
+        """storage/rate_limits.charge: ``amount`` requests into the bucket, fitting or not."""
         ...
 
     async def write(self, plan: Plan[T]) -> T:

@@ -46,6 +46,7 @@ from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import customer_groups as groups_sql
 from cartgroups.storage import dialect
 from cartgroups.storage import idempotency as key_sql
+from cartgroups.storage import rate_limits as bucket_sql
 from cartgroups.storage.audit import Actor, Change
 from cartgroups.storage.credentials import CredentialsState, TokenGrant
 from cartgroups.storage.database import UNAVAILABLE, Database
@@ -156,6 +157,25 @@ class PostgresTx:
         if values:
             params = {**_new(values), "store_id": store_id, "group_id": group_id}
             await _execute(self.conn, groups_sql.update_statement(frozenset(values)), params)
+
+    async def update_groups(
+        self, *, store_id: int, changes: Sequence[tuple[int, Mapping[str, object]]]
+    ) -> None:
+        # One round trip per set of columns changed, not one per group: a group's values merged
+        # in order (its last value of each column wins, as if updated one after another), then
+        # each set's rows sent together (executemany pipelines them).
+        merged: dict[int, dict[str, object]] = {}
+        for group_id, values in changes:
+            merged.setdefault(group_id, {}).update(values)
+        by_columns: dict[frozenset[str], list[dict[str, object]]] = {}
+        for group_id, values in merged.items():
+            if values:
+                row = {**_new(values), "store_id": store_id, "group_id": group_id}
+                by_columns.setdefault(frozenset(values), []).append(row)
+        for columns, rows in by_columns.items():
+            sql, fixed = _sql(groups_sql.update_statement(columns), {})
+            async with self.conn.cursor() as cursor:
+                await cursor.executemany(sql, [{**fixed, **row} for row in rows])
 
     async def update_group_if(
         self,
@@ -302,12 +322,17 @@ class PostgresStore:
         assert self._pool is not None
         return self._pool
 
-    async def _read(self, statement: Prepared, params: Mapping[str, Any], *, many: bool) -> Any:
-        """One statement's row (or rows), on a connection of the pool."""
+    async def _read(
+        self, statement: Prepared, params: Mapping[str, Any], *, many: bool, rows: bool = True
+    ) -> Any:
+        """One statement's row (or rows, or nothing: ``rows`` False), on a connection of the
+        pool, in autocommit: a read, or a write of one statement that needs no retry."""
         pool = await self._pool_now()
         with _Outages():
             async with _Checked(self, pool) as conn:
                 cursor = await _execute(conn, statement, params)
+                if not rows:
+                    return None
                 return await (cursor.fetchall() if many else cursor.fetchone())
 
     async def _read_one(self, statement: Prepared, params: Mapping[str, Any]) -> Any:
@@ -338,6 +363,45 @@ class PostgresStore:
 
     async def credentials_state(self) -> CredentialsState:
         return cred_sql.state_from_rows(await self._read_all(cred_sql.WATCHED, {}))
+
+    async def take_slot(
+        self,
+        *,
+        store_id: int,
+        application_id: int,
+        capacity: int,
+        rate: float,
+        now: float | None,
+        wait_ms: int,
+    ) -> tuple[float, bool]:
+        # One statement in autocommit, durable like any other (PostgreSQL flushes concurrent
+        # commits to its WAL together); wait_ms is SQLite's alone.
+        params = bucket_sql.take_params(
+            store_id=store_id, application_id=application_id, capacity=capacity, rate=rate, now=now
+        )
+        level, allowed = await self._read_one(bucket_sql.take_statement(self.name), params)
+        return float(level), bool(allowed)
+
+    async def charge_slots(
+        self,
+        *,
+        store_id: int,
+        application_id: int,
+        amount: float,
+        capacity: int,
+        rate: float,
+        now: float | None,
+        wait_ms: int,
+    ) -> None:
+        params = bucket_sql.charge_params(
+            store_id=store_id,
+            application_id=application_id,
+            amount=amount,
+            capacity=capacity,
+            rate=rate,
+            now=now,
+        )
+        await self._read(bucket_sql.charge_statement(self.name), params, many=False, rows=False)
 
     async def write(self, plan: Plan[T]) -> T:
         if isinstance(plan, Alone):  # its one statement goes with those asked at the same moment
@@ -415,6 +479,11 @@ class _GatheringTx:
         await self.store._alone(
             lambda tx: tx.update_group(store_id=store_id, group_id=group_id, values=values)
         )
+
+    async def update_groups(
+        self, *, store_id: int, changes: Sequence[tuple[int, Mapping[str, object]]]
+    ) -> None:
+        await self.store._alone(lambda tx: tx.update_groups(store_id=store_id, changes=changes))
 
     async def update_group_if(
         self,

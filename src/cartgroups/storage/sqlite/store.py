@@ -27,6 +27,7 @@ from cartgroups.storage import audit as audit_sql
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import customer_groups as groups_sql
 from cartgroups.storage import idempotency as key_sql
+from cartgroups.storage import rate_limits as bucket_sql
 from cartgroups.storage.audit import Actor, Change
 from cartgroups.storage.commits import Commits
 from cartgroups.storage.credentials import CredentialsState, TokenGrant
@@ -74,6 +75,12 @@ class SqliteTx:
 
     async def update_group(self, *, store_id: int, group_id: int, values: Mapping[str, object]) -> None:
         groups_sql.update_group(self.conn, store_id=store_id, group_id=group_id, values=values)
+
+    async def update_groups(
+        self, *, store_id: int, changes: Sequence[tuple[int, Mapping[str, object]]]
+    ) -> None:
+        for group_id, values in changes:  # in-process: one statement each costs microseconds
+            groups_sql.update_group(self.conn, store_id=store_id, group_id=group_id, values=values)
 
     async def update_group_if(
         self,
@@ -193,6 +200,50 @@ class SqliteStore:
     async def credentials_state(self) -> CredentialsState:
         with self.db.read() as conn:
             return cred_sql.credentials_state(conn)
+
+    async def take_slot(
+        self,
+        *,
+        store_id: int,
+        application_id: int,
+        capacity: int,
+        rate: float,
+        now: float | None,
+        wait_ms: int,
+    ) -> tuple[float, bool]:
+        with self.db.write_volatile() as conn:  # one statement, outside the group commit
+            return bucket_sql.take(
+                conn,
+                store_id=store_id,
+                application_id=application_id,
+                capacity=capacity,
+                rate=rate,
+                now=now,
+                wait_ms=wait_ms,
+            )
+
+    async def charge_slots(
+        self,
+        *,
+        store_id: int,
+        application_id: int,
+        amount: float,
+        capacity: int,
+        rate: float,
+        now: float | None,
+        wait_ms: int,
+    ) -> None:
+        with self.db.write_volatile() as conn:
+            bucket_sql.charge(
+                conn,
+                store_id=store_id,
+                application_id=application_id,
+                amount=amount,
+                capacity=capacity,
+                rate=rate,
+                now=now,
+                wait_ms=wait_ms,
+            )
 
     async def write(self, plan: Plan[T]) -> T:
         return await self.batcher.run(lambda conn: _drive(plan(SqliteTx(conn))))
