@@ -244,7 +244,7 @@ class CartgroupsApp:
             if found is not None:
                 reply = await dispatch.handle(services, scope, receive, found)
                 return dispatch.with_route_headers(reply)
-            system_reply = system.handle(lambda: health.database(db), method, path)
+            system_reply = await system.handle(lambda: health.database(db), method, path)
             if system_reply is None:
                 raise errors.RouteNotFound(path)
             return system_reply

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from cartgroups.admin import web
 from cartgroups.errors import DatabaseUnavailable, Invalid
+from cartgroups.offloop import off_loop
 from cartgroups.service.operators import SESSION_SECONDS, WRONG, Locked, Session
 
 
@@ -42,7 +43,7 @@ def _sign_in_page(request: Request, status: int = 200, *, error: str = "", usern
 
 async def sign_in_form(request: Request) -> Response:
     try:
-        if web.current_session(request) is not None:
+        if await web.current_session(request) is not None:
             return web.redirect(web.safe_next(request.query_params.get("next")))
     except DatabaseUnavailable as exc:
         return web.unavailable(request, exc)
@@ -63,11 +64,14 @@ async def sign_in(request: Request) -> Response:
     operators = web.console(request).operators
     address = request.client.host if request.client else "unknown"
     try:
-        attempt = operators.attempt(username=username, address=address)
+        # attempt() and finish() are database work: on the process's thread for it (offloop.py).
+        # check() is the scrypt hash, CPU only: on anyio's threads, so that sign-ins arriving
+        # together hash in parallel and do not queue behind the database work.
+        attempt = await off_loop(operators.attempt, username=username, address=address)
         if isinstance(attempt, Locked):
             return _locked(request, attempt, username)
         ok = await anyio.to_thread.run_sync(operators.check, attempt, password)
-        signed_in = operators.finish(attempt, ok=ok)
+        signed_in = await off_loop(operators.finish, attempt, ok=ok)
     except Invalid as exc:
         return _sign_in_page(request, 400, error=exc.message)
     except DatabaseUnavailable as exc:
@@ -101,7 +105,7 @@ def _locked(request: Request, locked: Locked, username: str) -> Response:
 @web.signed_in
 async def sign_out(request: Request, session: Session) -> Response:
     session_id = request.cookies.get(web.SESSION_COOKIE, "")
-    web.console(request).operators.end_session(session_id)
+    await off_loop(web.console(request).operators.end_session, session_id)
     response = web.redirect(f"{web.PREFIX}/sign-in")
     response.delete_cookie(web.SESSION_COOKIE, path=web.PREFIX)
     return response

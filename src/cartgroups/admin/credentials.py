@@ -13,6 +13,7 @@ from starlette.responses import Response
 from cartgroups.admin import web
 from cartgroups.admin.groups import _store
 from cartgroups.errors import Invalid, NotFound
+from cartgroups.offloop import off_loop
 from cartgroups.service import credentials
 from cartgroups.service.operators import Session
 from cartgroups.service.stores import StoreRow
@@ -20,7 +21,7 @@ from cartgroups.service.stores import StoreRow
 TOKEN_NOT_FOUND = "This store has no such live token (it may have been revoked already)."  # noqa: S105 (a message, not a secret)
 
 
-def _credentials_page(
+async def _credentials_page(
     request: Request,
     session: Session,
     store: StoreRow,
@@ -32,7 +33,7 @@ def _credentials_page(
     errors: dict[str, str] | None = None,
     notice: str = "",
 ) -> Response:
-    tokens, known = web.console(request).stores.tokens(store.id)
+    tokens, known = await off_loop(web.console(request).stores.tokens, store.id)
     by_app = [(name, list(rows)) for name, rows in groupby(tokens, key=lambda t: t.application)]
     return web.page(
         request,
@@ -52,28 +53,31 @@ def _credentials_page(
 
 @web.signed_in
 async def credentials_page(request: Request, session: Session) -> Response:
-    store = _store(request)
+    store = await _store(request)
     notice = ""
     revoked = request.query_params.get("revoked", "")
     if revoked.isdigit() and len(revoked) <= 10:
         notice = f"Token {revoked} revoked."
-    return _credentials_page(request, session, store, notice=notice)
+    return await _credentials_page(request, session, store, notice=notice)
 
 
 @web.signed_in
 async def issue_token(request: Request, session: Session) -> Response:
-    store = _store(request)
+    store = await _store(request)
     form: dict[str, str] = request.state.form
     application = form.get("application", "").strip()
     read, write = "read" in form, "write" in form
     scope = ",".join(name for name, on in (("read", read), ("write", write)) if on)
     try:
-        issued = web.console(request).stores.issue(
-            secure_url=store.secure_url, application=application, scope=scope
+        issued = await off_loop(
+            web.console(request).stores.issue,
+            secure_url=store.secure_url,
+            application=application,
+            scope=scope,
         )
     except Invalid as exc:
         errors = dict(exc.fields) or {"application": exc.message}
-        return _credentials_page(
+        return await _credentials_page(
             request,
             session,
             store,
@@ -88,10 +92,10 @@ async def issue_token(request: Request, session: Session) -> Response:
 
 @web.signed_in
 async def revoke_token(request: Request, session: Session) -> Response:
-    store = _store(request)
+    store = await _store(request)
     token_id = web.parse_id(request.path_params["token_id"])
     try:
-        web.console(request).stores.revoke(store_id=store.id, token_id=token_id)
+        await off_loop(web.console(request).stores.revoke, store_id=store.id, token_id=token_id)
     except NotFound:
         raise NotFound(TOKEN_NOT_FOUND) from None
     return web.redirect(f"{web.PREFIX}/stores/{store.id}/credentials?revoked={token_id}")

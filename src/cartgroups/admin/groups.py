@@ -14,6 +14,7 @@ from starlette.responses import Response
 from cartgroups.admin import web
 from cartgroups.errors import Invalid, NotFound
 from cartgroups.model import EDITABLE, CustomerGroup, FieldSpec
+from cartgroups.offloop import off_loop
 from cartgroups.service.credentials import Principal
 from cartgroups.service.operators import Session
 from cartgroups.service.stores import GROUP_SORTS, Page, StoreRow
@@ -45,8 +46,10 @@ def _by_operator(store: StoreRow, session: Session) -> Principal:
     )
 
 
-def _store(request: Request) -> StoreRow:
-    store = web.console(request).stores.get(web.parse_id(request.path_params["store_id"]))
+async def _store(request: Request) -> StoreRow:
+    """The store the URL names (NotFound when none); Stores is synchronous, so off the loop."""
+    store_id = web.parse_id(request.path_params["store_id"])
+    store = await off_loop(web.console(request).stores.get, store_id)
     if store is None:
         raise NotFound(NO_STORE)
     return store
@@ -70,7 +73,9 @@ async def stores(request: Request, session: Session) -> Response:
     query, matchable = _search(request)
     found: Page[StoreRow] = NOTHING
     if matchable:
-        found = web.console(request).stores.search(contains=query, size=PAGE_SIZE, number=page_asked(request))
+        found = await off_loop(
+            web.console(request).stores.search, contains=query, size=PAGE_SIZE, number=page_asked(request)
+        )
     return web.page(request, "stores.html", session=session, stores=found.rows, q=query, paging=found)
 
 
@@ -87,7 +92,7 @@ def _notice(request: Request) -> str:
 
 @web.signed_in
 async def group_table(request: Request, session: Session) -> Response:
-    store = _store(request)
+    store = await _store(request)
     query, matchable = _search(request)
     sort = request.query_params.get("sort", "id")
     if sort not in GROUP_SORTS:
@@ -95,7 +100,8 @@ async def group_table(request: Request, session: Session) -> Response:
     descending = request.query_params.get("dir") == "desc"
     found: Page[CustomerGroup] = NOTHING
     if matchable:
-        found = web.console(request).stores.groups(
+        found = await off_loop(
+            web.console(request).stores.groups,
             store.id,
             name_contains=query,
             sort=sort,
@@ -178,7 +184,7 @@ def _kind(spec: FieldSpec) -> str:
 
 @web.signed_in
 async def new_group(request: Request, session: Session) -> Response:
-    store = _store(request)
+    store = await _store(request)
     if request.method == "GET":
         defaults = web.console(request).groups.defaults()
         return _form_page(request, session, store, values=_form_values(defaults), group_id=None)
@@ -193,7 +199,7 @@ async def new_group(request: Request, session: Session) -> Response:
 
 @web.signed_in
 async def edit_group(request: Request, session: Session) -> Response:
-    store = _store(request)
+    store = await _store(request)
     group_id = web.parse_id(request.path_params["group_id"])
     groups = web.console(request).groups
     if request.method == "GET":
@@ -209,7 +215,7 @@ async def edit_group(request: Request, session: Session) -> Response:
 
 @web.signed_in
 async def delete_group(request: Request, session: Session) -> Response:
-    store = _store(request)
+    store = await _store(request)
     group_id = web.parse_id(request.path_params["group_id"])
     groups = web.console(request).groups
     if request.method == "GET":

@@ -2,7 +2,9 @@
 journal (newest first, each entry in a detail view; clear it) and the fault rules (list, add,
 delete one, clear all). Everything goes through service.sandbox.Sandbox, the object behind the
 /_cartgroups/ control API, so a rule is checked by the same code and rejected with the same
-message; the console shows that message next to the field it is about."""
+message; the console shows that message next to the field it is about. Sandbox is synchronous
+and reads and writes the database (the journal, the rules), so every call into it goes through
+``await off_loop(...)``, like the store pages' calls into Stores."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from cartgroups.admin import web
 from cartgroups.admin.groups import _store
 from cartgroups.api.sandbox import fault_json, journal_json
 from cartgroups.errors import Invalid
+from cartgroups.offloop import off_loop
 from cartgroups.service.operators import Session
 from cartgroups.service.sandbox import FAULT_FIELDS, METHODS, Sandbox
 
@@ -44,10 +47,10 @@ def _notice(request: Request, key: str, one: str, many: str = "") -> str:
 
 @web.signed_in
 async def journal(request: Request, session: Session) -> Response:
-    store = _store(request)
+    store = await _store(request)
     sandbox = _sandbox(request)
     limit = min(sandbox.journal_size, JOURNAL_SHOWN)
-    entries = [journal_json(row) for row in sandbox.journal(store.secure_url, limit)]
+    entries = [journal_json(row) for row in await off_loop(sandbox.journal, store.secure_url, limit)]
     return web.page(
         request,
         "journal.html",
@@ -62,16 +65,16 @@ async def journal(request: Request, session: Session) -> Response:
 
 @web.signed_in
 async def journal_entry(request: Request, session: Session) -> Response:
-    store = _store(request)
+    store = await _store(request)
     entry_id = web.parse_id(request.path_params["entry_id"])
-    entry = journal_json(_sandbox(request).journal_entry(store.secure_url, entry_id))
+    entry = journal_json(await off_loop(_sandbox(request).journal_entry, store.secure_url, entry_id))
     return web.page(request, "journal_entry.html", session=session, store=store, entry=entry)
 
 
 @web.signed_in
 async def clear_journal(request: Request, session: Session) -> Response:
-    store = _store(request)
-    deleted = _sandbox(request).clear_journal(store.secure_url)
+    store = await _store(request)
+    deleted = await off_loop(_sandbox(request).clear_journal, store.secure_url)
     return web.redirect(f"{web.PREFIX}/stores/{store.id}/journal?cleared={deleted}")
 
 
@@ -107,12 +110,13 @@ def _number(text: str) -> object:
     return value if value.is_finite() else text
 
 
-def _store_names(request: Request) -> list[str]:
+async def _store_names(request: Request) -> list[str]:
     """The stores' SecureURLs, offered as suggestions for a rule's store (the first few hundred)."""
-    return [str(row["SecureURL"]) for row in _sandbox(request).stores()[:STORE_SUGGESTIONS]]
+    found = await off_loop(_sandbox(request).stores)
+    return [str(row["SecureURL"]) for row in found[:STORE_SUGGESTIONS]]
 
 
-def _faults_page(
+async def _faults_page(
     request: Request,
     session: Session,
     *,
@@ -121,7 +125,7 @@ def _faults_page(
     error: Invalid | None = None,
     notice: str = "",
 ) -> Response:
-    rules = [fault_json(row) for row in _sandbox(request).faults()]
+    rules = [fault_json(row) for row in await off_loop(_sandbox(request).faults)]
     return web.page(
         request,
         "faults.html",
@@ -130,7 +134,7 @@ def _faults_page(
         rules=rules,
         values=values or BLANK_RULE,
         methods=METHODS,
-        stores=_store_names(request),
+        stores=await _store_names(request),
         errors=dict(error.fields) if error else {},
         summary=error.message if error else "",
         notice=notice,
@@ -144,28 +148,28 @@ async def faults(request: Request, session: Session) -> Response:
         or _notice(request, "deleted", "Fault rule {} deleted.")
         or _notice(request, "cleared", "1 fault rule deleted.", "{} fault rules deleted.")
     )
-    return _faults_page(request, session, notice=notice)
+    return await _faults_page(request, session, notice=notice)
 
 
 @web.signed_in
 async def add_fault(request: Request, session: Session) -> Response:
     form: dict[str, str] = request.state.form
     try:
-        rule = _sandbox(request).add_fault(_rule_body(form))
+        rule = await off_loop(_sandbox(request).add_fault, _rule_body(form))
     except Invalid as exc:
         values = {name: form.get(name, "") for name in FAULT_FIELDS}
-        return _faults_page(request, session, status=400, values=values, error=exc)
+        return await _faults_page(request, session, status=400, values=values, error=exc)
     return web.redirect(f"{web.PREFIX}/sandbox/faults?added={rule.id}")
 
 
 @web.signed_in
 async def delete_fault(request: Request, session: Session) -> Response:
     fault_id = web.parse_id(request.path_params["fault_id"])
-    _sandbox(request).delete_fault(fault_id)
+    await off_loop(_sandbox(request).delete_fault, fault_id)
     return web.redirect(f"{web.PREFIX}/sandbox/faults?deleted={fault_id}")
 
 
 @web.signed_in
 async def clear_faults(request: Request, session: Session) -> Response:
-    deleted = _sandbox(request).clear_faults()
+    deleted = await off_loop(_sandbox(request).clear_faults)
     return web.redirect(f"{web.PREFIX}/sandbox/faults?cleared={deleted}")

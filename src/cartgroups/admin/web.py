@@ -1,9 +1,12 @@
 """What every console page shares: the console's services, templates, security headers,
 sessions and CSRF checks, form parsing, and error pages.
 
-Pages are server-rendered (Jinja2, autoescaped). Handlers are ``async`` and call the same
-synchronous service layer as the 3dcart API, on the event loop like the API does; only the
-password check (scrypt, ~0.1 s of CPU) runs in a worker thread.
+Pages are server-rendered (Jinja2, autoescaped). Handlers are ``async``. The customer-group
+pages await the API's own async service; the store, token, session and sandbox services are
+synchronous (the CLI's too), so every call into them goes through ``await off_loop(...)``
+(cartgroups/offloop.py): on PostgreSQL each is a round trip, and seconds while the database
+does not answer, which on the event loop would hold up every request of the process. Only the
+password check (scrypt, ~0.1 s of CPU, no database) runs on anyio's worker threads instead.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from cartgroups.api.deadlines import Deadlines
 from cartgroups.api.dispatch import read_body
 from cartgroups.api.errors import PayloadTooLarge, RequestTimeout
 from cartgroups.errors import DatabaseUnavailable, NotFound
+from cartgroups.offloop import off_loop
 from cartgroups.service.customer_groups import CustomerGroups
 from cartgroups.service.operators import Operators, Session
 from cartgroups.service.sandbox import Sandbox
@@ -130,9 +134,11 @@ def is_https(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def current_session(request: Request) -> Session | None:
+async def current_session(request: Request) -> Session | None:
+    """The operator's live session, looked up off the loop (a database read); None without a
+    session cookie, without asking the database."""
     session_id = request.cookies.get(SESSION_COOKIE, "")
-    return console(request).operators.session(session_id) if session_id else None
+    return await off_loop(console(request).operators.session, session_id) if session_id else None
 
 
 def safe_next(raw: str | None) -> str:
@@ -236,7 +242,7 @@ def signed_in(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     @wraps(handler)
     async def wrapped(request: Request) -> Response:
         try:
-            session = current_session(request)
+            session = await current_session(request)
             if session is None:
                 if request.method in ("GET", "HEAD"):
                     return redirect(f"{PREFIX}/sign-in?next={quote(request.url.path)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import mimetypes
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import orjson
@@ -79,7 +79,7 @@ def _is_own(path: str) -> bool:
     )
 
 
-def handle(database_health: Callable[[], str], method: str, path: str) -> Reply | None:
+async def handle(database_health: Callable[[], Awaitable[str]], method: str, path: str) -> Reply | None:
     """The reply for one of these routes, or None when the path is none of them.
     ``database_health()``: "ok" or what is wrong with the database (service/health.py)."""
     if method not in ("GET", "HEAD"):
@@ -87,7 +87,7 @@ def handle(database_health: Callable[[], str], method: str, path: str) -> Reply 
             raise MethodNotAllowed(method, ("GET", "HEAD"))
         return None
     if path == "/healthz":
-        health = database_health()
+        health = await database_health()
         ok = health == "ok"
         body = {"status": "ok" if ok else "unavailable", "database": health}
         return Reply(
