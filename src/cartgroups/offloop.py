@@ -3,14 +3,16 @@
 The request path reaches the database through the async store (storage/store.py). A few
 things that event-loop code asks for are written against the synchronous Database, since they
 are also the CLI's: /healthz's checks, and the admin console's store, token and session pages
-(service/stores.py, service/operators.py). On PostgreSQL each of their statements is a round
-trip, and while the database does not answer, a connection attempt waits for seconds: run on
-the loop, either would hold up every request of the process. ``await off_loop(fn, ...)`` runs
-``fn`` on the process's one thread for such work instead, and the loop goes on meanwhile.
+(service/stores.py, service/operators.py), and the sandbox's fault rules, journal and
+controls (service/sandbox.py). On PostgreSQL each of their statements is a round trip, and
+while the database does not answer, a connection attempt waits for seconds: run on the loop,
+either would hold up every request of the process. ``await off_loop(fn, ...)`` runs ``fn`` on
+the process's one thread for such work instead, and the loop goes on meanwhile.
 
-One thread, not a pool: the work is rare (a probe every few seconds, an operator's clicks), a
-thread keeps its own connections (storage/database.py), and one thread keeps that to one set.
-Calls queue behind each other there; a database that hangs holds that thread, not the loop."""
+One thread, not a pool: the work is light (a probe every few seconds, an operator's clicks, a
+sandboxed request's rule lookup and journal entry, each a statement or two), a thread keeps its
+own connections (storage/database.py), and one thread keeps that to one set. Calls queue
+behind each other there; a database that hangs holds that thread, not the loop."""
 
 from __future__ import annotations
 

@@ -3,6 +3,13 @@
 
 The app hands a request here only when the sandbox is on; with it off, /_cartgroups/ is an
 unknown path like any other (404 record) and nothing here runs.
+
+The sandbox service (service/sandbox.py) is written against the synchronous Database. Every
+call into it that reaches the database runs off the event loop, ``await off_loop(...)``
+(cartgroups/offloop.py): on PostgreSQL each is a round trip, and seconds while the database does
+not answer, which on the loop would hold up every request of the process. The calls that only
+touch memory stay on the loop, where a thread hop would buy nothing: check_token, canonical,
+fault_of and record (which only queues the entry; flush_journal writes it).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from cartgroups.api.dispatch import (
 from cartgroups.api.media import Media
 from cartgroups.asgi import Message, Receive, Scope
 from cartgroups.errors import DatabaseUnavailable, Invalid
+from cartgroups.offloop import off_loop
 from cartgroups.service.credentials import Issued
 from cartgroups.service.sandbox import (
     PREFIX,
@@ -192,6 +200,7 @@ class SandboxLayer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_scheduled = False
         self._retry_seconds = JOURNAL_RETRY_SECONDS
+        self._flush_tasks: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak refs
 
     async def handle(self, scope: Scope, receive: Receive, answer: Answer) -> Reply | None:
         path: str = scope["path"]
@@ -259,11 +268,11 @@ class SandboxLayer:
         takes no writes), a rule limited to N requests does not fire (it never fires more than
         N times) and an unlimited rule fires uncounted."""
         loop = asyncio.get_running_loop()
-        for rule in self.sandbox.faults_matching(method, path, secure_url):
+        for rule in await off_loop(self.sandbox.faults_matching, method, path, secure_url):
             deadline = loop.time() + CLAIM_WAIT_SECONDS
             while True:
-                try:
-                    fault = self.sandbox.claim(rule)
+                try:  # each attempt off the loop; the waits between them on it
+                    fault = await off_loop(self.sandbox.claim, rule)
                 except (WriterBusy, Retry):
                     if loop.time() < deadline:
                         await asyncio.sleep(CLAIM_RETRY_SECONDS)
@@ -292,7 +301,7 @@ class SandboxLayer:
             self._loop, self._flush_scheduled = loop, False
         deadline = loop.time() + JOURNAL_WAIT_SECONDS
         while not self._flush_scheduled:
-            outcome = self._flush_now()
+            outcome = await self._flush_now()
             if outcome == "done":
                 self._retry_seconds = JOURNAL_RETRY_SECONDS
                 return
@@ -304,20 +313,28 @@ class SandboxLayer:
                 return
             await asyncio.sleep(JOURNAL_RETRY_SECONDS)
 
-    def _flush_now(self) -> str:
+    async def _flush_now(self) -> str:
+        """One attempt at writing the queue, off the loop (flush_journal never waits for a lock,
+        but on PostgreSQL it is a round trip, or seconds while the database does not answer)."""
         try:
-            return self.sandbox.flush_journal()
+            return await off_loop(self.sandbox.flush_journal)
         except Exception:  # a bug: keep the server answering (the entries stay queued)
             log.exception("journal: flush failed")
             return "unavailable"
 
     def _schedule_flush(self, delay: float) -> None:
         self._flush_scheduled = True
-        asyncio.get_running_loop().call_later(delay, self._scheduled_flush)
+        asyncio.get_running_loop().call_later(delay, self._start_scheduled_flush)
 
-    def _scheduled_flush(self) -> None:
+    def _start_scheduled_flush(self) -> None:
+        """The timer's callback: the retry awaits the database off the loop, so it is a task."""
+        task = asyncio.get_running_loop().create_task(self._scheduled_flush())
+        self._flush_tasks.add(task)
+        task.add_done_callback(self._flush_tasks.discard)
+
+    async def _scheduled_flush(self) -> None:
         """A retry of the queue: never waits; while busy, tried again later and later."""
-        outcome = self._flush_now()
+        outcome = await self._flush_now()
         if outcome == "done":
             self._flush_scheduled, self._retry_seconds = False, JOURNAL_RETRY_SECONDS
         elif outcome == "busy":
@@ -365,12 +382,12 @@ class SandboxLayer:
         sb = self.sandbox
         if parts == ["reset"]:
             _allow(method, "POST")
-            return _json_reply(200, {"reset": "all", "stores": sb.reset_all()})
+            return _json_reply(200, {"reset": "all", "stores": await off_loop(sb.reset_all)})
         if parts == ["stores"]:
             _allow(method, "GET", "POST")
             if method == "GET":
-                return _json_reply(200, sb.stores())
-            return _json_reply(201, issued_json(sb.create_store(await body())))
+                return _json_reply(200, await off_loop(sb.stores))
+            return _json_reply(201, issued_json(await off_loop(sb.create_store, await body())))
         if len(parts) >= 3 and parts[0] == "stores" and parts[-1] in ACTIONS:
             store, action = "/".join(parts[1:-1]), parts[-1]
             _allow(method, *ACTIONS[action])
@@ -378,16 +395,16 @@ class SandboxLayer:
         if parts == ["faults"]:
             _allow(method, "GET", "POST", "DELETE")
             if method == "GET":
-                return _json_reply(200, [fault_json(row) for row in sb.faults()])
+                return _json_reply(200, [fault_json(row) for row in await off_loop(sb.faults)])
             if method == "POST":
-                return _json_reply(201, fault_json(sb.add_fault(await body())))
-            return _json_reply(200, {"deleted": sb.clear_faults()})
+                return _json_reply(201, fault_json(await off_loop(sb.add_fault, await body())))
+            return _json_reply(200, {"deleted": await off_loop(sb.clear_faults)})
         if len(parts) == 2 and parts[0] == "faults":
             _allow(method, "GET", "DELETE")
             fault_id = _fault_id(parts[1])
             if method == "GET":
-                return _json_reply(200, fault_json(sb.fault(fault_id)))
-            sb.delete_fault(fault_id)
+                return _json_reply(200, fault_json(await off_loop(sb.fault, fault_id)))
+            await off_loop(sb.delete_fault, fault_id)
             return _json_reply(200, {"deleted": 1})
         raise errors.RouteNotFound(path)
 
@@ -401,21 +418,23 @@ class SandboxLayer:
     ) -> Reply:
         sb = self.sandbox
         if action == "reset":
-            sb.reset_store(store)
+            await off_loop(sb.reset_store, store)
             return _json_reply(200, {"reset": sb.canonical(store)})
         if action == "seed":
-            ids = sb.seed(store, await body())
+            ids = await off_loop(sb.seed, store, await body())
             return _json_reply(201, {"ids": ids})
         if action == "export":
-            return Reply(200, wire.groups_body(sb.export(store)), [JSON, NO_STORE])
+            return Reply(200, wire.groups_body(await off_loop(sb.export, store)), [JSON, NO_STORE])
         if action == "journal":
             if method == "DELETE":
-                return _json_reply(200, {"deleted": sb.clear_journal(store)})
+                return _json_reply(200, {"deleted": await off_loop(sb.clear_journal, store)})
             limit = _limit(query.get("limit"))
-            return _json_reply(200, [journal_json(row) for row in sb.journal(store, limit)])
+            rows = await off_loop(sb.journal, store, limit)
+            return _json_reply(200, [journal_json(row) for row in rows])
         if method == "GET":
-            return _json_reply(200, {"store": sb.canonical(store), "throttle": sb.throttle(store)})
-        value = sb.set_throttle(store, await body())
+            name = sb.canonical(store)
+            return _json_reply(200, {"store": name, "throttle": await off_loop(sb.throttle, store)})
+        value = await off_loop(sb.set_throttle, store, await body())
         return _json_reply(200, {"store": sb.canonical(store), "throttle": value})
 
 

@@ -7,8 +7,9 @@ exactly N times in total, whichever processes answer them.
 
 The journal is written off the request path: record() only queues an entry in memory, and
 flush_journal() writes what is queued in one transaction that never waits for SQLite's write
-lock (Database.write_batch); the API layer calls it right after the reply is sent, and again a
-moment later while the database is busy or unavailable (api/sandbox.py). The queue is bounded
+lock (Database.write_batch); the API layer calls it, off the event loop, before it sends the
+reply (so a client that reads the journal next finds the entry), and again a moment later while
+the database is busy or unavailable (api/sandbox.py). The queue is bounded
 (JOURNAL_QUEUE entries, JOURNAL_QUEUE_CHARS characters): when the database stays away, the
 oldest queued entries are dropped and counted (journal_dropped). Reading, clearing or resetting
 a journal first writes what this process has queued.
