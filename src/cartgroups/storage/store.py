@@ -7,16 +7,17 @@ per database, chosen once when the server starts (open_store).
 - storage/postgres/store.py: PostgreSQL, possibly on another host, through psycopg's async API
   and a connection pool, so a request waiting for the database never holds up another. A write
   is a transaction of its own on a pooled connection; a write of one operation (Alone) is one
-  statement that commits by itself.
+  statement that commits by itself, together with those asked at the same moment.
 
 Both are async, so the service is written once. A write is a plan (service/writes.Plan):
 ``await store.write(plan)`` runs ``await plan(tx)`` in a transaction and returns what it
 returned; ``tx`` (Tx below) is how the plan changes the database, and nothing else is in that
 transaction: the transaction is passed, never found through the thread or the task.
 
-The rest of the code (migrations, the CLI, the console's store and operator pages, the sandbox,
-backups, the audit log's background work) uses storage/database.Database, the synchronous handle
-on the same database, for work that is not on a request's path."""
+The rest of the code (migrations, the CLI, backups, the audit log's background work) uses
+storage/database.Database, the synchronous handle on the same database, for work that is not on
+a request's path; /healthz and the console's and the sandbox's services use it too, on a thread
+of their own (offloop.py), never on the event loop."""
 
 from __future__ import annotations
 

@@ -5,16 +5,20 @@ it must not hold up the others of its process, so every call here awaits the dat
 event loop, on a connection from the process's pool (psycopg_pool): requests of one process
 overlap while they wait.
 
-A write is a transaction of its own on a pooled connection. Every round trip costs the event
-loop a wait on the socket (several system calls, ~30 µs of this process's CPU), so a write
-makes as few as SQL allows: a create, an update without If-Match and a delete without If-Match
-are each one statement (data-modifying CTEs: the change and its audit entry together, the
-entry's JSON written by PostgreSQL exactly as audit.group_json writes it), run without BEGIN
-and COMMIT (storage/store.Alone): one round trip. Concurrent writes run in concurrent
-transactions, whose commits PostgreSQL flushes to its WAL together; nothing is batched here, as
-a batch would make every write wait for its neighbours' round trips. (psycopg's pipeline mode
-would save round trips inside longer transactions, but its wait loop polls the socket for
-writing while it waits for answers: measured, it cost more CPU than the round trips it saved.)
+Every round trip costs the event loop a wait on the socket (several system calls, ~30 µs of
+this process's CPU) and PostgreSQL a statement and, for a write, a commit; so the store makes
+as few as SQL allows:
+- A create, an update without If-Match and a delete without If-Match are each one statement
+  (statements.py: data-modifying CTEs, the change and its audit entry together, the entry's
+  JSON written by PostgreSQL exactly as audit.group_json writes it), run without BEGIN and
+  COMMIT (storage/store.Alone); and those a process's requests ask at one moment are one
+  statement together (gathered.py), with at most WRITES_IN_FLIGHT such statements out at once.
+- GETs by id asked at one moment are one statement too (_Coalesced below).
+- A list page comes back as the API's JSON, written by PostgreSQL (statements.LIST_JSON).
+- Any other write is a transaction of its own on a pooled connection.
+(psycopg's pipeline mode would save round trips inside longer transactions, but its wait loop
+polls the socket for writing while it waits for answers: measured, it cost more CPU than the
+round trips it saved.)
 
 A write that loses a deadlock or a serialisation conflict (SQLSTATE class 40) to another
 transaction runs again, up to CONFLICT_RETRIES times, then is answered 503 like a write the
@@ -23,8 +27,8 @@ past the timeouts of dialect.POSTGRES_OPTIONS, no connection free in the pool wi
 DATABASE_WAIT_SECONDS) raise DatabaseUnavailable: 503. A broken connection is thrown away by the
 pool, which opens another.
 
-The statements are the ones the synchronous code runs (storage/customer_groups.py and the
-others, compiled once for PostgreSQL by fastpath.Prepared): only their execution differs."""
+The other statements are the ones the synchronous code runs (storage/customer_groups.py and
+the others, compiled once for PostgreSQL by fastpath.Prepared): only their execution differs."""
 
 from __future__ import annotations
 
