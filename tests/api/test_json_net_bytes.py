@@ -124,7 +124,7 @@ def test_get_by_id_writes_the_separators_escaped(api: httpx.Client) -> None:
 
 
 def test_a_list_page_writes_the_separators_escaped(api: httpx.Client) -> None:
-    """The database writes the page (Store.list_groups_json), orjson the group by id: both escape
+    """The store writes the page (Store.list_groups_json), api/wire the group by id: both escape
     the same three characters."""
     create_group(api, Name="plain", RegistrationMessage="plain", PriceLevel=3)
     create_group(api, Name=SEPARATORS, RegistrationMessage=SEPARATORS, PriceLevel=3)

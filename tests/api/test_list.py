@@ -109,9 +109,9 @@ def test_list_bytes_are_exact(api: httpx.Client) -> None:
 
 
 def test_a_page_has_the_bytes_of_its_groups_read_one_by_one(api: httpx.Client) -> None:
-    """The database writes a page's JSON itself (Store.list_groups_json: SQLite's json_object,
-    PostgreSQL's to_json) while GET by id is written by orjson: they must agree byte for byte on
-    every kind of value."""
+    """The store writes a page's JSON itself (Store.list_groups_json: SQLite's json_object, in
+    the database) while GET by id is written by api/wire: they must agree byte for byte on every
+    kind of value."""
     for n in range(len(AWKWARD_AMOUNTS)):
         create_group(api, **awkward_group(n))
     singles = [api.get(item_path(n)).content for n in range(1, len(AWKWARD_AMOUNTS) + 1)]

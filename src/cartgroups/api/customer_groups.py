@@ -103,7 +103,7 @@ async def list_groups(call: Call) -> Reply:
 
         return 200, await _remembered(call, (store_id, "count", media.name), count)
     asked = odata.parse(q)  # countonly ignores $select and $orderby, as it does limit and offset
-    if asked is None and media is JSON:  # the fast path: bytes written by the database, kept as they are
+    if asked is None and media is JSON:  # the fast path: bytes written by the store, kept as they are
         key = (store_id, "page", page)
         return 200, await _remembered(call, key, lambda: call.groups.page_json(store_id=store_id, page=page))
     shape = asked or odata.WHOLE

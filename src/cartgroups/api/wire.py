@@ -2,9 +2,10 @@
 
 Responses are compact JSON (orjson keeps insertion order and writes no spaces); decimals are
 written with at least one fractional digit, the way Json.NET writes a .NET decimal, and U+0085,
-U+2028 and U+2029 escaped, as Json.NET writes them (json_net.escaped). A whole list page is
-written by the database itself in the same bytes (Store.list_groups_json: SQLite's json_object,
-PostgreSQL's to_json; tests/api/test_list.py holds the writers to each other).
+U+2028 and U+2029 escaped, as Json.NET writes them (json_net.escaped). A whole list page comes
+from the store already written, in the same bytes (Store.list_groups_json: SQLite's json_object
+in C; PostgreSQL's store writes it from the rows; tests/api/test_list.py holds the writers to
+each other).
 Requests are read with Python's json module so that numbers with a fraction become
 ``Decimal`` and never pass through a binary float.
 """

@@ -152,7 +152,7 @@ class CustomerGroups:
         return groups
 
     async def page_json(self, *, store_id: int, page: Page) -> bytes:
-        """page(), already written by the database as the API's JSON array. The same errors as
+        """page(), already written as the API's JSON array by the store. The same errors as
         page()."""
         body, count = await self.store.list_groups_json(
             store_id=store_id, limit=page.limit, skip=page.offset - 1

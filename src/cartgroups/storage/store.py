@@ -171,8 +171,8 @@ class Store(Protocol):
         ...
 
     async def list_groups_json(self, *, store_id: int, limit: int, skip: int) -> tuple[bytes, int]:
-        """Like list_groups, the page already written by the database as the API's JSON array
-        (the bytes api/wire.groups_body writes), with how many groups it holds."""
+        """Like list_groups, the page already written as the API's JSON array (the bytes
+        api/wire.groups_body writes), with how many groups it holds."""
         ...
 
     async def find_grant(self, *, token_hash: str) -> TokenGrant | None:

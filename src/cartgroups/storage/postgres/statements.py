@@ -164,17 +164,6 @@ def _delete() -> Many:
 DELETE = _delete()
 
 
-# A page of a store's groups as the API's JSON array (json_sql, joined), and how many it holds:
-# one text value back rather than eleven typed values per group to convert and write again.
-LIST_JSON = Prepared(
-    sa.text(
-        "SELECT '[' || coalesce(string_agg(page.json, ',' ORDER BY page.group_id), '') || ']', count(*) "
-        f"FROM (SELECT c.group_id, {json_sql('c')} AS json FROM customer_groups AS c "
-        "WHERE c.store_id = :store_id ORDER BY c.group_id LIMIT :limit OFFSET :offset) AS page"
-    )
-)
-
-
 def found(rows: Sequence[Sequence[Any]], count: int) -> list[int | None]:
     """What a statement of ``count`` rows answered, by row: the group's id, or None (no such
     group)."""

@@ -14,7 +14,6 @@ as few as SQL allows:
   COMMIT (storage/store.Alone); and those a process's requests ask at one moment are one
   statement together (gathered.py), with at most WRITES_IN_FLIGHT such statements out at once.
 - GETs by id asked at one moment are one statement too (_Coalesced below).
-- A list page comes back as the API's JSON, written by PostgreSQL (statements.LIST_JSON).
 - Any other write is a transaction of its own on a pooled connection.
 (psycopg's pipeline mode would save round trips inside longer transactions, but its wait loop
 polls the socket for writing while it waits for answers: measured, it cost more CPU than the
@@ -357,10 +356,12 @@ class PostgresStore:
         return [groups_sql.group_from_row(row) for row in rows]
 
     async def list_groups_json(self, *, store_id: int, limit: int, skip: int) -> tuple[bytes, int]:
-        params = {"store_id": store_id, "limit": limit, "offset": skip}
-        body, count = await self._read_one(statements.LIST_JSON, params)
-        # U+0085, U+2028 and U+2029 come raw, as from orjson: escaped as api/wire escapes them.
-        return escaped(body.encode()), int(count)
+        # Written here, not by PostgreSQL: its string functions took more of the database's CPU
+        # (~430 µs a page of 100, measured) than the rows and their conversion here (~250 µs), and
+        # the database is the part of a deployment that does not grow by adding hosts.
+        groups = await self.list_groups(store_id=store_id, limit=limit, skip=skip)
+        # U+0085, U+2028 and U+2029 escaped as api/wire escapes them.
+        return escaped(audit_sql.groups_json_bytes(groups)), len(groups)
 
     async def find_grant(self, *, token_hash: str) -> TokenGrant | None:
         return cred_sql.grant_from_row(await self._read_one(cred_sql.GRANT, {"token_hash": token_hash}))
