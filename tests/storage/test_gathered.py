@@ -284,3 +284,35 @@ def test_a_write_whose_request_went_away_before_it_left_is_not_made(
 
     assert run_on_store(store, scenario) == (1, True, 2)
     assert _names(pg_db, s) == {1: "first", 2: "kept"}
+
+
+def test_a_statement_that_keeps_losing_conflicts_fails_alone_not_the_writes_behind_it(
+    pg_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """503 for the batch that lost CONFLICT_RETRIES + 1 times; writes gathered behind it (here
+    while it was out) are made: the database is up."""
+    monkeypatch.setattr(gathered, "WRITES_IN_FLIGHT", 1)
+    store = open_store(pg_db)
+    s = new_store(pg_db, "gather-i.example")
+    real = pg_store.run_many
+
+    async def loses_for_the_first(
+        conn: Any, kind: Many, rows: Sequence[Mapping[str, object]]
+    ) -> list[int | None]:
+        if rows[0]["name"] == "loser":
+            await asyncio.sleep(0.01)  # out long enough for the others to gather behind it
+            raise psycopg.errors.DeadlockDetected("simulated")
+        return await real(conn, kind, rows)
+
+    monkeypatch.setattr(pg_store, "run_many", loses_for_the_first)
+
+    async def scenario() -> list[object]:
+        loser = asyncio.ensure_future(store.write(_create(s, "loser")))
+        await asyncio.sleep(0)  # its statement leaves first
+        later = [store.write(_create(s, f"later{n}")) for n in range(2)]
+        return list(await asyncio.gather(loser, *later, return_exceptions=True))
+
+    loser, *later = run_on_store(store, scenario)
+    assert isinstance(loser, DatabaseUnavailable)
+    assert later == [1, 2]
+    assert _names(pg_db, s) == {1: "later0", 2: "later1"}

@@ -24,7 +24,7 @@ outage or a conflict (the store's rows run out of ids, say) is made again one wr
 so that only the write at fault fails. An outage fails the batch, and the writes gathered
 behind it, at once with DatabaseUnavailable (503). A conflict (a deadlock with another process's
 statement) makes the whole batch again, up to CONFLICT_RETRIES times: each statement is atomic,
-so a lost one left nothing behind."""
+so a lost one left nothing behind; a batch that loses every time gets 503, and only it."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cartgroups.errors import DatabaseUnavailable
+from cartgroups.storage import dialect
 from cartgroups.storage.postgres.statements import Many
 
 MAX_GATHERED = 200  # writes in one statement
@@ -129,11 +130,13 @@ class Gathered:
         try:
             try:
                 ids = await self._run(kind, [ask.row for ask in batch])
-            except DatabaseUnavailable as exc:  # and those gathered meanwhile: the same outage
-                for waiting in self._pending.values():
-                    batch.extend(waiting)
-                self._pending.clear()
-                self._queued.clear()
+            except DatabaseUnavailable as exc:
+                lost = exc.__cause__ is not None and dialect.is_conflict(exc.__cause__)
+                if not lost:  # an outage: those gathered meanwhile would meet it too
+                    for waiting in self._pending.values():
+                        batch.extend(waiting)
+                    self._pending.clear()
+                    self._queued.clear()
                 _settle(batch, exc)
                 return
             except Exception as exc:
