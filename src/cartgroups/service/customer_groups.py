@@ -273,7 +273,8 @@ class CustomerGroups:
                     if before is None:
                         outcome[position] = ItemResult(Outcome.NOT_FOUND, str(group_id), GROUP_NOT_FOUND)
                         continue
-                    updates.append((group_id, values))
+                    if values:
+                        updates.append((group_id, values))
                     after = current[group_id] = with_values(before, values)
                     changes.append(Change("update", group_id, before, after, bulk=True))
                     outcome[position] = ItemResult(Outcome.UPDATED, str(group_id), "updated successfully")

@@ -14,14 +14,16 @@ PostgreSQL it waits for its statement without holding up other requests; on SQLi
 statement of microseconds, run on the loop, that must not wait long for the file's one write
 lock. While the shared bucket cannot be written (on SQLite another process holds the write lock
 for longer than WAIT_MS; or the database is not writable, or unreachable) a process decides by
-its own copy of each bucket: the level the database last answered, drained by the time since, plus what it let
-in since. It tries the shared bucket again at most every PROBE_SECONDS, without waiting, and
-once that works adds to it what it let in meanwhile (still in the bucket, that is less what has
-drained). So the limit is exact while the database takes writes; during an outage of D seconds
-each of P processes lets in at most what its own bucket allows (capacity + rate x D, less the
-level it last saw), at most P times the exact figure in all, and the excess is then paid back
-by the shared bucket refusing for longer. A read is never refused because the bucket cannot be
-written.
+its own copy of each bucket: the level the database last answered, drained by the time since,
+plus what it let in since. One check at a time tries the shared bucket again, at most every
+PROBE_SECONDS (on SQLite without waiting for the lock; on PostgreSQL that check waits for the
+database, at most DOWN_WAIT_SECONDS while it is down, and the others go on by their own
+buckets), and once that works adds to it what the process let in meanwhile (still in the
+bucket, that is less what has drained). So the limit is exact while the database takes writes;
+during an outage of D seconds each of P processes lets in at most what its own bucket allows
+(capacity + rate x D, less the level it last saw), at most P times the exact figure in all, and
+the excess is then paid back by the shared bucket refusing for longer. A read is never refused
+because the bucket cannot be written.
 """
 
 from __future__ import annotations
