@@ -13,6 +13,14 @@ storage/postgres/store.py). What the synchronous engine needs is:
 - upserts (``INSERT ... ON CONFLICT``), ``greatest()`` and the database's clock, used by the rate
   limiter and the Idempotency-Key store,
 - which driver errors mean "the database is unavailable".
+
+A few statements of the synchronous engine still choose by ``conn.dialect.name`` where they
+are written, in storage/ and nowhere above it: how a value is bound (fastpath.bind_decimal,
+bind_time, bind_now; customer_groups._bind's 0/1 flags; sandbox's journal time), how a group's
+id is taken and kept (customer_groups.insert_group, delete_group: SQLite's one writer lets a
+create find its id in the statement itself), and audit.index_new_entries' table lock on
+PostgreSQL. They serve the CLI, the sandbox's seeding and the audit upkeep; the request path
+goes through the stores.
 """
 
 from __future__ import annotations
