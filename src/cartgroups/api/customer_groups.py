@@ -1,22 +1,16 @@
-"""Handlers of the CustomerGroups routes: parse, call the service, shape the reply.
-
-A read handler returns the reply. A write handler checks and prepares the request and returns
-a Write: the plan the store runs in a write transaction (storage/store.py; on SQLite, the
-process's next group commit) and how its result becomes the reply. Whatever can be done before
-the transaction is, because on SQLite it holds the write lock that every server process shares."""
+"""Handlers of the CustomerGroups routes: parse, call the service, shape the reply (the Call,
+Reply and Write they take and give: api/calls.py)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Hashable, Sequence
-from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from cartgroups.api import odata, wire
+from cartgroups.api.calls import Call, Reply, Write
 from cartgroups.api.media import JSON, Media
 from cartgroups.model import FIELDS, ID, FieldSpec
-from cartgroups.service import validation
-from cartgroups.service.credentials import Principal
 from cartgroups.service.customer_groups import (
     CustomerGroups,
     ItemResult,
@@ -24,49 +18,9 @@ from cartgroups.service.customer_groups import (
     Precondition,
     parse_page,
 )
-from cartgroups.service.reads import KeptReads
-from cartgroups.service.writes import Plan
 
-Reply = tuple[int, bytes]
 T = TypeVar("T")
-Headers = list[tuple[bytes, bytes]]
 NOT_MODIFIED = 304
-
-
-@dataclass(slots=True)
-class Call:
-    """One authenticated request, as the handlers see it."""
-
-    groups: CustomerGroups
-    principal: Principal
-    path_id: str | None
-    query: dict[str, str]
-    body: object = None
-    headers: dict[str, str] = field(default_factory=dict)  # the request's, names lower-cased
-    reply_headers: Headers = field(default_factory=list)  # extra headers for the reply
-    reads: KeptReads | None = None  # answers of reads kept until the database changes
-    # For a read: the change token the request took before it verified the credentials
-    # (storage/commits.py), which the read cache compares instead of asking again.
-    changes: Hashable = None
-    media: Media = JSON  # how the reply's bodies are written (the Accept header's choice)
-
-    @property
-    def store_id(self) -> int:
-        return self.principal.store_id
-
-    @property
-    def group_id(self) -> int:
-        assert self.path_id is not None
-        return validation.path_id(self.path_id)
-
-
-@dataclass(frozen=True, slots=True)
-class Write(Generic[T]):
-    """A checked write request: ``await apply(tx)`` makes the change in the write transaction it
-    is given and returns its result; ``answer(result)`` is the reply, from what apply returned."""
-
-    apply: Plan[T]
-    answer: Callable[[T], Reply]
 
 
 def _done(media: Media, status: int, group_id: int, message: str) -> Reply:
@@ -146,7 +100,7 @@ def _precondition(call: Call) -> Precondition | None:
 
 
 async def get(call: Call) -> Reply:
-    store_id, group_id, media = call.store_id, call.group_id, call.media
+    store_id, group_id, media = call.store_id, call.item_id, call.media
     asked = odata.parse(call.query) if call.query else None
     if asked is None and media is JSON:
         kept = await _remembered(
@@ -188,7 +142,7 @@ _TAG_BYTES = len(entity_tag(b""))
 
 
 async def update(call: Call) -> Write[None]:
-    group_id = call.group_id
+    group_id = call.item_id
     write = await call.groups.plan_update(
         principal=call.principal, group_id=group_id, body=call.body, precondition=_precondition(call)
     )
@@ -220,7 +174,7 @@ def _bulk_reply(media: Media, results: list[ItemResult]) -> Reply:
 
 
 async def delete(call: Call) -> Write[None]:
-    group_id = call.group_id
+    group_id = call.item_id
     write = call.groups.plan_delete(
         principal=call.principal, group_id=group_id, precondition=_precondition(call)
     )

@@ -11,8 +11,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from cartgroups.api import errors, media, routes, wire, xml
-from cartgroups.api.customer_groups import Call, Write
-from cartgroups.api.customer_groups import Reply as ReadReply
+from cartgroups.api.calls import Call, Write
+from cartgroups.api.calls import Reply as ReadReply
 from cartgroups.api.deadlines import Deadlines
 from cartgroups.api.errors import MethodNotAllowed, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from cartgroups.api.media import JSON, Media
@@ -120,13 +120,13 @@ def _token(headers: dict[str, str]) -> str | None:
     return value.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _preflight(route: routes.Route, headers: dict[str, str]) -> Reply:
+def _preflight(allowed: tuple[str, ...], headers: dict[str, str]) -> Reply:
     requested = headers.get("access-control-request-headers")
     return Reply(
         204,
         b"",
         [
-            (b"access-control-allow-methods", ", ".join(routes.ALLOWED[route]).encode()),
+            (b"access-control-allow-methods", ", ".join(allowed).encode()),
             (
                 b"access-control-allow-headers",
                 requested.encode("latin-1") if requested else CORS_ALLOW_HEADERS,
@@ -222,11 +222,12 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
     method = scope["method"]
     headers = request_headers(scope)
     reply_in = reply_media(headers)
-    op = routes.operation(found.route, method)
+    op = routes.operation(found.resource, found.route, method)
     if op is None:
+        allowed = routes.ALLOWED[(found.resource, found.route)]
         if method == "OPTIONS":
-            return _preflight(found.route, headers)
-        raise MethodNotAllowed(method, routes.ALLOWED[found.route])
+            return _preflight(allowed, headers)
+        raise MethodNotAllowed(method, allowed)
     # Taken before the credentials are verified (a restore or a revocation committed by now is
     # seen) and, for a read, used again by the read cache. It is a token only on SQLite, whose
     # store never suspends: nothing else runs on the loop in between.

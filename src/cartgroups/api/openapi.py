@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cartgroups import __version__
-from cartgroups.api.routes import OPERATIONS, PREFIX, RESOURCE, VERSIONS, Operation
+from cartgroups.api.routes import OPERATIONS, PREFIX, VERSIONS, Operation
 from cartgroups.model import EDITABLE, FIELDS, ID, NAME, FieldSpec
 from cartgroups.service.customer_groups import LIMIT_DEFAULT, LIMIT_MAX
 from cartgroups.service.idempotency import MAX_KEY_LENGTH
@@ -171,21 +171,19 @@ def _success(op: Operation) -> dict[str, Any]:
             [{"Key": ID.wire, "Value": "1", "Status": str(status), "Message": message}],
         )
 
-    if op.operation_id == "listCustomerGroups":
+    entity = op.resource.entity
+    if op.kind == "list":
         return {
             "200": {
-                "description": 'Groups in ascending id order, or {"TotalCount":N} with countonly=1.',
+                "description": f"{op.resource.many.capitalize()} in ascending id order, or "
+                '{"TotalCount":N} with countonly=1.',
                 "content": _replies(
-                    {
-                        "schema": {
-                            "oneOf": [{"$ref": _REF + "CustomerGroupList"}, {"$ref": _REF + "TotalCount"}]
-                        }
-                    }
+                    {"schema": {"oneOf": [{"$ref": _REF + entity + "List"}, {"$ref": _REF + "TotalCount"}]}}
                 ),
             }
         }
-    if op.operation_id == "getCustomerGroup":
-        found = _json("CustomerGroupList", "A one-element array.", [_EXAMPLE_GROUP])
+    if op.kind == "get":
+        found = _json(entity + "List", "A one-element array.", [_EXAMPLE_GROUP])
         found["headers"] = {"ETag": _ETAG_HEADER}
         return {
             "200": found,
@@ -194,7 +192,7 @@ def _success(op: Operation) -> dict[str, Any]:
                 "headers": {"ETag": _ETAG_HEADER},
             },
         }
-    if op.operation_id == "updateCustomerGroups":
+    if op.kind == "bulk_update":
         return {
             "200": done(200, "updated successfully"),
             "206": _json("ResultRecords", "Some items failed; one record per item, in request order."),
@@ -206,15 +204,16 @@ def _success(op: Operation) -> dict[str, Any]:
 
 
 def _request_body(op: Operation) -> dict[str, Any]:
-    if op.operation_id == "updateCustomerGroups":
+    entity = op.resource.entity
+    if op.kind == "bulk_update":
         schema: dict[str, Any] = {
             "type": "array",
-            "items": {"$ref": _REF + "CustomerGroupBulkItem"},
-            "xml": {"name": "ArrayOfCustomerGroup", "wrapped": True},
+            "items": {"$ref": _REF + entity + "BulkItem"},
+            "xml": {"name": "ArrayOf" + entity, "wrapped": True},
         }
-        example: object = [{ID.wire: 1, **_EXAMPLE_BODY}]
+        example: object = [{op.resource.id_field.wire: 1, **_EXAMPLE_BODY}]
     else:
-        ref = "CustomerGroupCreate" if op.method == "POST" else "CustomerGroupPatch"
+        ref = entity + ("Create" if op.kind == "create" else "Patch")
         schema, example = {"$ref": _REF + ref}, _EXAMPLE_BODY
     xml = {"schema": schema}
     content = {"application/json": {"schema": schema, "example": example}, **dict.fromkeys(_XML_TYPES, xml)}
@@ -232,16 +231,17 @@ def _parameters(op: Operation) -> list[dict[str, Any]]:
         }
     ]
     if op.route == "item":
+        id_field = op.resource.id_field
         params.append(
             {
                 "name": "id",
                 "in": "path",
                 "required": True,
-                "schema": {"type": "integer", "minimum": ID.minimum, "maximum": ID.maximum},
-                "description": "The CustomerGroupID.",
+                "schema": {"type": "integer", "minimum": id_field.minimum, "maximum": id_field.maximum},
+                "description": f"The {id_field.wire}.",
             }
         )
-    if op.operation_id == "listCustomerGroups":
+    if op.kind == "list":
         params += [
             {
                 "name": "limit",
@@ -314,14 +314,14 @@ def _header(name: str, description: str, **schema: Any) -> dict[str, Any]:
 
 def _optional_headers(op: Operation) -> list[dict[str, Any]]:
     """The opt-in headers 3dcart clients never send (see docs/reliability.md)."""
-    if op.operation_id == "getCustomerGroup":
+    if op.kind == "get":
         return [_header("If-None-Match", "ETags of copies the client has; a match answers 304.")]
     if op.route == "item" and op.writes:
         return [
             _header(
                 "If-Match",
-                "Change the group only if its ETag is one of these (or * for any existing "
-                "group); otherwise 412 and nothing changes.",
+                f"Change the {op.resource.one} only if its ETag is one of these (or * for any "
+                f"existing {op.resource.one}); otherwise 412 and nothing changes.",
             )
         ]
     if op.keyed:
@@ -340,7 +340,8 @@ def _optional_headers(op: Operation) -> list[dict[str, Any]]:
 
 def _extra_responses(op: Operation) -> dict[str, Any]:
     if op.route == "item" and op.writes:
-        return {"412": _json("ErrorRecords", "If-Match did not match: the group changed; nothing changed.")}
+        changed = f"If-Match did not match: the {op.resource.one} changed; nothing changed."
+        return {"412": _json("ErrorRecords", changed)}
     if op.keyed:
         return {"422": _json("ErrorRecords", "The Idempotency-Key was used with a different request.")}
     return {}
@@ -361,13 +362,14 @@ def _operation(op: Operation) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,
-        "tags": [RESOURCE],
+        "tags": [op.resource.path],
         "parameters": _parameters(op) + _optional_headers(op),
         "responses": dict(sorted({**success, **_extra_responses(op), **errors}.items())),
     }
-    if op.operation_id == "updateCustomerGroups":
+    if op.kind == "bulk_update":
         # When no item is written, the answer is one record per item (see docs/api.md).
-        for status, when in ((400, "Every item is invalid"), (404, "No item names an existing group")):
+        nothing = f"No item names an existing {op.resource.one}"
+        for status, when in ((400, "Every item is invalid"), (404, nothing)):
             doc["responses"][str(status)] = _json(
                 "ResultRecords",
                 f"{_ERROR_STATUSES[status]} {when}: one record per item, in request order.",
@@ -380,7 +382,7 @@ def _operation(op: Operation) -> dict[str, Any]:
 def build() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for op in OPERATIONS:
-        path = f"{PREFIX}/{{version}}/{RESOURCE}" + ("/{id}" if op.route == "item" else "")
+        path = f"{PREFIX}/{{version}}/{op.resource.path}" + ("/{id}" if op.route == "item" else "")
         paths.setdefault(path, {})[op.method.lower()] = _operation(op)
     paths["/healthz"] = {
         "get": {

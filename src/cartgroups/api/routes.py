@@ -12,82 +12,114 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cartgroups.api import customer_groups as h
+from cartgroups.api.calls import Call, Reply, Write
+from cartgroups.model import ID, FieldSpec
 
 Route = Literal["collection", "item"]
+# A read's handler answers; a write's returns the Write the store runs (api/calls.py).
+Handler = Callable[[Call], Awaitable[Reply]] | Callable[[Call], Awaitable[Write[Any]]]
+# What an operation does, whatever its resource: its method, route, operation id, and what the
+# OpenAPI document says of it (api/openapi.py) follow from it.
+Kind = Literal["create", "list", "bulk_update", "get", "update", "delete"]
 VERSIONS = ("v1", "v2")
 PREFIX = "/3dCartWebAPI"
-RESOURCE = "CustomerGroups"
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One 3dcart resource: its URL segment, its object's name, and what people call it."""
+
+    path: str  # the URL's segment, e.g. "CustomerGroups" (matched in any letter case)
+    entity: str  # the object's name, e.g. "CustomerGroup": schemas and operation ids use it
+    one: str  # "customer group", for summaries
+    many: str  # "customer groups"
+    id_field: FieldSpec  # the object's id property, also the {id} of its item route
+
+
+CUSTOMER_GROUPS = Resource("CustomerGroups", "CustomerGroup", "customer group", "customer groups", ID)
+
+# (method, route, operation id, summary) of each kind, for a resource.
+_SHAPES: dict[Kind, tuple[str, Route, str, str]] = {
+    "create": ("POST", "collection", "create{entity}", "Create a {one}"),
+    "list": ("GET", "collection", "list{path}", "List {many}, a page at a time, or count them"),
+    "bulk_update": ("PUT", "collection", "update{path}", "Update several {many} in one request"),
+    "get": ("GET", "item", "get{entity}", "Get one {one} by id"),
+    "update": ("PUT", "item", "update{entity}", "Update one {one} by id"),
+    "delete": ("DELETE", "item", "delete{entity}", "Delete one {one} by id"),
+}
+_SUCCESS: dict[Kind, int] = {"create": 201}
 
 
 @dataclass(frozen=True, slots=True)
 class Operation:
+    """One operation of one resource (made by of(): everything but the handler follows from
+    the resource and the kind)."""
+
+    resource: Resource
+    kind: Kind
+    # A Write when ``writes``, else the reply.
+    handler: Handler
     method: str
     route: Route
     operation_id: str
     summary: str
-    # A Write when ``writes``, else the reply.
-    handler: Callable[[h.Call], Awaitable[h.Reply]] | Callable[[h.Call], Awaitable[h.Write[Any]]]
     success: int
     writes: bool  # needs the write scope (and reads a body unless it is DELETE)
-    keyed: bool = False  # takes an Idempotency-Key (POST and bulk PUT)
+    keyed: bool  # takes an Idempotency-Key (POST and bulk PUT)
 
     @property
     def has_body(self) -> bool:
         return self.method in ("POST", "PUT")
 
 
-OPERATIONS: tuple[Operation, ...] = (
-    Operation(
-        "POST",
-        "collection",
-        "createCustomerGroup",
-        "Create a customer group",
-        h.create,
-        201,
-        writes=True,
-        keyed=True,
-    ),
-    Operation(
-        "GET",
-        "collection",
-        "listCustomerGroups",
-        "List customer groups, a page at a time, or count them",
-        h.list_groups,
-        200,
-        False,
-    ),
-    Operation(
-        "PUT",
-        "collection",
-        "updateCustomerGroups",
-        "Update several customer groups in one request",
-        h.bulk_update,
-        200,
-        writes=True,
-        keyed=True,
-    ),
-    Operation("GET", "item", "getCustomerGroup", "Get one customer group by id", h.get, 200, False),
-    Operation(
-        "PUT", "item", "updateCustomerGroup", "Update one customer group by id", h.update, 200, writes=True
-    ),
-    Operation(
-        "DELETE", "item", "deleteCustomerGroup", "Delete one customer group by id", h.delete, 200, writes=True
-    ),
-)
+def of(
+    resource: Resource,
+    kind: Kind,
+    handler: Handler,
+) -> Operation:
+    method, route, operation_id, summary = _SHAPES[kind]
+    return Operation(
+        resource,
+        kind,
+        handler,
+        method,
+        route,
+        operation_id.format(entity=resource.entity, path=resource.path),
+        summary.format(one=resource.one, many=resource.many),
+        success=_SUCCESS.get(kind, 200),
+        writes=method != "GET",
+        keyed=kind in ("create", "bulk_update"),
+    )
 
-_BY_KEY = {(op.route, op.method): op for op in OPERATIONS}
-ALLOWED: dict[Route, tuple[str, ...]] = {
-    route: (*(op.method for op in OPERATIONS if op.route == route), "OPTIONS")
+
+OPERATIONS: tuple[Operation, ...] = (
+    of(CUSTOMER_GROUPS, "create", h.create),
+    of(CUSTOMER_GROUPS, "list", h.list_groups),
+    of(CUSTOMER_GROUPS, "bulk_update", h.bulk_update),
+    of(CUSTOMER_GROUPS, "get", h.get),
+    of(CUSTOMER_GROUPS, "update", h.update),
+    of(CUSTOMER_GROUPS, "delete", h.delete),
+)
+RESOURCES: dict[str, Resource] = {op.resource.path.lower(): op.resource for op in OPERATIONS}
+
+_BY_KEY = {(op.resource, op.route, op.method): op for op in OPERATIONS}
+ALLOWED: dict[tuple[Resource, Route], tuple[str, ...]] = {
+    (resource, route): (
+        *(op.method for op in OPERATIONS if op.resource is resource and op.route == route),
+        "OPTIONS",
+    )
+    for resource in RESOURCES.values()
     for route in ("collection", "item")
 }
 
 
-def operation(route: Route, method: str) -> Operation | None:
-    return _BY_KEY.get((route, method))
+def operation(resource: Resource, route: Route, method: str) -> Operation | None:
+    return _BY_KEY.get((resource, route, method))
 
 
 @dataclass(frozen=True, slots=True)
 class Match:
+    resource: Resource
     route: Route
     path_id: str | None
 
@@ -101,8 +133,9 @@ def match(path: str) -> Match | None:
         return None
     if parts[1].lower() != "3dcartwebapi" or parts[2].lower() not in VERSIONS:
         return None
-    if parts[3].lower() != "customergroups":
+    resource = RESOURCES.get(parts[3].lower())
+    if resource is None:
         return None
     if len(parts) == 4:
-        return Match("collection", None)
-    return Match("item", parts[4]) if parts[4] else None
+        return Match(resource, "collection", None)
+    return Match(resource, "item", parts[4]) if parts[4] else None

@@ -16,7 +16,7 @@ import codecs
 import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -26,13 +26,15 @@ from cartgroups.json_net import escaped
 from cartgroups.model import FIELDS, POSITION, CustomerGroup, FieldSpec, decimal_text
 
 _NAMES = tuple(f.wire for f in FIELDS)
-(_MONEY,) = [f for f in FIELDS if f.kind == "decimal"]
+# Each decimal property: its name and its place in the tuple (written as its digits, below).
+_DECIMALS = tuple((f.wire, POSITION[f]) for f in FIELDS if f.kind == "decimal")
 assert CustomerGroup._fields == tuple(f.column for f in FIELDS), "wire order is the tuple order"
 
 
 def group_object(group: CustomerGroup) -> dict[str, Any]:
     obj: dict[str, Any] = dict(zip(_NAMES, group, strict=True))
-    obj[_MONEY.wire] = orjson.Fragment(decimal_text(group.minimum_order))  # written as its digits
+    for name, at in _DECIMALS:  # written as its digits, with its scale
+        obj[name] = orjson.Fragment(decimal_text(cast(Decimal, group[at])))
     return obj
 
 
