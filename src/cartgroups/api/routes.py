@@ -25,9 +25,11 @@ VERSIONS = ("v1", "v2")
 PREFIX = "/3dCartWebAPI"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Resource:
-    """One 3dcart resource: its URL segment, its object's name, and what people call it."""
+    """One 3dcart resource: its URL segment, its object's name, and what people call it. Each
+    is one object, compared and hashed by identity (it keys the operations looked up for every
+    request: hashing its fields would cost that request thousands of instructions)."""
 
     path: str  # the URL's segment, e.g. "CustomerGroups" (matched in any letter case)
     entity: str  # the object's name, e.g. "CustomerGroup": schemas and operation ids use it
