@@ -8,7 +8,7 @@ and the OpenAPI document derives its schemas from it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal, NamedTuple
 
@@ -33,11 +33,13 @@ class FieldSpec:
     minimum: int | None = None
     maximum: int | None = None
     example: object = None
+    required: bool = False  # a create must give it, and a string must not be blank
+    # The case-folded property name used to match input (Json.NET matches case-insensitively);
+    # made once, since every property of every request body is looked up by it.
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        """The case-folded property name used to match input (Json.NET matches case-insensitively)."""
-        return self.wire.lower()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", self.wire.lower())
 
 
 ID = FieldSpec(
@@ -56,6 +58,7 @@ NAME = FieldSpec(
     "Name of the group. Required on create; 1 to 150 characters.",
     max_length=150,
     example="Wholesale",
+    required=True,
 )
 PRICE_LEVEL = FieldSpec(
     "PriceLevel",

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cartgroups.errors import Invalid
-from cartgroups.model import decimal_text
+from cartgroups.model import FieldSpec, decimal_text
 from cartgroups.service import validation
 from cartgroups.service.customer_groups import Page, parse_page
 
@@ -210,3 +210,35 @@ def test_bad_path_ids(raw: str) -> None:
         validation.path_id(raw)
     assert caught.value.message == "CustomerGroupID in the URL must be an integer from 1 to 2147483647"
     assert caught.value.value == raw
+
+
+def test_object_values_follow_any_field_table() -> None:
+    """The rules are the field table's, not CustomerGroup's: a required property, defaults on
+    create, a partial update, and every problem named in field order (issue #18's Customer
+    will be a table like this one)."""
+    email = FieldSpec("Email", "email", "string", "Login.", max_length=100, required=True)
+    credit = FieldSpec("Credit", "credit", "decimal", "Money.", default=Decimal("0"), minimum=0)
+    enabled = FieldSpec("Enabled", "enabled", "boolean", "On.", default=False)
+    table = (email, credit, enabled)
+    _given, values, problems = validation.object_values(
+        {"EMAIL": "a@example.com"}, table, entity="Customer", creating=True
+    )
+    assert (values, problems) == ({"email": "a@example.com", "credit": Decimal("0"), "enabled": False}, {})
+    _given, values, problems = validation.object_values(
+        {"Credit": "-1", "Email": "  "}, table, entity="Customer", creating=False
+    )
+    assert values == {}
+    assert problems == {"Email": "Email must not be empty", "Credit": "Credit must not be negative"}
+    _given, _values, problems = validation.object_values({}, table, entity="Customer", creating=True)
+    assert problems == {"Email": "Email is required"}
+    with pytest.raises(Invalid, match=r"a JSON object \(a Customer\)"):
+        validation.object_values([], table, entity="Customer", creating=True)
+
+
+def test_a_path_id_is_checked_against_its_resources_id_field() -> None:
+    customer_id = FieldSpec("CustomerID", "customer_id", "id", "Id.", minimum=1, maximum=2**31 - 1)
+    assert validation.path_id("42", customer_id) == 42
+    with pytest.raises(Invalid, match="CustomerID in the URL must be an integer from 1 to 2147483647"):
+        validation.path_id("0", customer_id)
+    with pytest.raises(Invalid, match="CustomerID is required"):
+        validation.bulk_item_id({}, customer_id)

@@ -7,7 +7,7 @@ from typing import Any
 
 from cartgroups import __version__
 from cartgroups.api.routes import OPERATIONS, PREFIX, VERSIONS, Operation
-from cartgroups.model import EDITABLE, FIELDS, ID, NAME, FieldSpec
+from cartgroups.model import EDITABLE, FIELDS, ID, FieldSpec
 from cartgroups.service.customer_groups import LIMIT_DEFAULT, LIMIT_MAX
 from cartgroups.service.idempotency import MAX_KEY_LENGTH
 
@@ -32,7 +32,7 @@ def _field_schema(spec: FieldSpec, *, lenient: bool) -> dict[str, Any]:
     schema: dict[str, Any] = {"description": spec.description}
     if spec.kind == "string":
         schema |= {"type": "string", "maxLength": spec.max_length}
-        if spec is NAME:
+        if spec.required:
             schema["minLength"] = 1
     elif spec.kind == "boolean":
         schema["type"] = "boolean"
@@ -69,7 +69,7 @@ def _record(description: str) -> dict[str, Any]:
 
 def _schemas() -> dict[str, Any]:
     out = _object(FIELDS, lenient=False, required=[f.wire for f in FIELDS])
-    create = _object(EDITABLE, lenient=True, required=[NAME.wire])
+    create = _object(EDITABLE, lenient=True, required=[f.wire for f in EDITABLE if f.required])
     create["description"] = (
         "Property names match case-insensitively; unknown properties and CustomerGroupID are ignored."
     )

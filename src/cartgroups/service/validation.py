@@ -8,7 +8,7 @@ reported, all problems of one object in one message, each naming the field and t
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Context, Decimal
 
 from cartgroups.errors import Invalid
@@ -17,7 +17,6 @@ from cartgroups.model import (
     DECIMAL_MAX_PLACES,
     EDITABLE,
     ID,
-    NAME,
     PRICE_LEVEL,
     STORE_PRICE_LEVELS,
     FieldSpec,
@@ -101,7 +100,7 @@ def _check(spec: FieldSpec, value: object) -> tuple[object, str | None]:
             return None, f"{name} must be a string"
         if not is_clean_text(value):
             return None, f"{name} must be valid Unicode text without NUL characters"
-        if spec is NAME and not value.strip():
+        if spec.required and not value.strip():
             return None, f"{name} must not be empty"
         if spec.max_length is not None and len(value) > spec.max_length:
             return None, f"{name} must be at most {spec.max_length} characters (got {len(value)})"
@@ -134,9 +133,6 @@ _ONE = Decimal(1)
 _WIDE = Context(prec=len(str(DECIMAL_MAX)))  # quantize() refuses results longer than its precision
 
 
-_EDITABLE_KEYS = tuple((spec, spec.key) for spec in EDITABLE)
-
-
 _LOWEST_LEVEL, _HIGHEST_LEVEL = STORE_PRICE_LEVELS
 STORE_PRICE_LEVEL_RULE = f"{PRICE_LEVEL.wire} must be an integer from {_LOWEST_LEVEL} to {_HIGHEST_LEVEL}"
 
@@ -150,17 +146,33 @@ def group_values(obj: object, *, creating: bool, price_level_1_to_10: bool = Fal
     PriceLevel is any 32-bit integer, 0 when absent on create (what the official C# client sends
     unset). With ``price_level_1_to_10`` (the server setting of that name) only the store UI's
     levels 1 to 10 are accepted, and an absent one on create is 1 (the retail price)."""
+    given, values, problems = object_values(obj, EDITABLE, entity="CustomerGroup", creating=creating)
+    if price_level_1_to_10:
+        _store_price_level(given, values, problems)
+    if problems:
+        raise Invalid("; ".join(problems.values()), fields=problems)
+    return values
+
+
+def object_values(
+    obj: object, fields: Sequence[FieldSpec], *, entity: str, creating: bool
+) -> tuple[dict[str, object], dict[str, object], dict[str, str]]:
+    """Column values from one JSON object of ``entity`` whose writable properties are ``fields``:
+    (the object with its property names case-folded, the values, the problems by property, in
+    field order). On create, absent properties take their defaults and a required one is a
+    problem; on update only the properties present have values (a partial update). A property
+    sent as null counts as absent. Raises Invalid when ``obj`` is not an object."""
     if not isinstance(obj, dict):
-        raise Invalid("The request body must be a JSON object (a CustomerGroup)")
+        raise Invalid(f"The request body must be a JSON object (a {entity})")
     given = fold(obj)
     values: dict[str, object] = {}
     problems: dict[str, str] = {}  # wire name -> message, in field order
-    for spec, key in _EDITABLE_KEYS:
-        raw = given.get(key)
+    for spec in fields:
+        raw = given.get(spec.key)
         if raw is None:
             if creating:
-                if spec is NAME:
-                    problems[NAME.wire] = f"{NAME.wire} is required"
+                if spec.required:
+                    problems[spec.wire] = f"{spec.wire} is required"
                 values[spec.column] = spec.default
             continue
         value, problem = _check(spec, raw)
@@ -168,11 +180,7 @@ def group_values(obj: object, *, creating: bool, price_level_1_to_10: bool = Fal
             problems[spec.wire] = problem
         else:
             values[spec.column] = value
-    if price_level_1_to_10:
-        _store_price_level(given, values, problems)
-    if problems:
-        raise Invalid("; ".join(problems.values()), fields=problems)
-    return values
+    return given, values, problems
 
 
 def create_defaults(*, price_level_1_to_10: bool = False) -> dict[str, object]:
@@ -199,16 +207,17 @@ def _store_price_level(
         problems[PRICE_LEVEL.wire] = STORE_PRICE_LEVEL_RULE
 
 
-def bulk_item_id(item: Mapping[str, object]) -> int:
-    """The CustomerGroupID an item of a bulk update names (item already case-folded)."""
-    raw = item.get(ID.key)
+def bulk_item_id(item: Mapping[str, object], id_field: FieldSpec = ID) -> int:
+    """The id (``id_field``, the CustomerGroupID by default) an item of a bulk update names
+    (item already case-folded)."""
+    raw = item.get(id_field.key)
     if raw is None:
-        raise Invalid(f"{ID.wire} is required")
-    group_id = as_integer(raw)
-    if not _is_id(group_id):
-        raise Invalid(f"{ID.wire} must be {_ID_RULE}")
-    assert group_id is not None
-    return group_id
+        raise Invalid(f"{id_field.wire} is required")
+    item_id = as_integer(raw)
+    if not _is_id(item_id, id_field):
+        raise Invalid(f"{id_field.wire} must be {_id_rule(id_field)}")
+    assert item_id is not None
+    return item_id
 
 
 def ascii_whole(raw: str, digits: int) -> int | None:
@@ -217,21 +226,22 @@ def ascii_whole(raw: str, digits: int) -> int | None:
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= digits else None
 
 
-def path_id(raw: str) -> int:
-    """The id in a URL such as /CustomerGroups/12."""
+def path_id(raw: str, id_field: FieldSpec = ID) -> int:
+    """The id in a URL such as /CustomerGroups/12 (``id_field``: the resource's id property)."""
     if raw.isascii() and raw.isdigit() and len(raw) <= 10:  # the common case, without a regex
         number = int(raw)
-        if _is_id(number):
+        if _is_id(number, id_field):
             return number
-    group_id = as_integer(raw) if _PATH_ID.fullmatch(raw) else None
-    if not _is_id(group_id):
-        raise Invalid(f"{ID.wire} in the URL must be {_ID_RULE}", value=raw)
-    assert group_id is not None
-    return group_id
+    item_id = as_integer(raw) if _PATH_ID.fullmatch(raw) else None
+    if not _is_id(item_id, id_field):
+        raise Invalid(f"{id_field.wire} in the URL must be {_id_rule(id_field)}", value=raw)
+    assert item_id is not None
+    return item_id
 
 
-_ID_RULE = f"an integer from {ID.minimum} to {ID.maximum}"
+def _id_rule(id_field: FieldSpec) -> str:
+    return f"an integer from {id_field.minimum} to {id_field.maximum}"
 
 
-def _is_id(value: int | None) -> bool:
-    return value is not None and (ID.minimum or 1) <= value <= (ID.maximum or 0)
+def _is_id(value: int | None, id_field: FieldSpec) -> bool:
+    return value is not None and (id_field.minimum or 1) <= value <= (id_field.maximum or 0)
