@@ -9,15 +9,18 @@ their own event loop (``run``), with the ``store`` opened on it (tests/service/c
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import cast
 
 import pytest
 import sqlalchemy as sa
 
+from cartgroups.errors import DatabaseUnavailable
 from cartgroups.service import credentials
 from cartgroups.service import sandbox as sandbox_module
 from cartgroups.service.credentials import Authenticator, Principal
@@ -184,3 +187,59 @@ def test_a_restore_makes_the_limiter_forget_what_its_own_buckets_owe(
             conn, store_id=principal.store_id, application_id=principal.application_id
         )
     assert level == 1.0
+
+
+class _SlowShared:
+    """A shared bucket store that awaits, as PostgreSQL's does: it refuses writes until
+    ``back``, and each charge waits for ``release`` (so other checks run meanwhile)."""
+
+    def __init__(self) -> None:
+        self.back = False
+        self.release = asyncio.Event()
+        self.charged: list[float] = []
+        self.level = 0.0
+
+    async def take_slot(self, **kw: object) -> tuple[float, bool]:
+        if not self.back:
+            raise DatabaseUnavailable("down")
+        self.level += 1
+        return self.level, True
+
+    async def charge_slots(self, *, amount: float, **kw: object) -> None:
+        if not self.back:
+            raise DatabaseUnavailable("down")
+        await self.release.wait()
+        self.charged.append(amount)
+        self.level += amount
+
+
+def test_while_a_probe_waits_other_checks_decide_locally_and_nothing_is_charged_twice() -> None:
+    """On PostgreSQL a probe of the shared bucket awaits the database: checks meanwhile must not
+    start a second probe (which charged the same debt again), and what they let in meanwhile
+    stays owed after the probe settles what it charged."""
+    shared = _SlowShared()
+    clock = Clock()
+    limiter = RateLimiter(cast(Store, shared), Rate(100, 0.001), clock=clock)
+    caller = Principal(1, "shop.example.com", True, True, application_id=1, token_id=1, application="app")
+
+    async def scenario() -> None:
+        assert [await limiter.check(caller) for _ in range(3)] == [None] * 3  # decided locally: owes 3
+        shared.back = True
+        limiter._next_try = 0.0  # the probe is due
+        probe = asyncio.ensure_future(limiter.check(caller))
+        await asyncio.sleep(0)  # the probe waits in charge_slots
+        limiter._next_try = 0.0  # due again: a second probe must still not start
+        meanwhile = [await asyncio.wait_for(limiter.check(caller), 5) for _ in range(2)]  # not a probe
+        assert meanwhile == [None, None]  # decided locally: owes 2 more
+        shared.release.set()
+        assert await probe is None
+        assert shared.charged == [3.0]  # the first debt, once
+        limiter._next_try = 0.0
+        assert await limiter.check(caller) is None  # healthy again
+        assert shared.charged == [3.0]
+
+    asyncio.run(scenario())
+    assert limiter.decided_locally == 5
+    # The 2 let in during the probe stay owed in the process's copy (the settle subtracted the 3
+    # it charged, not everything): the next outage's settle charges them with its own.
+    assert [local.owed for local in limiter._local.values()] == [2.0]

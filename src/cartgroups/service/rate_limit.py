@@ -22,8 +22,10 @@ buckets), and once that works adds to it what the process let in meanwhile (stil
 bucket, that is less what has drained). So the limit is exact while the database takes writes;
 during an outage of D seconds each of P processes lets in at most what its own bucket allows
 (capacity + rate x D, less the level it last saw), at most P times the exact figure in all, and
-the excess is then paid back by the shared bucket refusing for longer. A read is never refused
-because the bucket cannot be written.
+the excess is then paid back by the shared bucket refusing for longer. (On PostgreSQL, what a
+process lets in while its last probe waits for the database stays owed until a later outage's
+settle: at most one round trip's requests.) A read is never refused because the bucket cannot
+be written.
 """
 
 from __future__ import annotations
