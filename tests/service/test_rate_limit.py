@@ -23,6 +23,7 @@ from cartgroups.service.rate_limit import (
     from_setting,
     parse_rate,
     retry_after,
+    switchable,
 )
 from cartgroups.storage import rate_limits as bucket_sql
 from cartgroups.storage.database import Database
@@ -212,13 +213,20 @@ def test_the_store_switch_throttles_only_the_stores_it_names(db: Database, store
     second = principal_of(db, "b.example.com", "app-two")
     assert checks(run, limiter, first, 3) == [None] * 3  # not in the set
     limiter.stores = {first.store_id}  # switched at run time
-    assert limiter.enabled_for(first.store_id) and not limiter.enabled_for(second.store_id)
+    assert run(limiter.enabled_for(first.store_id)) and not run(limiter.enabled_for(second.store_id))
     assert checks(run, limiter, first, 2) == [None, 1]
     assert checks(run, limiter, second, 3) == [None] * 3
     limiter.stores = lambda store_id: store_id == second.store_id  # a callable decides
     assert checks(run, limiter, second, 2) == [None, 1]
     assert run(limiter.check(first)) is None  # not limited any more (the refused one added nothing)
     limiter.stores = None  # every store
+    assert run(limiter.check(first)) == 1
+
+    async def only_first(store_id: int) -> bool:  # an async callable (a sandbox's override)
+        return store_id == first.store_id
+
+    limiter.stores = only_first
+    assert run(limiter.check(second)) is None  # not limited
     assert run(limiter.check(first)) == 1
 
 
@@ -234,3 +242,20 @@ def test_off_makes_no_limiter(store: Store) -> None:
     assert from_setting(store, "off") is None
     limiter = from_setting(store, "3dcart")
     assert limiter is not None and limiter.rate == THREEDCART_RATE and limiter.store is store
+
+
+def test_a_sandboxs_throttle_override_is_read_off_the_event_loop(
+    db: Database, store: Store, run: Runner
+) -> None:
+    """switchable()'s override reads the sandbox's table (synchronous): it runs on the thread
+    for such work (offloop.py), so that on PostgreSQL it holds up no other request."""
+    seen: list[str] = []
+    caller = principal_of(db)
+
+    def override(store_id: int) -> bool | None:
+        seen.append(threading.current_thread().name)
+        return True if store_id == caller.store_id else None
+
+    limiter = switchable(store, None, override)  # off, but this store switched on
+    assert run(limiter.check(caller)) is None
+    assert seen and all(name.startswith("cartgroups-sync") for name in seen)

@@ -30,14 +30,16 @@ be written.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import re
 import time
-from collections.abc import Callable, Container
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 
 from cartgroups.errors import DatabaseUnavailable
+from cartgroups.offloop import off_loop
 from cartgroups.service.credentials import Principal
 from cartgroups.storage import rate_limits as bucket_sql
 from cartgroups.storage.store import Store
@@ -93,7 +95,7 @@ def parse_rate(text: str) -> Rate | None:
     return Rate(capacity, per_second)
 
 
-StoreFilter = Callable[[int], bool] | Container[int] | None
+StoreFilter = Callable[[int], bool] | Callable[[int], Awaitable[bool]] | Container[int] | None
 
 
 class RateLimiter:
@@ -101,9 +103,10 @@ class RateLimiter:
 
     ``stores`` limits which stores are throttled, and may be changed at run time (say, by a
     sandbox that throttles only the stores it is asked to): None throttles every store; a set
-    (any container) of store ids throttles those; a callable ``store_id -> bool`` decides per
-    request. ``clock`` returns seconds since the epoch; None (the default) uses the database's
-    clock, the one clock every process and host shares."""
+    (any container) of store ids throttles those; a callable ``store_id -> bool`` (or an async
+    one, for a decision the database keeps) decides per request. ``clock`` returns seconds
+    since the epoch; None (the default) uses the database's clock, the one clock every process
+    and host shares."""
 
     def __init__(
         self,
@@ -124,18 +127,19 @@ class RateLimiter:
         self._probing = False  # a check is probing the shared buckets while degraded
         self.decided_locally = 0  # checks answered by the process's own buckets: for tests, metrics
 
-    def enabled_for(self, store_id: int) -> bool:
+    async def enabled_for(self, store_id: int) -> bool:
         stores = self.stores
         if stores is None:
             return True
         if callable(stores):
-            return bool(stores(store_id))
+            decided = stores(store_id)
+            return bool(await decided) if inspect.isawaitable(decided) else bool(decided)
         return store_id in stores
 
     async def check(self, principal: Principal) -> int | None:
         """Count one request of this store and application; the seconds until a slot frees
         up (rounded up, at least 1) when the bucket is full, None when the request may go on."""
-        if not self.enabled_for(principal.store_id):
+        if not await self.enabled_for(principal.store_id):
             return None
         rate = self.rate
         assert principal.application_id is not None, "API requests come from an application"
@@ -277,8 +281,9 @@ def switchable(
     limiter = configured if configured is not None else RateLimiter(store, THREEDCART_RATE)
     default = configured is not None
 
-    def throttled(store_id: int) -> bool:
-        chosen = override(store_id)
+    async def throttled(store_id: int) -> bool:
+        # The override is a synchronous read of the sandbox's table: off the event loop.
+        chosen = await off_loop(override, store_id)
         return default if chosen is None else chosen
 
     limiter.stores = throttled
