@@ -584,13 +584,14 @@ class _Coalesced:
     A batch that fails because the database is unavailable fails the reads gathered behind it
     too, at once, rather than each waiting for the database again in turn."""
 
-    __slots__ = ("_in_flight", "_pending", "_scheduled", "store")
+    __slots__ = ("_in_flight", "_pending", "_scheduled", "_tasks", "store")
 
     def __init__(self, store: PostgresStore) -> None:
         self.store = store
         self._pending: dict[tuple[int, int], list[asyncio.Future[CustomerGroup | None]]] = {}
         self._scheduled = False
         self._in_flight = 0
+        self._tasks: set[asyncio.Task[None]] = set()  # the event loop keeps only weak references
 
     async def get(self, key: tuple[int, int]) -> CustomerGroup | None:
         loop = asyncio.get_running_loop()
@@ -607,7 +608,9 @@ class _Coalesced:
             keys = list(self._pending)[:MAX_COALESCED]
             batch = {key: self._pending.pop(key) for key in keys}
             self._in_flight += 1
-            loop.create_task(self._read(loop, batch))
+            task = loop.create_task(self._read(loop, batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _read(
         self,
