@@ -306,7 +306,7 @@ def test_console_changes_are_audited_as_the_operator(
     assert browser.post(f"/admin/stores/{store_id}/groups/{created}/edit", edited).status_code == 303
     assert browser.post(f"/admin/stores/{store_id}/groups/{created}/delete").status_code == 303
     entries = audit.list_entries(server.db, secure_url=STORE, filters=audit.Filters())
-    by_console = [(e.action, e.group_id, e.application, e.token_id) for e in entries[:3]]
+    by_console = [(e.action, e.item_id, e.application, e.token_id) for e in entries[:3]]
     assert by_console == [
         ("delete", created, f"admin:{USERNAME}", None),
         ("update", created, f"admin:{USERNAME}", None),
@@ -317,7 +317,7 @@ def test_console_changes_are_audited_as_the_operator(
     assert entries[2].before is None and entries[0].after is None
     # The API's own change is recorded as its application and token, not as an operator.
     [api_entry] = entries[3:]
-    assert (api_entry.action, api_entry.group_id) == ("create", from_api)
+    assert (api_entry.action, api_entry.item_id) == ("create", from_api)
     assert (api_entry.application, api_entry.token_id) == (creds.application, creds.token_id)
     only_console = audit.list_entries(
         server.db, secure_url=STORE, filters=audit.Filters(application=f"admin:{USERNAME}")

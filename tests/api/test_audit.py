@@ -97,7 +97,7 @@ def audit_log_refusing_entries(db: Database) -> Iterator[None]:
 
 
 def who(entry: Entry) -> tuple[object, ...]:
-    return (entry.token_id, entry.application, entry.action, entry.bulk, entry.group_id)
+    return (entry.token_id, entry.application, entry.action, entry.bulk, entry.item_id)
 
 
 def test_each_change_is_recorded_with_who_and_the_exact_values_before_and_after(
@@ -133,6 +133,7 @@ def test_each_change_is_recorded_with_who_and_the_exact_values_before_and_after(
         (retail, retail_bulk),
         (retail_bulk, None),
     ]
+    assert {e.resource for e in log} == {"CustomerGroup"}  # every path writes its resource
     assert '"MinimumOrder":1.50' in created  # the exact decimal, as the wire has it
     assert log[3].at == log[4].at  # one bulk request, one time
     assert [e.at for e in log] == sorted(e.at for e in log)

@@ -176,7 +176,7 @@ def test_seed_then_export_in_wire_format(
     assert [g["Name"] for g in exported.json()] == ["First", "Retail", "lower"]
     entries = audit.list_entries(sandbox.db, secure_url=STORE, filters=audit.Filters())
     # Newest first; seeded groups are recorded as creates made by no token or application.
-    assert [(e.action, e.group_id, e.application is None) for e in entries] == [
+    assert [(e.action, e.item_id, e.application is None) for e in entries] == [
         ("create", 3, True),
         ("create", 2, True),
         ("create", 1, False),

@@ -83,6 +83,22 @@ def test_list_with_each_filter_as_json_and_as_a_table(
     assert every[1]["before"]["Name"] == "Retail 2"
     assert all(e["time"].endswith("Z") for e in every)
     assert [e["group_id"] for e in by_group] == [2, 2, 2]
+    # Each entry names its resource and item; "group_id" is kept for the scripts that read it.
+    assert all(e["resource"] == "CustomerGroup" and e["item_id"] == e["group_id"] for e in every)
+    assert list(every[0]) == [
+        "id",
+        "time",
+        "store",
+        "application",
+        "token_id",
+        "action",
+        "bulk",
+        "resource",
+        "item_id",
+        "group_id",
+        "before",
+        "after",
+    ]
     assert [e["group_id"] for e in by_app] == [3]
     assert [e["action"] for e in deletes] == ["delete"]
     assert newest == every[:2]
@@ -126,9 +142,111 @@ def test_errors_are_one_line(
         "error: unknown store 'nowhere.example.com'": ("audit", "list", "--store", "nowhere.example.com"),
         "error: --action must be one of create, update, delete (got 'edit')": (*listing, "--action", "edit"),
         "error: --limit must be from 1 to 100000 (got 0)": (*listing, "--limit", "0"),
+        "error: --resource must be one of CustomerGroup, Customer (got 'Order')": (
+            *listing,
+            "--resource",
+            "Order",
+        ),
+        "error: give --group or --customer, not both": (*listing, "--group", "1", "--customer", "1"),
+        "error: --group lists CustomerGroup entries; it cannot be combined with --resource Customer": (
+            *listing,
+            "--resource",
+            "customer",
+            "--group",
+            "1",
+        ),
+        "error: --customer lists Customer entries; it cannot be combined with --resource CustomerGroup": (
+            *listing,
+            "--resource",
+            "CustomerGroup",
+            "--customer",
+            "1",
+        ),
         "error: --since must be an ISO 8601 time such as 2026-11-28 or 2026-11-28T14:30:00Z "
         "(got 'yesterday')": (*listing, "--since", "yesterday"),
         "error: invalid setting audit_retention_days (CARTGROUPS_AUDIT_RETENTION_DAYS or its flag): "
         "Input should be greater than or equal to 0": ("audit", "prune", "--days", "-1"),
     }
     assert [cli(database_url, *command).one_line_error() for command in cases.values()] == list(cases)
+
+
+def test_customer_entries_beside_group_entries_by_resource_and_id(
+    server: LiveServer, api: httpx.Client, database_url: str
+) -> None:
+    """Store STORE: groups 1 and 2 created through the API; customer 2 created and updated (its
+    entries written as any resource's are, audit.entry_for)."""
+    create_group(api, Name="One")
+    create_group(api, Name="Two")
+    store_id = credentials.store_id_of(server.db, STORE)
+    actor = audit_sql.Actor(None, "crm")
+    customer = '{"CustomerID":2,"Email":"a@example.com"}'
+    changed = '{"CustomerID":2,"Email":"b@example.com"}'
+    with server.db.write() as conn:
+        audit_sql.record_entries(
+            conn,
+            [
+                audit_sql.entry_for(
+                    store_id,
+                    actor,
+                    resource="Customer",
+                    action="create",
+                    item_id=2,
+                    before=None,
+                    after=customer,
+                )
+            ],
+        )
+        audit_sql.record_entries(
+            conn,
+            [
+                audit_sql.entry_for(
+                    store_id,
+                    actor,
+                    resource="Customer",
+                    action="update",
+                    item_id=2,
+                    before=customer,
+                    after=changed,
+                )
+            ],
+        )
+    listing = ("audit", "list", "--store", STORE, "--json")
+
+    def listed(*args: str) -> list[dict[str, object]]:
+        return list(json.loads(cli(database_url, *listing, *args).ok().out))
+
+    every = listed()
+    assert [(e["resource"], e["item_id"], e["action"]) for e in every] == [
+        ("Customer", 2, "update"),
+        ("Customer", 2, "create"),
+        ("CustomerGroup", 2, "create"),
+        ("CustomerGroup", 1, "create"),
+    ]
+    # "group_id" only on group entries; a customer's entry has its JSON as written.
+    assert ["group_id" in e for e in every] == [False, False, True, True]
+    assert every[0]["before"] == {"CustomerID": 2, "Email": "a@example.com"}
+    assert every[0]["after"] == {"CustomerID": 2, "Email": "b@example.com"}
+    customers = every[:2]
+    groups = every[2:]
+    for spelling in ("Customer", "customer", "CUSTOMER"):
+        assert listed("--resource", spelling) == customers
+    for spelling in ("CustomerGroup", "customergroup"):
+        assert listed("--resource", spelling) == groups
+    assert listed("--customer", "2") == customers
+    assert listed("--customer", "2", "--resource", "Customer") == customers
+    assert listed("--customer", "1") == []
+    assert listed("--group", "2") == [every[2]]  # group 2's, not customer 2's
+    assert listed("--group", "2", "--resource", "customergroup") == [every[2]]
+    assert listed("--resource", "Customer", "--action", "create") == [every[1]]
+
+    table = cli(database_url, *listing[:-1]).ok().out
+    assert "resource" in table and "Customer " in table and "CustomerGroup" in table
+    assert 'Email: "a@example.com" -> "b@example.com"' in table
+    assert "CustomerID" not in table  # the id is its own column, as a group's is
+
+    csv_out = cli(database_url, *listing[:-1], "--format", "csv").ok().out.splitlines()
+    assert (
+        csv_out[0] == "id,time,store,application,token_id,action,bulk,resource,item_id,group_id,before,after"
+    )
+    assert ",Customer,2,," in csv_out[1]  # no group_id for a customer's entry
+    assert ",CustomerGroup,2,2," in csv_out[3]

@@ -132,7 +132,7 @@ def test_the_servers_pruner_prunes_at_start_and_stops_promptly(db: Database) -> 
     pruner.stop(timeout=30)
     with db.read() as conn:
         left = audit_sql.list_entries(conn, store_id=store, limit=10)
-    assert 3 not in [e.group_id for e in left]  # the one older than 30 days by the real clock
+    assert 3 not in [e.item_id for e in left]  # the one older than 30 days by the real clock
     assert not pruner._thread.is_alive()
 
 

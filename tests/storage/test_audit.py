@@ -93,7 +93,7 @@ def stores(request: pytest.FixtureRequest, db: Database) -> tuple[int, int]:
 def test_entries_read_back_as_written_newest_first(db: Database, stores: tuple[int, int]) -> None:
     a, _ = stores
     got = listed(db, a)
-    assert [(e.action, e.group_id, e.application, e.token_id, e.bulk) for e in got] == [
+    assert [(e.action, e.item_id, e.application, e.token_id, e.bulk) for e in got] == [
         ("delete", 2, "alice", 1, False),
         ("update", 2, "bob", 2, True),
         ("update", 1, "bob", 2, True),
@@ -111,20 +111,24 @@ def test_entries_read_back_as_written_newest_first(db: Database, stores: tuple[i
         '"RegistrationMessage":"","PriceLevel":2}'
     )
     assert got[0].after is None and got[3].before is None
+    assert {e.resource for e in got} == {"CustomerGroup"}
     assert '"MinimumOrder":1.50' in (got[2].after or "")
 
 
 @pytest.mark.parametrize(
     ("filters", "expected"),
     [
-        ({"group_id": 2}, [("delete", 2), ("update", 2)]),
+        ({"item_id": 2}, [("delete", 2), ("update", 2)]),
+        ({"resource": "CustomerGroup", "item_id": 2}, [("delete", 2), ("update", 2)]),
+        ({"resource": "Customer"}, []),
+        ({"resource": "Customer", "item_id": 2}, []),
         ({"application": "bob"}, [("update", 2), ("update", 1)]),
         ({"action": "create"}, [("create", 1)]),
         ({"since": T0 + timedelta(hours=1)}, [("delete", 2), ("update", 2), ("update", 1)]),
         ({"until": T0 + timedelta(hours=1)}, [("create", 1)]),
         ({"since": T0, "until": T0 + timedelta(microseconds=1)}, [("create", 1)]),
         ({"limit": 1}, [("delete", 2)]),
-        ({"application": "bob", "group_id": 1, "action": "update"}, [("update", 1)]),
+        ({"application": "bob", "item_id": 1, "action": "update"}, [("update", 1)]),
         ({"application": "nobody"}, []),
     ],
 )
@@ -132,7 +136,7 @@ def test_each_filter(
     db: Database, stores: tuple[int, int], filters: dict[str, object], expected: list[tuple[str, int]]
 ) -> None:
     a, _ = stores
-    assert [(e.action, e.group_id) for e in listed(db, a, **filters)] == expected
+    assert [(e.action, e.item_id) for e in listed(db, a, **filters)] == expected
 
 
 def test_a_time_with_another_offset_is_the_same_instant(db: Database, stores: tuple[int, int]) -> None:
@@ -144,9 +148,104 @@ def test_a_time_with_another_offset_is_the_same_instant(db: Database, stores: tu
 
 def test_a_store_sees_only_its_own_entries(db: Database, stores: tuple[int, int]) -> None:
     a, b = stores
-    assert [(e.action, e.group_id, e.application) for e in listed(db, b)] == [("create", 1, "bob")]
+    assert [(e.action, e.item_id, e.application) for e in listed(db, b)] == [("create", 1, "bob")]
     assert all('"b1"' not in (e.after or "") for e in listed(db, a))
-    assert listed(db, b, group_id=2) == []
+    assert listed(db, b, item_id=2) == []
+
+
+CUSTOMER_BEFORE = '{"CustomerID":2,"Email":"a@example.com","CustomerGroupID":1}'
+CUSTOMER_AFTER = '{"CustomerID":2,"Email":"b@example.com","CustomerGroupID":1}'
+
+
+def customer_changes(db: Database, store_id: int, *, indexed: bool) -> None:
+    """Store ``store_id``: customer 2 created, then updated; written with entry_for, as any
+    resource is, beside the group entries already there."""
+    with db.write() as conn:
+        created = audit_sql.entry_for(
+            store_id,
+            ALICE,
+            resource=audit_sql.CUSTOMER,
+            action="create",
+            item_id=2,
+            before=None,
+            after=CUSTOMER_BEFORE,
+        )
+        audit_sql.record_entries(conn, [created], at=T0 + timedelta(days=2))
+        updated = audit_sql.entry_for(
+            store_id,
+            BOB,
+            resource=audit_sql.CUSTOMER,
+            action="update",
+            item_id=2,
+            before=CUSTOMER_BEFORE,
+            after=CUSTOMER_AFTER,
+            bulk=True,
+        )
+        audit_sql.record_entries(conn, [updated], at=T0 + timedelta(days=3))
+    if indexed:
+        index(db)
+
+
+def test_entry_for_writes_an_entry_of_another_resource_read_back_with_its_filter(
+    db: Database, stores: tuple[int, int]
+) -> None:
+    a, b = stores
+    customer_changes(db, a, indexed=False)
+    for indexed in (False, True):  # the same before and after indexing
+        if indexed:
+            index(db)
+        customers = listed(db, a, resource="Customer")
+        assert [(e.resource, e.action, e.item_id, e.application, e.token_id, e.bulk) for e in customers] == [
+            ("Customer", "update", 2, "bob", 2, True),
+            ("Customer", "create", 2, "alice", 1, False),
+        ]
+        assert [(e.before, e.after) for e in customers] == [
+            (CUSTOMER_BEFORE, CUSTOMER_AFTER),
+            (None, CUSTOMER_BEFORE),
+        ]
+        assert [e.at for e in customers] == [T0 + timedelta(days=3), T0 + timedelta(days=2)]
+        assert [(e.action, e.item_id) for e in listed(db, a, resource="Customer", item_id=2)] == [
+            ("update", 2),
+            ("create", 2),
+        ]
+        assert listed(db, a, resource="Customer", item_id=1) == []
+        # Group 2's entries are not customer 2's, nor the other way round.
+        groups = listed(db, a, resource="CustomerGroup", item_id=2)
+        assert [(e.resource, e.action) for e in groups] == [
+            ("CustomerGroup", "delete"),
+            ("CustomerGroup", "update"),
+        ]
+        assert [(e.resource, e.action) for e in listed(db, a, item_id=2, action="update")] == [
+            ("Customer", "update"),
+            ("CustomerGroup", "update"),
+        ]
+        assert len(listed(db, a)) == 6
+        assert listed(db, b, resource="Customer") == []  # another store's filter sees none
+
+
+def test_entry_is_entry_for_a_customer_group() -> None:
+    change = Change("update", 7, group(7, "a"), group(7, "b", "2.50"), bulk=True)
+    assert audit_sql.entry(3, ALICE, change) == audit_sql.entry_for(
+        3,
+        ALICE,
+        resource="CustomerGroup",
+        action="update",
+        item_id=7,
+        before=audit_sql.group_json(change.before),
+        after=audit_sql.group_json(change.after),
+        bulk=True,
+    )
+    assert audit_sql.entry(3, ALICE, change) == {
+        "store_id": 3,
+        "token_id": 1,
+        "application": "alice",
+        "action": "update",
+        "bulk": True,
+        "resource": "CustomerGroup",
+        "item_id": 7,
+        "before_values": audit_sql.group_json(change.before),
+        "after_values": audit_sql.group_json(change.after),
+    }
 
 
 def test_pruning_deletes_old_entries_of_every_store_in_batches(db: Database, stores: tuple[int, int]) -> None:
@@ -206,7 +305,7 @@ def test_indexing_takes_every_entry_once_oldest_first_in_batches(db: Database) -
     assert by_store(db) == entries(db)
     with db.read() as conn:
         assert not audit_sql.unindexed(conn)
-    assert [e.group_id for e in listed(db, a)] == [6, 4, 2, 0]  # the same time: newest id first
+    assert [e.item_id for e in listed(db, a)] == [6, 4, 2, 0]  # the same time: newest id first
 
 
 def test_ids_are_never_handed_out_again_so_a_new_entry_is_never_taken_for_an_indexed_one(
@@ -296,7 +395,7 @@ def test_on_postgresql_indexing_waits_for_an_entry_still_being_written_below_a_c
         fast.dispose()
     assert done == [2]
     assert by_store(db) == entries(db)
-    assert [e.group_id for e in listed(db, a)] == [2, 1]
+    assert [e.item_id for e in listed(db, a)] == [2, 1]
 
 
 def test_indexing_between_the_two_reads_of_a_listing_neither_loses_nor_repeats_an_entry(
@@ -329,7 +428,7 @@ def test_indexing_between_the_two_reads_of_a_listing_neither_loses_nor_repeats_a
     finally:
         other.dispose()
     assert len(reads) == 2
-    assert [e.group_id for e in got] == [3, 2, 1]
+    assert [e.item_id for e in got] == [3, 2, 1]
 
 
 @pytest.mark.parametrize(

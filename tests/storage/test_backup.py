@@ -14,6 +14,7 @@ from alembic import command
 
 from cartgroups.errors import ConfigurationError
 from cartgroups.service import credentials
+from cartgroups.storage import audit as audit_sql
 from cartgroups.storage import backup, migrate
 from cartgroups.storage import customer_groups as groups_sql
 from cartgroups.storage.database import Database
@@ -126,6 +127,36 @@ def test_a_backup_of_an_older_schema_is_upgraded_and_then_restored(live: Databas
     assert backup.restore(tmp_path / "old.db", _path(live)).revision == "0001"
     assert migrate.current_revision(live) == migrate.head_revision()
     assert migrate.upgrade(live) == (migrate.head_revision(), migrate.head_revision())
+
+
+def test_a_backup_from_before_the_audit_log_named_resources_restores_its_group_entries(
+    live: Database, tmp_path: Path
+) -> None:
+    """A backup at schema 0011 (audit_log.group_id): restored, its entries are CustomerGroup's."""
+    old = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        cfg = migrate._config()
+        with old.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0011")
+    finally:
+        old.dispose()
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        conn.execute("INSERT INTO stores (id, secure_url) VALUES (1, 'shop.example.com')")
+        conn.execute(
+            "INSERT INTO audit_log (store_id, at, token_id, application, action, bulk, group_id, "
+            "before_values, after_values) VALUES (1, '2026-05-01 10:00:00.000000', NULL, 'app', "
+            """'create', 0, 5, NULL, '{"CustomerGroupID":5}')"""
+        )
+    assert backup.restore(tmp_path / "old.db", _path(live)).revision == "0011"
+    with live.read() as conn:
+        (entry,) = audit_sql.list_entries(conn, store_id=1, limit=10)
+    assert (entry.resource, entry.item_id, entry.action, entry.after) == (
+        "CustomerGroup",
+        5,
+        "create",
+        '{"CustomerGroupID":5}',
+    )
 
 
 def _newer(source: Path, target: Path) -> Path:

@@ -81,7 +81,7 @@ def test_creates_asked_together_take_each_stores_next_ids_in_the_order_asked(
     assert _names(db, a) == {1: "a1", 2: "a2", 3: "a3"}
     assert _names(db, b) == {1: "b1", 2: "b2"}
     entries = _entries(db, a)
-    assert sorted((e.action, e.group_id, orjson.loads(e.after or "")["Name"]) for e in entries) == [
+    assert sorted((e.action, e.item_id, orjson.loads(e.after or "")["Name"]) for e in entries) == [
         ("create", 1, "a1"),
         ("create", 2, "a2"),
         ("create", 3, "a3"),
@@ -115,7 +115,7 @@ def test_updates_and_deletes_asked_together_each_get_their_own_answer(db: Databa
     assert run_on_store(store, scenario) == [True, False, True, True, False, True, True, True]
     assert _names(db, s) == {1: "uno", 2: "two"}
     entries = [e for e in _entries(db, s) if e.action != "create"]
-    assert sorted((e.action, e.group_id) for e in entries) == [
+    assert sorted((e.action, e.item_id) for e in entries) == [
         ("delete", 3),
         ("delete", 4),
         ("update", 1),
@@ -123,13 +123,13 @@ def test_updates_and_deletes_asked_together_each_get_their_own_answer(db: Databa
         ("update", 2),
         ("update", 4),
     ]
-    (four,) = [e for e in entries if e.action == "delete" and e.group_id == 4]
+    (four,) = [e for e in entries if e.action == "delete" and e.item_id == 4]
     assert orjson.loads(four.before or "")["Name"] == "four"
-    ones = [e for e in entries if e.group_id == 1]
+    ones = [e for e in entries if e.item_id == 1]
     # Each update's before is the group as the one before it left it.
     assert [orjson.loads(e.before or "")["Name"] for e in ones] == ["g1", "one"]
     assert [orjson.loads(e.after or "")["Name"] for e in ones] == ["one", "uno"]
-    (gone,) = [e for e in entries if e.action == "delete" and e.group_id == 3]
+    (gone,) = [e for e in entries if e.action == "delete" and e.item_id == 3]
     assert orjson.loads(gone.before or "")["Name"] == "g3" and gone.after is None
 
 
@@ -188,7 +188,7 @@ def test_a_write_the_database_refuses_fails_alone_and_its_neighbours_are_made(
     assert isinstance(bad, psycopg.errors.NumericValueOutOfRange)
     assert (first, last) == (1, 2)  # the failed statement used up no id
     assert _names(pg_db, s) == {1: "good", 2: "also good"}
-    assert [e.group_id for e in _entries(pg_db, s)] == [1, 2]
+    assert [e.item_id for e in _entries(pg_db, s)] == [1, 2]
     assert [count for _kind, count in made] == [3, 1, 1, 1]
 
 

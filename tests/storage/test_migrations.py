@@ -32,6 +32,7 @@ TABLES = {
     "applications",
     "tokens",
     "customer_groups",
+    "customers",
     "rate_buckets",
     "idempotency_keys",
     "change_counters",
@@ -47,10 +48,32 @@ TABLES = {
 }
 
 
-def _differences(db: Database) -> list[object]:
+def _differences(db: Database, *, table: str | None = None) -> list[object]:
+    """How the database's schema differs from the declared one (only ``table``'s, if given)."""
+
+    def include(_object: object, name: str | None, kind: str, *_: object) -> bool:
+        return table is None or kind != "table" or name == table
+
     with db.read() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include})
         return list(compare_metadata(context, tables.metadata))
+
+
+# audit_log as migrations 0003 to 0011 made it (its item was a group_id): for writing entries
+# the way the code of that time did, under a schema older than the declared one.
+_OLD_AUDIT_LOG = sa.table(
+    "audit_log",
+    sa.column("id", sa.Integer),
+    sa.column("store_id", sa.Integer),
+    sa.column("at", sa.DateTime(timezone=True)),
+    sa.column("token_id", sa.Integer),
+    sa.column("application", sa.String),
+    sa.column("action", sa.String),
+    sa.column("bulk", sa.Boolean),
+    sa.column("group_id", sa.Integer),
+    sa.column("before_values", sa.Text),
+    sa.column("after_values", sa.Text),
+)
 
 
 def test_upgrade_creates_the_declared_schema_and_a_second_is_a_no_op(
@@ -173,7 +196,7 @@ def test_0008_keeps_every_group_and_its_store_link_both_ways(fresh_database_url:
 
 def test_0009_indexes_every_entry_already_written_and_ids_keep_growing(fresh_database_url: str) -> None:
     db = Database(fresh_database_url)
-    log = tables.audit_log
+    log = _OLD_AUDIT_LOG
     try:
         _migrate_to(db, "0008")
         with db.write() as conn:
@@ -205,7 +228,7 @@ def test_0009_indexes_every_entry_already_written_and_ids_keep_growing(fresh_dat
                 (s, audit_sql.utc(t), i) for s, t, i in written
             )
             assert not audit_sql.unindexed(conn)
-            assert [e.group_id for e in audit_sql.list_entries(conn, store_id=b, limit=10)] == [3, 1]
+            assert [e.item_id for e in audit_sql.list_entries(conn, store_id=b, limit=10)] == [3, 1]
         highest = max(i for _, _, i in written)
         with db.write() as conn:  # the highest entry goes; its id is not handed out again
             conn.execute(log.delete().where(log.c.id == highest))
@@ -251,7 +274,8 @@ def test_0011_widens_price_level_to_32_bits_keeping_every_group_and_narrows_back
         _migrate_to(db, "0011")
         assert _groups(db) == before
         assert _without_rowid(db) in (True, None)
-        assert _differences(db) == []  # the declared schema: price_level is an integer
+        # The declared customer_groups (later migrations change other tables): price_level an integer.
+        assert _differences(db, table="customer_groups") == []
         with db.write() as conn:  # 32 bits now fit, on PostgreSQL too
             conn.execute(
                 tables.customer_groups.update()
@@ -269,7 +293,7 @@ def test_0011_widens_price_level_to_32_bits_keeping_every_group_and_narrows_back
         # A level smallint cannot hold stops the downgrade, which then changes nothing.
         with pytest.raises(RuntimeError, match="2 customer groups have a PriceLevel outside -32768 to 32767"):
             _migrate_to(db, "0010", down=True)
-        assert migrate.current_revision(db) == migrate.head_revision()
+        assert migrate.current_revision(db) == "0011"
         assert _groups(db) == widened
 
         with db.write() as conn:
@@ -277,5 +301,111 @@ def test_0011_widens_price_level_to_32_bits_keeping_every_group_and_narrows_back
         _migrate_to(db, "0010", down=True)
         assert _without_rowid(db) in (True, None)
         assert _groups(db) == before[:3]
+    finally:
+        db.dispose()
+
+
+def _audit_rows(db: Database, *columns: str) -> list[tuple[object, ...]]:
+    with db.read() as conn:
+        query = f"SELECT {', '.join(columns)} FROM audit_log ORDER BY id"
+        return [tuple(row) for row in conn.exec_driver_sql(query)]
+
+
+def test_0012_keeps_every_group_entry_as_a_customer_group_item_and_back(fresh_database_url: str) -> None:
+    db = Database(fresh_database_url)
+    kept = ("id", "store_id", "token_id", "application", "action", "bulk", "before_values", "after_values")
+    try:
+        _migrate_to(db, "0011")
+        with db.write() as conn:
+            a = cred_sql.insert_store(conn, secure_url="a.example.com")
+            b = cred_sql.insert_store(conn, secure_url="b.example.com")
+            for n, (store, group_id) in enumerate([(a, 1), (b, 1), (a, 7), (a, 1)]):
+                conn.execute(
+                    _OLD_AUDIT_LOG.insert().values(
+                        store_id=store,
+                        at=datetime(2026, 5, 1, n, tzinfo=UTC),
+                        token_id=n,
+                        application=f"app {n}",
+                        action="update",
+                        bulk=n == 2,
+                        group_id=group_id,
+                        before_values=f'{{"CustomerGroupID":{group_id}}}',
+                        after_values=None,
+                    )
+                )
+        with db.write() as conn:  # the two oldest indexed by store, the others not yet
+            assert audit_sql.index_new_entries(conn, batch=2) == 2
+        with db.write() as conn:
+            conn.execute(
+                _OLD_AUDIT_LOG.insert().values(
+                    store_id=a,
+                    at=datetime(2026, 5, 2, tzinfo=UTC),
+                    token_id=None,
+                    application=None,
+                    action="delete",
+                    bulk=False,
+                    group_id=9,
+                    before_values='{"CustomerGroupID":9}',
+                    after_values=None,
+                )
+            )  # not indexed
+        before = _audit_rows(db, *kept, "group_id")
+
+        _migrate_to(db, "0012")
+        assert _differences(db, table="audit_log") == []  # the declared audit_log
+        assert _audit_rows(db, *kept, "resource", "item_id") == [
+            (*row[:-1], "CustomerGroup", row[-1]) for row in before
+        ]
+        with db.read() as conn:
+            listed = audit_sql.list_entries(conn, store_id=a, limit=10)
+            assert [(e.resource, e.item_id, e.action) for e in listed] == [
+                ("CustomerGroup", 9, "delete"),
+                ("CustomerGroup", 1, "update"),
+                ("CustomerGroup", 7, "update"),
+                ("CustomerGroup", 1, "update"),
+            ]
+            assert [
+                e.id
+                for e in audit_sql.list_entries(
+                    conn, store_id=a, resource="CustomerGroup", item_id=1, limit=10
+                )
+            ] == [4, 1]
+        with db.write() as conn:  # entries of both resources are written next to the old ones
+            audit_sql.record(
+                conn,
+                store_id=a,
+                actor=audit_sql.Actor(None, None),
+                changes=[audit_sql.Change("delete", 3, None, None)],
+            )
+            customer = audit_sql.entry_for(
+                a,
+                audit_sql.Actor(None, None),
+                resource="Customer",
+                action="create",
+                item_id=1,
+                before=None,
+                after="{}",
+            )
+            audit_sql.record_entries(conn, [customer])
+        with db.read() as conn:
+            assert [(e.resource, e.item_id) for e in audit_sql.list_entries(conn, store_id=a, limit=2)] == [
+                ("Customer", 1),
+                ("CustomerGroup", 3),
+            ]
+        after_upgrade = _audit_rows(db, *kept, "resource", "item_id")
+
+        # A customer's entry stops the downgrade (as a group_id it would name a group): nothing changes.
+        with pytest.raises(RuntimeError, match="1 audit entries are of another resource than CustomerGroup"):
+            _migrate_to(db, "0011", down=True)
+        assert migrate.current_revision(db) == "0012"
+        assert _audit_rows(db, *kept, "resource", "item_id") == after_upgrade
+
+        with db.write() as conn:
+            conn.execute(tables.audit_log.delete().where(tables.audit_log.c.resource == "Customer"))
+        _migrate_to(db, "0011", down=True)
+        with db.read() as conn:
+            columns = [c["name"] for c in sa.inspect(conn).get_columns("audit_log")]
+        assert "resource" not in columns and "item_id" not in columns and "group_id" in columns
+        assert _audit_rows(db, *kept, "group_id") == [row[:-2] + row[-1:] for row in after_upgrade[:-1]]
     finally:
         db.dispose()

@@ -63,9 +63,9 @@ def test_a_create_takes_the_stores_next_id_and_records_its_entry_exactly(db: Dat
     assert group == created_group(1, values)
     assert str(group.minimum_order) == "12.50"  # the scale kept
     entries = sorted(_entries(db, store_id), key=lambda e: e.id)
-    assert [(e.action, e.group_id, e.token_id, e.application, e.before) for e in entries] == [
-        ("create", 1, 7, "tests", None),
-        ("create", 2, 7, "tests", None),
+    assert [(e.action, e.resource, e.item_id, e.token_id, e.application, e.before) for e in entries] == [
+        ("create", "CustomerGroup", 1, 7, "tests", None),
+        ("create", "CustomerGroup", 2, 7, "tests", None),
     ]
     # The after is the group's JSON byte for byte as the API writes it, whichever wrote it.
     assert entries[0].after == audit_sql.group_json(group)

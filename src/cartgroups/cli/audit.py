@@ -27,11 +27,15 @@ from cartgroups.cli.common import (
 )
 from cartgroups.service import audit
 from cartgroups.service.credentials import normalise_secure_url
-from cartgroups.storage.audit import ACTIONS, Action, Entry
+from cartgroups.storage.audit import ACTIONS, CUSTOMER, GROUP, RESOURCES, Action, Entry
 
-audit_app = typer.Typer(help="The audit log of changes to customer groups.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The audit log of changes to customer groups and customers.", no_args_is_help=True
+)
 
 LIMIT_MAX = 100_000
+# Each resource's id field in its wire JSON: left out of the table's change column.
+_ID_FIELDS = {GROUP: "CustomerGroupID", CUSTOMER: "CustomerID"}
 
 
 def _time(raw: str | None, option: str) -> datetime | None:
@@ -45,7 +49,40 @@ def _time(raw: str | None, option: str) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _as_json(entry: Entry, secure_url: str) -> dict[str, object]:
+def _resource(raw: str | None) -> str | None:
+    """--resource in any case, as the log spells it."""
+    if raw is None:
+        return None
+    for resource in RESOURCES:
+        if raw.strip().lower() == resource.lower():
+            return resource
+    fail(f"--resource must be one of {', '.join(RESOURCES)} (got {raw!r})")
+
+
+def _item_filter(
+    resource: str | None, group: int | None, customer: int | None
+) -> tuple[str | None, int | None]:
+    """The resource and item id asked for: --group ID is resource CustomerGroup and that id,
+    --customer ID resource Customer and that id; either with another --resource is an error."""
+    named = [
+        (option, kind, value)
+        for option, kind, value in (("--group", GROUP, group), ("--customer", CUSTOMER, customer))
+        if value is not None
+    ]
+    if len(named) > 1:
+        fail("give --group or --customer, not both")
+    if not named:
+        return resource, None
+    option, kind, value = named[0]
+    if resource is not None and resource != kind:
+        fail(f"{option} lists {kind} entries; it cannot be combined with --resource {resource}")
+    return kind, value
+
+
+def _as_json(entry: Entry, secure_url: str, *, csv: bool = False) -> dict[str, object]:
+    # "group_id": as before issue #18, for the scripts that read it: on CustomerGroup entries
+    # only (CSV: a column of every row, empty for other resources).
+    group_id = entry.item_id if entry.resource == GROUP else None
     return {
         "id": entry.id,
         "time": iso_utc(entry.at),
@@ -54,7 +91,9 @@ def _as_json(entry: Entry, secure_url: str) -> dict[str, object]:
         "token_id": entry.token_id,
         "action": entry.action,
         "bulk": entry.bulk,
-        "group_id": entry.group_id,
+        "resource": entry.resource,
+        "item_id": entry.item_id,
+        **({"group_id": group_id} if csv or group_id is not None else {}),
         # The stored JSON as it is, so MinimumOrder keeps its exact digits.
         "before": orjson.Fragment(entry.before) if entry.before is not None else None,
         "after": orjson.Fragment(entry.after) if entry.after is not None else None,
@@ -74,10 +113,11 @@ def _shown(value: object) -> str:
 def describe_change(entry: Entry) -> str:
     """One line for the table: what changed (or what was created or deleted)."""
     before, after = _fields(entry.before), _fields(entry.after)
+    id_field = _ID_FIELDS.get(entry.resource)
     if entry.action == "create":
-        return ", ".join(f"{k}={_shown(v)}" for k, v in after.items() if k != "CustomerGroupID")
+        return ", ".join(f"{k}={_shown(v)}" for k, v in after.items() if k != id_field)
     if entry.action == "delete":
-        return "was " + ", ".join(f"{k}={_shown(v)}" for k, v in before.items() if k != "CustomerGroupID")
+        return "was " + ", ".join(f"{k}={_shown(v)}" for k, v in before.items() if k != id_field)
     changed = [f"{k}: {_shown(before.get(k))} -> {_shown(v)}" for k, v in after.items() if before.get(k) != v]
     return "; ".join(changed) if changed else "(no field changed)"
 
@@ -85,7 +125,11 @@ def describe_change(entry: Entry) -> str:
 @audit_app.command("list")
 def audit_list(
     store: str = typer.Option(..., "--store", help="The store's SecureURL."),
+    resource: str = typer.Option(
+        None, "--resource", help="Only changes of this resource: CustomerGroup or Customer (any case)."
+    ),
     group: int = typer.Option(None, "--group", help="Only changes of this CustomerGroupID."),
+    customer: int = typer.Option(None, "--customer", help="Only changes of this CustomerID."),
     app: str = typer.Option(None, "--app", help="Only changes made by this application."),
     action: str = typer.Option(None, "--action", help="Only create, update or delete."),
     since: str = typer.Option(None, "--since", help="At or after this ISO 8601 time (UTC if no offset)."),
@@ -95,15 +139,17 @@ def audit_list(
     fmt: OutputFormat = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Show a store's changes to customer groups, newest first, with the values before and after
-    (--format csv: before and after as JSON text)."""
+    """Show a store's changes to customer groups and customers, newest first, with the values
+    before and after (--format csv: before and after as JSON text)."""
     chosen = output_format(fmt, as_json)
     if action is not None and action not in ACTIONS:
         fail(f"--action must be one of {', '.join(ACTIONS)} (got {action!r})")
     if not 1 <= limit <= LIMIT_MAX:
         fail(f"--limit must be from 1 to {LIMIT_MAX} (got {limit})")
+    kind, item_id = _item_filter(_resource(resource), group, customer)
     filters = audit.Filters(
-        group_id=group,
+        resource=kind,
+        item_id=item_id,
         application=app,
         action=cast(Action | None, action),
         since=_time(since, "--since"),
@@ -120,14 +166,16 @@ def audit_list(
     if chosen is OutputFormat.csv:
         # The stored JSON text of before and after, so MinimumOrder keeps its exact digits.
         print_rows(
-            [{**_as_json(e, secure_url), "before": e.before, "after": e.after} for e in entries], chosen, ""
+            [{**_as_json(e, secure_url, csv=True), "before": e.before, "after": e.after} for e in entries],
+            chosen,
+            "",
         )
         return
     if not entries:
         typer.echo("No audit entries.")
         return
     table = Table(title=shown(f"Audit log of {secure_url}"), title_style="table.title")
-    for column in ("time (UTC)", "application", "token", "action", "group", "change"):
+    for column in ("time (UTC)", "application", "token", "action", "resource", "id", "change"):
         table.add_column(column)
     for e in entries:
         table.add_row(  # every cell a Text: a group named [/bold] is data, not markup
@@ -138,7 +186,8 @@ def audit_list(
                     e.application or "-",
                     "-" if e.token_id is None else e.token_id,
                     e.action + (" (bulk)" if e.bulk else ""),
-                    e.group_id,
+                    e.resource,
+                    e.item_id,
                     describe_change(e),
                 ),
             )

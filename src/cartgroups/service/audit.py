@@ -1,4 +1,5 @@
-"""The audit log: reading it, indexing it by store, and pruning it by age.
+"""The audit log (changes to customer groups and customers): reading it, indexing it by store,
+and pruning it by age.
 
 Indexing (storage/audit.py, index_new_entries) runs in every server process, on a background
 thread, every second; what it has not indexed yet is read all the same.
@@ -36,7 +37,8 @@ INDEX_EVERY_SECONDS = 1.0  # how often each server process indexes new entries b
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    group_id: int | None = None
+    resource: str | None = None  # storage.audit.GROUP or CUSTOMER
+    item_id: int | None = None
     application: str | None = None
     action: Action | None = None
     since: datetime | None = None
@@ -51,7 +53,8 @@ def list_entries(db: Database, *, secure_url: str, filters: Filters) -> list[Ent
         return audit_sql.list_entries(
             conn,
             store_id=store_id,
-            group_id=filters.group_id,
+            resource=filters.resource,
+            item_id=filters.item_id,
             application=filters.application,
             action=filters.action,
             since=filters.since,

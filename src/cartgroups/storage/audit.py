@@ -1,5 +1,6 @@
-"""SQL for the audit log: one row per change of a customer group, written by the caller inside the
-transaction that makes the change, so that neither exists without the other.
+"""SQL for the audit log: one row per change of a resource (a customer group, a customer), written
+by the caller inside the transaction that makes the change, so that neither exists without the
+other. An entry names its resource by its wire name (GROUP, CUSTOMER) and its item by its id.
 
 A store's entries are found through audit_log_by_store, an index of (store, time, id) kept apart
 and brought up to date in bulk (index_new_entries, every second or so in each server process)
@@ -33,6 +34,11 @@ from cartgroups.storage.tables import maintenance as m
 Action = Literal["create", "update", "delete"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "delete")
 
+# The resources whose changes are recorded, as audit_log.resource holds them (their wire names).
+GROUP = "CustomerGroup"
+CUSTOMER = "Customer"
+RESOURCES: tuple[str, ...] = (GROUP, CUSTOMER)
+
 _NAMES = tuple(f.wire for f in FIELDS)
 _MONEY = [i for i, f in enumerate(FIELDS) if f.kind == "decimal"]
 _WRITTEN = [c for c in a.columns if c.name != "id"]
@@ -62,7 +68,8 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One recorded change, as read back. ``before``/``after`` are the group's wire JSON text."""
+    """One recorded change, as read back: of the item ``item_id`` of ``resource`` (GROUP,
+    CUSTOMER). ``before``/``after`` are the item's wire JSON text."""
 
     id: int
     at: datetime
@@ -70,7 +77,8 @@ class Entry:
     application: str | None
     action: str
     bulk: bool
-    group_id: int
+    resource: str
+    item_id: int
     before: str | None
     after: str | None
 
@@ -102,19 +110,47 @@ def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def entry(store_id: int, actor: Actor, change: Change) -> dict[str, object]:
-    """The entry for one change, but its time: what record_entries writes. Made before the write
-    transaction when it can be (the JSON is most of the work), to keep that transaction short."""
+def entry_for(
+    store_id: int,
+    actor: Actor,
+    *,
+    resource: str,
+    action: Action,
+    item_id: int,
+    before: str | None,
+    after: str | None,
+    bulk: bool = False,
+) -> dict[str, object]:
+    """The entry for one change of any resource (GROUP, CUSTOMER), but its time: what
+    record_entries writes. ``before``/``after`` are the item's wire JSON text (None before a
+    create and after a delete), written as they are."""
     return {
         "store_id": store_id,
         "token_id": actor.token_id,
         "application": actor.application,
-        "action": change.action,
-        "bulk": change.bulk,
-        "group_id": change.group_id,
-        "before_values": group_json(change.before),
-        "after_values": group_json(change.after),
+        "action": action,
+        "bulk": bulk,
+        "resource": resource,
+        "item_id": item_id,
+        "before_values": before,
+        "after_values": after,
     }
+
+
+def entry(store_id: int, actor: Actor, change: Change) -> dict[str, object]:
+    """The entry for one change of a customer group, but its time: what record_entries writes.
+    Made before the write transaction when it can be (the JSON is most of the work), to keep
+    that transaction short."""
+    return entry_for(
+        store_id,
+        actor,
+        resource=GROUP,
+        action=change.action,
+        item_id=change.group_id,
+        before=group_json(change.before),
+        after=group_json(change.after),
+        bulk=change.bulk,
+    )
 
 
 def record(
@@ -132,8 +168,8 @@ def record(
 def record_entries(
     conn: Connection, entries: Sequence[Mapping[str, object]], at: datetime | None = None
 ) -> None:
-    """Write entries made by entry(), all with the same time (now, unless given). Call inside the
-    changes' transaction."""
+    """Write entries made by entry() or entry_for(), all with the same time (now, unless given).
+    Call inside the changes' transaction."""
     if not entries:
         return
     when = bind_time(conn, utc(at)) if at is not None else bind_now(conn)
@@ -150,7 +186,8 @@ _ROW_SOURCES = {
     "token_id": ":token_id",
     "application": ":application",
     "bulk": "0",
-    "group_id": "group_id",
+    "resource": f"'{GROUP}'",
+    "item_id": "group_id",
 }
 _FROM_ROW: dict[tuple[Action, frozenset[str]], Prepared] = {}  # by action and columns changed
 
@@ -220,20 +257,23 @@ def list_entries(
     conn: Connection,
     *,
     store_id: int,
-    group_id: int | None = None,
+    resource: str | None = None,
+    item_id: int | None = None,
     application: str | None = None,
     action: Action | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int,
 ) -> list[Entry]:
-    """A store's entries, newest first; ``since`` is inclusive, ``until`` exclusive."""
+    """A store's entries, newest first; ``since`` is inclusive, ``until`` exclusive. ``item_id``
+    alone matches that id of any resource."""
     rest = (
         a.c.token_id,
         a.c.application,
         a.c.action,
         a.c.bulk,
-        a.c.group_id,
+        a.c.resource,
+        a.c.item_id,
         a.c.before_values,
         a.c.after_values,
     )
@@ -251,7 +291,13 @@ def list_entries(
     # Their times are checked here, not in SQL: given a time, SQLite would rather walk the
     # index on time (every store's entries) than this short range of ids.
     recent = sa.select(a.c.id, a.c.at, *rest).where(a.c.id > _INDEXED_UPTO, a.c.store_id == store_id)
-    for column, value in ((a.c.group_id, group_id), (a.c.application, application), (a.c.action, action)):
+    filters = (
+        (a.c.resource, resource),
+        (a.c.item_id, item_id),
+        (a.c.application, application),
+        (a.c.action, action),
+    )
+    for column, value in filters:
         if value is not None:
             indexed, recent = indexed.where(column == value), recent.where(column == value)
     # Reads are not one snapshot: indexing may commit between the two statements. Reading the
@@ -259,11 +305,11 @@ def list_entries(
     low, high = utc(since) if since is not None else None, utc(until) if until is not None else None
     found: dict[int, Entry] = {}
     for row in conn.execute(recent):
-        one = _entry(*row)
+        one = _entry(*tuple(row))
         if (low is None or one.at >= low) and (high is None or one.at < high):
             found[one.id] = one
     for row in conn.execute(indexed.order_by(b.c.at.desc(), b.c.id.desc()).limit(limit)):
-        one = _entry(*row)
+        one = _entry(*tuple(row))
         found[one.id] = one
     return sorted(found.values(), key=lambda e: (e.at, e.id), reverse=True)[:limit]
 
@@ -275,11 +321,12 @@ def _entry(
     application: str | None,
     action: str,
     bulk: object,
-    group_id: int,
+    resource: str,
+    item_id: int,
     before: str | None,
     after: str | None,
 ) -> Entry:
-    return Entry(id_, utc(at), token_id, application, action, bool(bulk), group_id, before, after)
+    return Entry(id_, utc(at), token_id, application, action, bool(bulk), resource, item_id, before, after)
 
 
 def unindexed(conn: Connection) -> bool:

@@ -124,7 +124,8 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False, index=True),
 )
 
-# One row per change of a customer group, written in the same transaction as the change.
+# One row per change of a resource (a customer group, a customer), written in the same
+# transaction as the change.
 audit_log = sa.Table(
     "audit_log",
     metadata,
@@ -138,8 +139,11 @@ audit_log = sa.Table(
     sa.Column("application", sa.String(100), nullable=True),
     sa.Column("action", sa.String(6), nullable=False),  # create | update | delete
     sa.Column("bulk", sa.Boolean, nullable=False),  # an item of a bulk PUT
-    sa.Column("group_id", sa.Integer, nullable=False),
-    # The group as wire JSON (CustomerGroupID first); NULL before a create and after a delete.
+    # What changed: the resource's wire name ("CustomerGroup", "Customer") and its id in the
+    # store (migration 0012: the entries written before it are groups', item_id their group_id).
+    sa.Column("resource", sa.String(20), nullable=False, server_default="CustomerGroup"),
+    sa.Column("item_id", sa.Integer, nullable=False),
+    # The item as wire JSON (its id first); NULL before a create and after a delete.
     sa.Column("before_values", sa.Text, nullable=True),
     sa.Column("after_values", sa.Text, nullable=True),
     sa.Index("ix_audit_log_at", "at"),  # pruning by age

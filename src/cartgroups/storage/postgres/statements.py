@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from cartgroups.model import FIELDS, ID
 from cartgroups.storage import customer_groups as groups_sql
+from cartgroups.storage.audit import GROUP
 from cartgroups.storage.fastpath import Prepared
 from cartgroups.storage.tables import customer_groups as t
 
@@ -29,7 +30,9 @@ DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
 _TYPES = {c.name: c.type.compile(dialect=DIALECT) for c in t.columns}
 # What every row of every statement carries for its audit entry, with their types.
 _ENTRY = (("store_id", "INTEGER"), ("at", "TIMESTAMPTZ"), ("token_id", "INTEGER"), ("application", "TEXT"))
-_ENTRY_COLUMNS = "store_id, at, token_id, application, action, bulk, group_id, before_values, after_values"
+_ENTRY_COLUMNS = (
+    "store_id, at, token_id, application, action, bulk, resource, item_id, before_values, after_values"
+)
 _SAME_GROUP = "{a}.store_id = {b}.store_id AND {a}.group_id = {b}.group_id"
 
 
@@ -83,8 +86,9 @@ def _entries(action: str, source: str, before: str, after: str, *, join: str = "
     """``logged``: one audit entry per row of ``source`` (joined to ``k``, and ``join``)."""
     return (
         f"logged AS (INSERT INTO audit_log ({_ENTRY_COLUMNS}) "
-        f"SELECT k.store_id, k.at, k.token_id, k.application, '{action}', false, {source}.group_id, "
-        f"{before}, {after} FROM {source} {join} JOIN k ON {_SAME_GROUP.format(a=source, b='k')})"
+        f"SELECT k.store_id, k.at, k.token_id, k.application, '{action}', false, '{GROUP}', "
+        f"{source}.group_id, {before}, {after} "
+        f"FROM {source} {join} JOIN k ON {_SAME_GROUP.format(a=source, b='k')})"
     )
 
 
@@ -107,8 +111,8 @@ def _create() -> Many:
         "FROM k JOIN taken ON taken.store_id = k.store_id), "
         f"added AS (INSERT INTO customer_groups ({inserted}) SELECT {inserted} FROM numbered RETURNING *), "
         f"logged AS (INSERT INTO audit_log ({_ENTRY_COLUMNS}) "
-        "SELECT n.store_id, n.at, n.token_id, n.application, 'create', false, added.group_id, NULL, "
-        f"{json_sql('added')} FROM added JOIN numbered AS n ON {_SAME_GROUP.format(a='n', b='added')}) "
+        f"SELECT n.store_id, n.at, n.token_id, n.application, 'create', false, '{GROUP}', added.group_id, "
+        f"NULL, {json_sql('added')} FROM added JOIN numbered AS n ON {_SAME_GROUP.format(a='n', b='added')}) "
         f"SELECT ord, {ID.column} FROM numbered"
     )
     return Many(Prepared(sa.text(sql)), tuple(name for name, _ in names), keyed=False)
