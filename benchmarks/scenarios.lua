@@ -5,7 +5,9 @@
 -- CLIENTS_FILE has one tab-separated line per store the load is spread over:
 --   kind <TAB> SecureURL <TAB> PrivateKey <TAB> Token <TAB> number of groups (ids 1..n)
 -- kind is "regular" (the default-sized stores) or "wide" (stores holding >= 100 groups,
--- used for the list limit=100 and bulk PUT scenarios).
+-- used for the list limit=100 and bulk PUT scenarios), or "customers" (a store of customers,
+-- the number being how many; benchmarks/customers.py: customer i has the e-mail
+-- c<i>@bench.example, and group 1 holds the members).
 --
 -- Each thread pre-builds a few thousand requests (random stores, random ids) in init() and
 -- cycles through them, so request() costs almost nothing. response() counts every status that
@@ -32,13 +34,21 @@ local requests = {}
 local count = 0
 local cursor = 0
 
+local shoppers = {}
+
 local function load_clients(path)
   local regular, wide = {}, {}
   for line in io.lines(path) do
     local kind, url, key, token, groups = line:match("^(%S+)\t(%S+)\t(%S+)\t(%S+)\t(%d+)$")
     if kind then
       local client = { url = url, key = key, token = token, groups = tonumber(groups) }
-      if kind == "wide" then table.insert(wide, client) else table.insert(regular, client) end
+      if kind == "wide" then
+        table.insert(wide, client)
+      elseif kind == "customers" then
+        table.insert(shoppers, client)
+      else
+        table.insert(regular, client)
+      end
     end
   end
   return regular, wide
@@ -60,6 +70,8 @@ local function headers(client, body)
 end
 
 local regular, wide
+local CUSTOMERS = "/3dCartWebAPI/v1/Customers"
+local posted = 0
 
 local function get_by_id()
   local c = pick(regular)
@@ -100,6 +112,19 @@ local builders = {
     end
     return wrk.format("PUT", PREFIX, headers(c, true), "[" .. table.concat(items, ",") .. "]")
   end,
+  -- Customers (benchmarks/customers.py)
+  cget = function(n)
+    local c = pick(shoppers)
+    return wrk.format("GET", CUSTOMERS .. "/" .. math.random(c.groups), headers(c))
+  end,
+  members = function(n)
+    local c = pick(shoppers)
+    return wrk.format("GET", "/3dCartWebAPI/v1/CustomerGroups/1/Customers?limit=100", headers(c))
+  end,
+  email = function(n)
+    local c = pick(shoppers)
+    return wrk.format("GET", CUSTOMERS .. "?email=c" .. math.random(c.groups) .. "%40bench.example", headers(c))
+  end,
   -- 90 % GET by id, 10 % PUT by id, interleaved
   mixed = function(n)
     if n % 10 == 0 then return put_by_id(n) end
@@ -107,11 +132,27 @@ local builders = {
   end,
 }
 
+-- POST /Customers: each request a new e-mail (an e-mail is one customer's), so built as sent.
+local function post_customer()
+  posted = posted + 1
+  local c = shoppers[1 + posted % #shoppers]
+  local body = string.format('{"Email":"p%d-%d-%d@post.example","Password":"","BillingFirstName":"Jane",'
+    .. '"BillingLastName":"Doe","BillingCity":"Boston","BillingCountry":"US","CustomerGroupID":%d,'
+    .. '"Enabled":true,"ResetPassword":true}', tid or 0, posted, math.random(1000000000), 1 + posted % 10)
+  return wrk.format("POST", CUSTOMERS, headers(c, true), body)
+end
+
+local live = nil
+
 function init(args)
   local scenario, path = args[1], args[2]
   if args[3] then expected = tonumber(args[3]) end
   math.randomseed(os.time() * 1000 + (tid or 0) * 7919)
   regular, wide = load_clients(path)
+  if scenario == "cpost" then
+    live = post_customer
+    return
+  end
   local build = builders[scenario]
   if not build then error("unknown scenario " .. tostring(scenario)) end
   if #regular == 0 then regular = wide end
@@ -126,6 +167,7 @@ function init(args)
 end
 
 function request()
+  if live then return live() end
   cursor = cursor % count + 1
   return requests[cursor]
 end

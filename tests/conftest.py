@@ -195,17 +195,24 @@ def raw(server: LiveServer) -> Iterator[httpx.Client]:
 
 
 def db_state(db: Database) -> list[tuple[object, ...]]:
-    """Every stored group and every store's id counter: compare before and after a rejected request."""
+    """Every stored group and customer, every store's id counters and how many audit entries
+    there are: compare before and after a rejected request."""
     with db.read() as conn:
         groups = conn.execute(
             sa.select(tables.customer_groups).order_by(
                 tables.customer_groups.c.store_id, tables.customer_groups.c.group_id
             )
         ).all()
-        stores = conn.execute(
-            sa.select(tables.stores.c.id, tables.stores.c.last_group_id).order_by(tables.stores.c.id)
+        customers = conn.execute(
+            sa.select(tables.customers).order_by(tables.customers.c.store_id, tables.customers.c.customer_id)
         ).all()
-    return [tuple(row) for row in (*groups, *stores)]
+        stores = conn.execute(
+            sa.select(tables.stores.c.id, tables.stores.c.last_group_id, tables.stores.c.last_customer_id).order_by(
+                tables.stores.c.id
+            )
+        ).all()
+        audit = conn.execute(sa.select(sa.func.count()).select_from(tables.audit_log)).all()
+    return [tuple(row) for row in (*groups, *customers, *stores, *audit)]
 
 
 @pytest.fixture

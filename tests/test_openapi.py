@@ -20,7 +20,7 @@ def test_committed_openapi_json_is_current() -> None:
 def test_every_operation_has_an_id_and_a_summary() -> None:
     doc = openapi.build()
     ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
-    assert len(ids) == len(set(ids)) == 7
+    assert len(ids) == len(set(ids)) == 14  # 6 per resource, a group's members, healthz
     assert all(op["summary"] for item in doc["paths"].values() for op in item.values())
 
 
@@ -66,3 +66,58 @@ def test_healthz_reports_the_database(raw: httpx.Client) -> None:
     response = raw.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}
+
+
+def test_customer_examples_are_accepted_and_written_by_the_server(api: httpx.Client) -> None:
+    paths = openapi.build()["paths"]
+    collection, item = "/3dCartWebAPI/{version}/Customers", "/3dCartWebAPI/{version}/Customers/{id}"
+    create = paths[collection]["post"]["requestBody"]["content"]["application/json"]["example"]
+    assert api.post("/Customers", json=create).status_code == 201
+    bulk = paths[collection]["put"]["requestBody"]["content"]["application/json"]["example"]
+    assert api.put("/Customers", json=bulk).status_code == 200
+    got = api.get("/Customers/1").json()[0]
+    out_example = paths[item]["get"]["responses"]["200"]["content"]["application/json; charset=utf-8"][
+        "example"
+    ]
+    assert got == out_example[0]
+    assert "ETag" not in paths[item]["get"]["responses"]["200"].get("headers", {})
+
+
+def test_the_customer_schema_follows_the_field_table() -> None:
+    schemas = openapi.build()["components"]["schemas"]
+    customer = schemas["Customer"]
+    assert len(customer["properties"]) == len(customer["required"]) == 36
+    assert customer["properties"]["Password"]["writeOnly"] is True
+    assert customer["properties"]["TotalStoreCredit"]["readOnly"] is True
+    assert customer["properties"]["BillingTaxID"] == {
+        "description": "Tax or account number of the billing party.",
+        "type": "string",
+        "maxLength": 50,
+        "nullable": True,
+        "example": None,
+    }
+    assert "nullable" not in customer["properties"]["Email"]
+    assert schemas["CustomerCreate"]["required"] == ["Email"]
+    assert "TotalStoreCredit" not in schemas["CustomerCreate"]["properties"]
+    assert schemas["CustomerList"]["xml"] == {"name": "ArrayOfCustomer", "wrapped": True}
+    members = openapi.build()["paths"]["/3dCartWebAPI/{version}/CustomerGroups/{id}/Customers"]["get"]
+    names = [p["name"] for p in members["parameters"]]
+    assert names == [
+        "version",
+        "id",
+        "limit",
+        "offset",
+        "countonly",
+        "email",
+        "firstname",
+        "lastname",
+        "country",
+        "state",
+        "city",
+        "phone",
+        "lastupdatestart",
+        "lastupdateend",
+        "$select",
+        "$orderby",
+    ]
+    assert members["operationId"] == "listCustomerGroupMembers"

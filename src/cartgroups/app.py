@@ -15,6 +15,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp
@@ -31,6 +32,7 @@ from cartgroups.service import health, rate_limit
 from cartgroups.service.audit import Indexer, Pruner
 from cartgroups.service.credentials import Authenticator
 from cartgroups.service.customer_groups import CustomerGroups
+from cartgroups.service.customers import Customers
 from cartgroups.service.idempotency import Idempotency
 from cartgroups.service.operators import Operators
 from cartgroups.service.sandbox import Sandbox
@@ -93,6 +95,10 @@ class CartgroupsApp:
                 store,
                 max_bulk_items=settings.max_bulk_items,
                 price_level_1_to_10=settings.price_level_1_to_10,
+                safe_delete=settings.safe_group_delete,
+            ),
+            customers=Customers(
+                store, max_bulk_items=settings.max_bulk_items, zone=ZoneInfo(settings.store_timezone)
             ),
             auth=Authenticator(store, cache_seconds=settings.auth_cache_seconds),
             max_body_bytes=settings.max_body_bytes,
@@ -132,6 +138,7 @@ class CartgroupsApp:
             max_body_bytes=settings.max_body_bytes,
             body_deadlines=self.services.body_deadlines,
             sandbox_service=self.sandbox,
+            customers_service=self.services.customers,
         )
         for hook in self.after_start:
             hook()

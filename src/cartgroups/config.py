@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -145,12 +146,35 @@ class Settings(BaseSettings):
         "given, and an absent one is 0 (the official C# client sends 0 when it is unset).",
     )
 
+    safe_group_delete: bool = Field(
+        False,
+        description="Refuse to delete a customer group that still has customers: DELETE "
+        "/CustomerGroups/{id} then answers 400 naming how many, and nothing changes. Off by "
+        "default: like the live service, the group goes and its customers are put in no group (0).",
+    )
+    store_timezone: str = Field(
+        "UTC",
+        description="The time zone the Customers filters lastupdatestart and lastupdateend are read "
+        "in (an IANA name such as America/New_York; 3dcart's own times are Eastern).",
+    )
+
     rate_limit: str = Field(
         "off",
         description="Requests per store and application: off (default); 3dcart (3dcart's leaky "
         "bucket, 50 requests draining 2 per second); or CAPACITY/PER_SECOND such as 100/5. "
         "Over the limit: 429 with Retry-After. Held in the database, so shared by every process.",
     )
+
+    @field_validator("store_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as UTC or America/New_York"
+            ) from None
+        return value
 
     @field_validator("rate_limit")
     @classmethod

@@ -13,8 +13,8 @@ import pytest
 
 from cartgroups.api import customer_groups as h
 from cartgroups.api import openapi, routes, wire
-from cartgroups.api.routes import CUSTOMER_GROUPS, OPERATIONS, Resource
-from cartgroups.model import FIELDS, ID, POSITION, PRICE_LEVEL, CustomerGroup
+from cartgroups.api.routes import CUSTOMER_GROUPS, CUSTOMERS, OPERATIONS
+from cartgroups.model import FIELDS, POSITION, PRICE_LEVEL, CustomerGroup
 
 
 @pytest.mark.parametrize(
@@ -38,17 +38,19 @@ def test_an_item_path_keeps_its_id_as_sent() -> None:
 @pytest.mark.parametrize(
     "path",
     [
-        "/3dCartWebAPI/v1/Customers",  # not served (yet): no resource of that name
+        "/3dCartWebAPI/v1/Orders",  # not served: no resource of that name
         "/3dCartWebAPI/v3/CustomerGroups",
         "/api/v1/CustomerGroups",
-        "/3dCartWebAPI/v1/CustomerGroups/1/Customers",
+        "/3dCartWebAPI/v1/CustomerGroups/1/Orders",  # a group lists its customers only
+        "/3dCartWebAPI/v1/Customers/1/Customers",  # a customer lists no members
+        "/3dCartWebAPI/v1/CustomerGroups//Customers",
     ],
 )
 def test_other_paths_are_no_route(path: str) -> None:
     assert routes.match(path) is None
 
 
-def test_the_customer_groups_operations_are_3dcarts() -> None:
+def test_the_operations_are_3dcarts() -> None:
     table = {(op.operation_id, op.method, op.route, op.success, op.writes, op.keyed) for op in OPERATIONS}
     assert table == {
         ("createCustomerGroup", "POST", "collection", 201, True, True),
@@ -57,13 +59,29 @@ def test_the_customer_groups_operations_are_3dcarts() -> None:
         ("getCustomerGroup", "GET", "item", 200, False, False),
         ("updateCustomerGroup", "PUT", "item", 200, True, False),
         ("deleteCustomerGroup", "DELETE", "item", 200, True, False),
+        ("listCustomerGroupMembers", "GET", "members", 200, False, False),
+        ("createCustomer", "POST", "collection", 201, True, True),
+        ("listCustomers", "GET", "collection", 200, False, False),
+        ("updateCustomers", "PUT", "collection", 200, True, True),
+        ("getCustomer", "GET", "item", 200, False, False),
+        ("updateCustomer", "PUT", "item", 200, True, False),
+        ("deleteCustomer", "DELETE", "item", 200, True, False),
     }
     assert routes.ALLOWED[(CUSTOMER_GROUPS, "collection")] == ("POST", "GET", "PUT", "OPTIONS")
     assert routes.ALLOWED[(CUSTOMER_GROUPS, "item")] == ("GET", "PUT", "DELETE", "OPTIONS")
+    assert routes.ALLOWED[(CUSTOMER_GROUPS, "members")] == ("GET", "OPTIONS")
+    assert routes.ALLOWED[(CUSTOMERS, "item")] == ("GET", "PUT", "DELETE", "OPTIONS")
+
+
+def test_a_groups_members_route_matches_in_any_case() -> None:
+    assert routes.match("/3dcartwebapi/V2/customergroups/7/CUSTOMERS/") == routes.Match(
+        CUSTOMER_GROUPS, "members", "7"
+    )
+    assert routes.match("/3dCartWebAPI/v1/customers/3") == routes.Match(CUSTOMERS, "item", "3")
 
 
 def test_another_resource_gets_its_operations_from_its_entry() -> None:
-    customers = Resource("Customers", "Customer", "customer", "customers", ID)
+    customers = CUSTOMERS
     made = {kind: routes.of(customers, kind, h.get) for kind in ("create", "list", "bulk_update", "get")}
     assert [op.operation_id for op in made.values()] == [
         "createCustomer",

@@ -82,7 +82,7 @@ def test_v1_and_v2_answer_identical_bytes(server: LiveServer, api: httpx.Client)
 @pytest.mark.parametrize(
     "path",
     [
-        "/3dCartWebAPI/v1/Customers",
+        "/3dCartWebAPI/v1/Orders",
         "/3dCartWebAPI/v3/CustomerGroups",
         "/3dCartWebAPI/CustomerGroups",
         "/3dCartWebAPI/v1/CustomerGroups/1/extra",

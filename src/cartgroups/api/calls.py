@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from cartgroups.api.media import JSON, Media
+from cartgroups.customer_model import CUSTOMER_ID
 from cartgroups.service import validation
 from cartgroups.service.credentials import Principal
 from cartgroups.service.customer_groups import CustomerGroups
+from cartgroups.service.customers import Customers
 from cartgroups.service.reads import KeptReads
 from cartgroups.service.writes import Plan
 
@@ -30,6 +32,7 @@ class Call:
     the body, and the services a handler may use."""
 
     groups: CustomerGroups
+    customers: Customers
     principal: Principal
     path_id: str | None
     query: dict[str, str]
@@ -51,6 +54,12 @@ class Call:
         """The id of an item route's path (/{Resource}/{id}), checked (Invalid)."""
         assert self.path_id is not None
         return validation.path_id(self.path_id)
+
+    @property
+    def customer_id(self) -> int:
+        """The CustomerID of a /Customers/{id} path, checked (Invalid)."""
+        assert self.path_id is not None
+        return validation.path_id(self.path_id, CUSTOMER_ID)
 
 
 @dataclass(frozen=True, slots=True)

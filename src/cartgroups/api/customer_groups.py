@@ -169,8 +169,12 @@ async def bulk_update(call: Call) -> Write[list[ItemResult]]:
 
 
 def _bulk_reply(media: Media, results: list[ItemResult]) -> Reply:
-    records = [wire.record(ID.wire, r.value, _ITEM_STATUS[r.outcome], r.message) for r in results]
-    return bulk_status(results), media.records(records)
+    return bulk_status(results), media.records(item_records(ID, results))
+
+
+def item_records(id_field: FieldSpec, results: list[ItemResult]) -> list[dict[str, str]]:
+    """A bulk update's record per item, keyed by the resource's id property."""
+    return [wire.record(id_field.wire, r.value, _ITEM_STATUS[r.outcome], r.message) for r in results]
 
 
 async def delete(call: Call) -> Write[None]:

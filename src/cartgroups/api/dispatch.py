@@ -21,6 +21,7 @@ from cartgroups.errors import RateLimited
 from cartgroups.service import idempotency
 from cartgroups.service.credentials import Authenticator, Principal
 from cartgroups.service.customer_groups import CustomerGroups
+from cartgroups.service.customers import Customers
 from cartgroups.service.idempotency import Idempotency
 from cartgroups.service.rate_limit import RateLimiter
 from cartgroups.service.reads import KeptReads
@@ -51,6 +52,7 @@ class Services:
     it costs one attribute check per request. It may be replaced at run time."""
 
     groups: CustomerGroups
+    customers: Customers
     auth: Authenticator
     max_body_bytes: int
     idempotency: Idempotency
@@ -247,6 +249,7 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
             raise RateLimited(RATE_LIMITED.format(wait), retry_after=wait)
     call = Call(
         services.groups,
+        services.customers,
         principal,
         found.path_id,
         _query(scope),
@@ -263,9 +266,11 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
     if op.has_body:
         charset, is_xml = _body_format(headers)
         raw = await read_body(receive, headers, services.max_body_bytes, services.body_deadlines)
-        if is_xml:  # a bulk update takes an <ArrayOfCustomerGroup>, the others a <CustomerGroup>
+        if is_xml:  # a bulk update takes an <ArrayOf{entity}>, the others an <{entity}>
             many = found.path_id is None and method == "PUT"
-            call.body = xml.decode_xml(raw, charset, many=many, max_items=services.groups.max_bulk_items)
+            entity = found.resource.entity
+            max_items = (services.customers if entity == xml.CUSTOMER else services.groups).max_bulk_items
+            call.body = xml.decode_xml(raw, charset, many=many, max_items=max_items, entity=entity)
         else:
             call.body = wire.decode_json(raw, charset)
     key = headers.get("idempotency-key") if op.keyed else None

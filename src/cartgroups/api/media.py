@@ -10,12 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Protocol
 
 from cartgroups.api import wire, xml
+from cartgroups.customer_model import Customer
 from cartgroups.model import CustomerGroup, FieldSpec
 
 Header = tuple[bytes, bytes]
 Records = Sequence[dict[str, str]]
+
+
+class CustomersWriter(Protocol):
+    def __call__(self, customers: Sequence[Customer], fields: Sequence[FieldSpec] = ..., /) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +30,8 @@ class Media:
     content_type: Header
     # A list of groups with only ``fields`` (in wire order), e.g. a page or GET by id's one-element list.
     groups: Callable[[Sequence[CustomerGroup], Sequence[FieldSpec]], bytes]
+    # A list of customers with only ``fields`` (in wire order; every field when not given).
+    customers: CustomersWriter
     records: Callable[[Records], bytes]  # result and error records
     count: Callable[[int], bytes]  # countonly's {"TotalCount": N}
 
@@ -32,6 +40,7 @@ JSON = Media(
     "json",
     (b"content-type", b"application/json; charset=utf-8"),
     wire.groups_body,
+    wire.customers_body,
     wire.records_body,
     wire.count_body,
 )
@@ -41,6 +50,7 @@ XML = Media(
     "xml",
     (b"content-type", b"application/xml; charset=utf-8"),
     xml.groups_body,
+    xml.customers_body,
     xml.records_body,
     xml.count_body,
 )

@@ -3,12 +3,30 @@ from what the server does. A copy is committed as openapi.json and kept current 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from cartgroups import __version__
-from cartgroups.api.routes import OPERATIONS, PREFIX, VERSIONS, Operation
-from cartgroups.model import EDITABLE, FIELDS, ID, FieldSpec
-from cartgroups.service.customer_groups import LIMIT_DEFAULT, LIMIT_MAX
+from cartgroups.api.routes import (
+    CUSTOMER_GROUPS,
+    CUSTOMERS,
+    MEMBERS,
+    OPERATIONS,
+    PREFIX,
+    VERSIONS,
+    Operation,
+    Resource,
+)
+from cartgroups.customer_model import (
+    CUSTOMER_FIELDS,
+    CUSTOMER_ID,
+    PASSWORD,
+    TEXT_FILTERS,
+    TOTAL_STORE_CREDIT,
+    WRITABLE,
+)
+from cartgroups.model import EDITABLE, FIELDS, FieldSpec
+from cartgroups.service import customer_groups, customers
 from cartgroups.service.idempotency import MAX_KEY_LENGTH
 
 _REF = "#/components/schemas/"
@@ -27,7 +45,115 @@ _ERROR_STATUSES = {
 }
 
 
-def _field_schema(spec: FieldSpec, *, lenient: bool) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _Entity:
+    """What the document says of one resource's object and its routes, beside its field table."""
+
+    fields: tuple[FieldSpec, ...]  # the object, in wire order
+    editable: tuple[FieldSpec, ...]  # what a create or an update body sets
+    ignored: str  # what a create body may send that is ignored, for the create schema
+    read_only: frozenset[FieldSpec]  # sent back, ignored when sent (readOnly)
+    write_only: frozenset[FieldSpec]  # sent, never given back (writeOnly)
+    nullable: frozenset[FieldSpec]  # strings that are null until set
+    conditional: bool  # GET by id sends an ETag; updates and deletes take If-Match
+    limit: dict[str, Any]  # the limit parameter: schema and description
+    filters: tuple[dict[str, Any], ...]  # the list's other query parameters
+    select_example: str
+    order_example: str
+    select_errors: str  # what $select does with what it cannot read
+    order_errors: str  # and $orderby
+
+
+def _filter(name: str, description: str, example: str | None = None) -> dict[str, Any]:
+    param: dict[str, Any] = {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+    if example is not None:
+        param["example"] = example
+    return param
+
+
+_DATE = (
+    "as mm/dd/yyyy hh:mm:ss (24-hour clock) or mm/dd/yyyy (00:00:00), in the store's time zone "
+    "(setting store_timezone, default UTC); inclusive. Anything else is a 400."
+)
+_NULLABLE_STRINGS = frozenset(
+    f for f in CUSTOMER_FIELDS if f.kind == "string" and not f.required and f is not PASSWORD
+)
+_ENTITIES: dict[Resource, _Entity] = {
+    CUSTOMER_GROUPS: _Entity(
+        FIELDS,
+        EDITABLE,
+        "CustomerGroupID",
+        frozenset(),
+        frozenset(),
+        frozenset(),
+        conditional=True,
+        limit={
+            "schema": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": customer_groups.LIMIT_MAX,
+                "default": customer_groups.LIMIT_DEFAULT,
+            },
+            "description": "Page size. An empty value means the default.",
+        },
+        filters=(),
+        select_example="Name,CustomerGroupID",
+        order_example="Name desc,PriceLevel",
+        select_errors="An unknown property or an empty item is a 400.",
+        order_errors="An unknown property or direction, an empty item or a property twice is a 400.",
+    ),
+    CUSTOMERS: _Entity(
+        CUSTOMER_FIELDS,
+        WRITABLE,
+        f"{CUSTOMER_ID.wire} and {TOTAL_STORE_CREDIT.wire}",
+        frozenset({TOTAL_STORE_CREDIT}),
+        frozenset({PASSWORD}),
+        _NULLABLE_STRINGS,
+        conditional=False,
+        limit={
+            "schema": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": customers.LIMIT_MAX,
+                "default": customers.LIMIT_DEFAULT,
+            },
+            "description": f"Page size; 0 or an empty value means {customers.LIMIT_DEFAULT}.",
+        },
+        filters=(
+            *(
+                _filter(
+                    name,
+                    f"Only customers whose {spec.wire} is this, compared trimmed and in any letter "
+                    "case (an empty value: no filter). Filters combine with AND.",
+                )
+                for name, spec in TEXT_FILTERS.items()
+            ),
+            _filter(
+                "lastupdatestart", f"Only customers changed at or after this time, {_DATE}", "01/31/2024"
+            ),
+            _filter(
+                "lastupdateend",
+                f"Only customers changed at or before this time, {_DATE}",
+                "12/31/2024 23:59:59",
+            ),
+        ),
+        select_example="Email,BillingLastName",
+        order_example="BillingLastName,Email desc",
+        select_errors="Never an error (D9): an unknown property or an empty item is ignored; "
+        "naming no property is naming all.",
+        order_errors="Never an error (D9): an item that is not a known property with asc or "
+        "desc, an empty item and a property's second item are ignored.",
+    ),
+}
+
+
+def _field_schema(spec: FieldSpec, entity: _Entity, *, lenient: bool) -> dict[str, Any]:
     """JSON Schema of one field; ``lenient`` for input, which also accepts numeric strings."""
     schema: dict[str, Any] = {"description": spec.description}
     if spec.kind == "string":
@@ -40,17 +166,26 @@ def _field_schema(spec: FieldSpec, *, lenient: bool) -> dict[str, Any]:
         schema |= {"type": "number", "minimum": spec.minimum}
     else:
         schema |= {"type": "integer", "minimum": spec.minimum, "maximum": spec.maximum}
+    schema = {k: v for k, v in schema.items() if v is not None}
     if lenient and spec.kind in ("decimal", "integer", "id"):
         number = {k: v for k, v in schema.items() if k != "description"}
         schema = {"description": spec.description, "oneOf": [number, {"type": "string"}]}
+    if spec in entity.nullable:
+        schema["nullable"] = True
+    if spec in entity.read_only:
+        schema["readOnly"] = True
+    if spec in entity.write_only:
+        schema["writeOnly"] = True
     schema["example"] = spec.example
     return schema
 
 
-def _object(fields: tuple[FieldSpec, ...], *, lenient: bool, required: list[str]) -> dict[str, Any]:
+def _object(
+    fields: tuple[FieldSpec, ...], entity: _Entity, *, lenient: bool, required: list[str]
+) -> dict[str, Any]:
     schema: dict[str, Any] = {
         "type": "object",
-        "properties": {f.wire: _field_schema(f, lenient=lenient) for f in fields},
+        "properties": {f.wire: _field_schema(f, entity, lenient=lenient) for f in fields},
     }
     if required:
         schema["required"] = required
@@ -67,32 +202,43 @@ def _record(description: str) -> dict[str, Any]:
     }
 
 
-def _schemas() -> dict[str, Any]:
-    out = _object(FIELDS, lenient=False, required=[f.wire for f in FIELDS])
-    create = _object(EDITABLE, lenient=True, required=[f.wire for f in EDITABLE if f.required])
-    create["description"] = (
-        "Property names match case-insensitively; unknown properties and CustomerGroupID are ignored."
+def _entity_schemas(resource: Resource) -> dict[str, Any]:
+    """The schemas of one resource's object: as written, with $select, and as read."""
+    entity, name, id_field = _ENTITIES[resource], resource.entity, resource.id_field
+    out = _object(entity.fields, entity, lenient=False, required=[f.wire for f in entity.fields])
+    create = _object(
+        entity.editable, entity, lenient=True, required=[f.wire for f in entity.editable if f.required]
     )
-    patch = _object(EDITABLE, lenient=True, required=[])
+    create["description"] = (
+        f"Property names match case-insensitively; unknown properties and {entity.ignored} are ignored."
+    )
+    patch = _object(entity.editable, entity, lenient=True, required=[])
     patch["description"] = "Only the properties present are changed."
-    bulk = _object(FIELDS, lenient=True, required=[ID.wire])
-    bulk["description"] = "One item of a bulk update: CustomerGroupID names the group to change."
-    records = {"type": "array", "items": {"$ref": _REF + "ResultRecord"}}
-    selected = _object(FIELDS, lenient=False, required=[])
+    bulk = _object(entity.fields, entity, lenient=True, required=[id_field.wire])
+    noun = resource.one.split()[-1]  # "group", "customer"
+    bulk["description"] = f"One item of a bulk update: {id_field.wire} names the {noun} to change."
+    selected = _object(entity.fields, entity, lenient=False, required=[])
     selected |= {
-        "description": "A CustomerGroup with only the properties $select named, in wire order.",
+        "description": f"A {name} with only the properties $select named, in wire order.",
         "minProperties": 1,
         "additionalProperties": False,
     }
-    either = ("CustomerGroup", "CustomerGroupSelected")
-    whole_or_selected = {"anyOf": [{"$ref": _REF + name} for name in either]}
+    either = (name, name + "Selected")
+    whole_or_selected = {"anyOf": [{"$ref": _REF + one} for one in either]}
     return {
-        "CustomerGroup": out,
-        "CustomerGroupSelected": selected,
-        "CustomerGroupCreate": create,
-        "CustomerGroupPatch": patch,
-        "CustomerGroupBulkItem": bulk,
-        "CustomerGroupList": {"type": "array", "items": whole_or_selected},
+        name: out,
+        name + "Selected": selected,
+        name + "Create": create,
+        name + "Patch": patch,
+        name + "BulkItem": bulk,
+        name + "List": {"type": "array", "items": whole_or_selected},
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    records = {"type": "array", "items": {"$ref": _REF + "ResultRecord"}}
+    return {
+        **{name: schema for resource in _ENTITIES for name, schema in _entity_schemas(resource).items()},
         "TotalCount": {
             "type": "object",
             "required": ["TotalCount"],
@@ -112,12 +258,15 @@ def _schemas() -> dict[str, Any]:
 
 # XML (api/xml.py): the element names XmlSerializer gives each schema (the JSON ignores them).
 _XML_NAMES: dict[str, dict[str, Any]] = {
-    "CustomerGroup": {"name": "CustomerGroup"},
-    "CustomerGroupSelected": {"name": "CustomerGroup"},
-    "CustomerGroupCreate": {"name": "CustomerGroup"},
-    "CustomerGroupPatch": {"name": "CustomerGroup"},
-    "CustomerGroupBulkItem": {"name": "CustomerGroup"},
-    "CustomerGroupList": {"name": "ArrayOfCustomerGroup", "wrapped": True},
+    **{
+        resource.entity + suffix: {"name": resource.entity}
+        for resource in _ENTITIES
+        for suffix in ("", "Selected", "Create", "Patch", "BulkItem")
+    },
+    **{
+        resource.entity + "List": {"name": "ArrayOf" + resource.entity, "wrapped": True}
+        for resource in _ENTITIES
+    },
     "TotalCount": {"name": "CountResult"},
     "ResultRecord": {"name": "Record"},
     "ResultRecords": {"name": "ArrayOfRecord", "wrapped": True},
@@ -148,8 +297,20 @@ def _json(ref: str, description: str, example: object = None) -> dict[str, Any]:
     return {"description": description, "content": _replies(media)}
 
 
-_EXAMPLE_GROUP = {f.wire: f.example for f in FIELDS}
-_EXAMPLE_BODY = {f.wire: f.example for f in EDITABLE}
+def _example(resource: Resource) -> dict[str, Any]:
+    """The object as the server writes it after a create of _example_body's."""
+    return {f.wire: f.example for f in _ENTITIES[resource].fields}
+
+
+def _example_body(resource: Resource) -> dict[str, Any]:
+    """A create or update body: every editable property that has an example."""
+    entity = _ENTITIES[resource]
+    return {f.wire: f.example for f in entity.editable if f.example is not None or f not in entity.nullable}
+
+
+def _listed(op: Operation) -> Resource:
+    """The resource whose objects an operation returns: a members route lists another's."""
+    return MEMBERS[op.resource] if op.route == "members" else op.resource
 
 
 _ETAG_HEADER = {
@@ -168,14 +329,16 @@ def _success(op: Operation) -> dict[str, Any]:
         return _json(
             "ResultRecords",
             message,
-            [{"Key": ID.wire, "Value": "1", "Status": str(status), "Message": message}],
+            [{"Key": op.resource.id_field.wire, "Value": "1", "Status": str(status), "Message": message}],
         )
 
-    entity = op.resource.entity
-    if op.kind == "list":
+    listed = _listed(op)
+    entity = listed.entity
+    if op.kind in ("list", "members"):
+        whose = f" of the {op.resource.one}" if op.kind == "members" else ""
         return {
             "200": {
-                "description": f"{op.resource.many.capitalize()} in ascending id order, or "
+                "description": f"{listed.many.capitalize()}{whose} in ascending id order, or "
                 '{"TotalCount":N} with countonly=1.',
                 "content": _replies(
                     {"schema": {"oneOf": [{"$ref": _REF + entity + "List"}, {"$ref": _REF + "TotalCount"}]}}
@@ -183,7 +346,9 @@ def _success(op: Operation) -> dict[str, Any]:
             }
         }
     if op.kind == "get":
-        found = _json(entity + "List", "A one-element array.", [_EXAMPLE_GROUP])
+        found = _json(entity + "List", "A one-element array.", [_example(listed)])
+        if not _ENTITIES[listed].conditional:
+            return {"200": found}
         found["headers"] = {"ETag": _ETAG_HEADER}
         return {
             "200": found,
@@ -211,10 +376,10 @@ def _request_body(op: Operation) -> dict[str, Any]:
             "items": {"$ref": _REF + entity + "BulkItem"},
             "xml": {"name": "ArrayOf" + entity, "wrapped": True},
         }
-        example: object = [{op.resource.id_field.wire: 1, **_EXAMPLE_BODY}]
+        example: object = [{op.resource.id_field.wire: 1, **_example_body(op.resource)}]
     else:
         ref = entity + ("Create" if op.kind == "create" else "Patch")
-        schema, example = {"$ref": _REF + ref}, _EXAMPLE_BODY
+        schema, example = {"$ref": _REF + ref}, _example_body(op.resource)
     xml = {"schema": schema}
     content = {"application/json": {"schema": schema, "example": example}, **dict.fromkeys(_XML_TYPES, xml)}
     return {"required": True, "content": content}
@@ -230,7 +395,7 @@ def _parameters(op: Operation) -> list[dict[str, Any]]:
             "description": "API version; v1 and v2 behave identically for this resource.",
         }
     ]
-    if op.route == "item":
+    if op.route in ("item", "members"):
         id_field = op.resource.id_field
         params.append(
             {
@@ -241,15 +406,10 @@ def _parameters(op: Operation) -> list[dict[str, Any]]:
                 "description": f"The {id_field.wire}.",
             }
         )
-    if op.kind == "list":
+    entity = _ENTITIES[_listed(op)]
+    if op.kind in ("list", "members"):
         params += [
-            {
-                "name": "limit",
-                "in": "query",
-                "required": False,
-                "schema": {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": LIMIT_DEFAULT},
-                "description": "Page size. An empty value means the default.",
-            },
+            {"name": "limit", "in": "query", "required": False, **entity.limit},
             {
                 "name": "offset",
                 "in": "query",
@@ -266,38 +426,37 @@ def _parameters(op: Operation) -> list[dict[str, Any]]:
                 "description": '1 returns {"TotalCount":N} and ignores limit and offset '
                 "(and $select and $orderby).",
             },
+            *entity.filters,
         ]
     if op.method == "GET":
-        params += _odata_parameters()
+        params += _odata_parameters(entity)
     return params
 
 
-_PROPERTIES = ", ".join(f.wire for f in FIELDS)
-
-
-def _odata_parameters() -> list[dict[str, Any]]:
+def _odata_parameters(entity: _Entity) -> list[dict[str, Any]]:
     """OData's $select and $orderby (api/odata.py): applied to the result already built."""
+    properties = ", ".join(f.wire for f in entity.fields)
     return [
         {
             "name": "$select",
             "in": "query",
             "required": False,
             "schema": {"type": "string"},
-            "example": "Name,CustomerGroupID",
+            "example": entity.select_example,
             "description": "OData: only these properties, comma-separated, any letter case; written "
-            f"in wire order; * is all. Properties: {_PROPERTIES}. Applied to the result already "
-            "built (the page). An unknown property or an empty item is a 400.",
+            f"in wire order; * is all. Properties: {properties}. Applied to the result already "
+            f"built (the page). {entity.select_errors}",
         },
         {
             "name": "$orderby",
             "in": "query",
             "required": False,
             "schema": {"type": "string"},
-            "example": "Name desc,PriceLevel",
+            "example": entity.order_example,
             "description": "OData: 'Property [asc|desc]' items, comma-separated, any letter case; "
             "later items sort what earlier ones leave equal, the rest keeps id order. Sorts the "
             "result already built: with limit and offset, the page returned, not the whole store. "
-            "An unknown property or direction, an empty item or a property twice is a 400.",
+            + entity.order_errors,
         },
     ]
 
@@ -314,9 +473,12 @@ def _header(name: str, description: str, **schema: Any) -> dict[str, Any]:
 
 def _optional_headers(op: Operation) -> list[dict[str, Any]]:
     """The opt-in headers 3dcart clients never send (see docs/reliability.md)."""
+    conditional = _ENTITIES[op.resource].conditional
     if op.kind == "get":
+        if not conditional:
+            return []
         return [_header("If-None-Match", "ETags of copies the client has; a match answers 304.")]
-    if op.route == "item" and op.writes:
+    if op.route == "item" and op.writes and conditional:
         return [
             _header(
                 "If-Match",
@@ -339,7 +501,7 @@ def _optional_headers(op: Operation) -> list[dict[str, Any]]:
 
 
 def _extra_responses(op: Operation) -> dict[str, Any]:
-    if op.route == "item" and op.writes:
+    if op.route == "item" and op.writes and _ENTITIES[op.resource].conditional:
         changed = f"If-Match did not match: the {op.resource.one} changed; nothing changed."
         return {"412": _json("ErrorRecords", changed)}
     if op.keyed:
@@ -382,7 +544,8 @@ def _operation(op: Operation) -> dict[str, Any]:
 def build() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for op in OPERATIONS:
-        path = f"{PREFIX}/{{version}}/{op.resource.path}" + ("/{id}" if op.route == "item" else "")
+        tail = {"collection": "", "item": "/{id}", "members": "/{id}/" + _listed(op).path}[op.route]
+        path = f"{PREFIX}/{{version}}/{op.resource.path}" + tail
         paths.setdefault(path, {})[op.method.lower()] = _operation(op)
     paths["/healthz"] = {
         "get": {
@@ -406,9 +569,10 @@ def build() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {
-            "title": "cartgroups: 3dcart CustomerGroups API",
+            "title": "cartgroups: 3dcart CustomerGroups and Customers API",
             "version": __version__,
-            "description": "The 3dcart (Shift4Shop) REST API CustomerGroups resource, byte for byte. "
+            "description": "The 3dcart (Shift4Shop) REST API CustomerGroups and Customers resources, "
+            "byte for byte. "
             "Send SecureURL, PrivateKey and Token headers on every request "
             "(Authorization: Bearer may replace Token).",
         },

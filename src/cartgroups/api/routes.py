@@ -12,15 +12,19 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cartgroups.api import customer_groups as h
+from cartgroups.api import customers as c
 from cartgroups.api.calls import Call, Reply, Write
+from cartgroups.customer_model import CUSTOMER_ID
 from cartgroups.model import ID, FieldSpec
 
-Route = Literal["collection", "item"]
+# "members": /{Resource}/{id}/{Other}, a list of another resource's objects that belong to one
+# item (GET /CustomerGroups/{id}/Customers).
+Route = Literal["collection", "item", "members"]
 # A read's handler answers; a write's returns the Write the store runs (api/calls.py).
 Handler = Callable[[Call], Awaitable[Reply]] | Callable[[Call], Awaitable[Write[Any]]]
 # What an operation does, whatever its resource: its method, route, operation id, and what the
 # OpenAPI document says of it (api/openapi.py) follow from it.
-Kind = Literal["create", "list", "bulk_update", "get", "update", "delete"]
+Kind = Literal["create", "list", "bulk_update", "get", "update", "delete", "members"]
 VERSIONS = ("v1", "v2")
 PREFIX = "/3dCartWebAPI"
 
@@ -39,6 +43,9 @@ class Resource:
 
 
 CUSTOMER_GROUPS = Resource("CustomerGroups", "CustomerGroup", "customer group", "customer groups", ID)
+CUSTOMERS = Resource("Customers", "Customer", "customer", "customers", CUSTOMER_ID)
+# The resource listed under each resource's members route: a group's customers.
+MEMBERS: dict[Resource, Resource] = {CUSTOMER_GROUPS: CUSTOMERS}
 
 # (method, route, operation id, summary) of each kind, for a resource.
 _SHAPES: dict[Kind, tuple[str, Route, str, str]] = {
@@ -48,6 +55,7 @@ _SHAPES: dict[Kind, tuple[str, Route, str, str]] = {
     "get": ("GET", "item", "get{entity}", "Get one {one} by id"),
     "update": ("PUT", "item", "update{entity}", "Update one {one} by id"),
     "delete": ("DELETE", "item", "delete{entity}", "Delete one {one} by id"),
+    "members": ("GET", "members", "list{entity}Members", "List the members of one {one}, or count them"),
 }
 _SUCCESS: dict[Kind, int] = {"create": 201}
 
@@ -101,6 +109,13 @@ OPERATIONS: tuple[Operation, ...] = (
     of(CUSTOMER_GROUPS, "get", h.get),
     of(CUSTOMER_GROUPS, "update", h.update),
     of(CUSTOMER_GROUPS, "delete", h.delete),
+    of(CUSTOMER_GROUPS, "members", c.members),
+    of(CUSTOMERS, "create", c.create),
+    of(CUSTOMERS, "list", c.list_customers),
+    of(CUSTOMERS, "bulk_update", c.bulk_update),
+    of(CUSTOMERS, "get", c.get),
+    of(CUSTOMERS, "update", c.update),
+    of(CUSTOMERS, "delete", c.delete),
 )
 RESOURCES: dict[str, Resource] = {op.resource.path.lower(): op.resource for op in OPERATIONS}
 
@@ -111,7 +126,7 @@ ALLOWED: dict[tuple[Resource, Route], tuple[str, ...]] = {
         "OPTIONS",
     )
     for resource in RESOURCES.values()
-    for route in ("collection", "item")
+    for route in ("collection", "item", "members")
 }
 
 
@@ -130,8 +145,8 @@ class Match:
 def match(path: str) -> Match | None:
     """Match a request path to a 3dcart route, or None when it is not one."""
     parts = path.rstrip("/").split("/")
-    # ['', '3dCartWebAPI', 'v1', 'CustomerGroups'] or with an id after it
-    if len(parts) not in (4, 5) or parts[0] != "":
+    # ['', '3dCartWebAPI', 'v1', 'CustomerGroups'], with an id after it, or the id and "Customers"
+    if len(parts) not in (4, 5, 6) or parts[0] != "":
         return None
     if parts[1].lower() != "3dcartwebapi" or parts[2].lower() not in VERSIONS:
         return None
@@ -140,4 +155,11 @@ def match(path: str) -> Match | None:
         return None
     if len(parts) == 4:
         return Match(resource, "collection", None)
-    return Match(resource, "item", parts[4]) if parts[4] else None
+    if not parts[4]:
+        return None
+    if len(parts) == 5:
+        return Match(resource, "item", parts[4])
+    listed = MEMBERS.get(resource)
+    if listed is None or parts[5].lower() != listed.path.lower():
+        return None
+    return Match(resource, "members", parts[4])

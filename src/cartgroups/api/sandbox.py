@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -61,6 +63,13 @@ REDACTED = "[redacted]"
 SECRET_HEADERS = frozenset({"privatekey", "token", "authorization", "cookie", "proxy-authorization"})
 SECRET_PARAMS = frozenset({"privatekey", "token"})
 MAX_JOURNAL_BODY = 64 * 1024  # characters of a body kept in the journal
+# A password is never journaled (docs/sandbox.md, "Request journal"): the value of a Password
+# property or element is replaced, and a body that mentions a password but cannot be read whole.
+PASSWORD = "password"  # noqa: S105
+PASSWORD_WITHHELD = "[redacted: the body may hold a password and could not be read]"  # noqa: S105
+_XML_ELEMENT = re.compile(r"(<(?:[\w.-]+:)?password\b[^>]*>)(.*?)(</(?:[\w.-]+:)?password\s*>)", re.I | re.S)
+_XML_ATTRIBUTE = re.compile(r"(\bpassword\s*=\s*)([\"'])(?:(?!\2).)*\2", re.I | re.S)
+_XML_OPEN = re.compile(r"<(?:[\w.-]+:)?password\b[^>]*(?<!/)>(?!\[redacted\])", re.I)
 MAX_JOURNAL_LIMIT = 10_000
 # While another process holds SQLite's write lock: how long a request waits (without blocking the
 # event loop) to claim a fault rule's next application, and how soon the journal is tried again.
@@ -158,8 +167,76 @@ def _storable(text: str) -> str:
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
-def _body_text(body: bytes) -> str:
-    text = _storable(body.decode("utf-8", "replace"))
+def _decoded(body: bytes, content_type: str | None) -> str:
+    """A request body as text, in the charset its Content-Type names (UTF-8 otherwise): a
+    UTF-16 body read as UTF-8 would keep its text readable between the replacement characters."""
+    charset = "utf-8"
+    for part in (content_type or "").split(";")[1:]:
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"'):
+            charset = value.strip().strip('"')
+    try:
+        return body.decode(charset)
+    except (LookupError, ValueError):
+        return body.decode("utf-8", "replace")
+
+
+def _redact_json(value: object) -> bool:
+    """Replace, in place, every non-empty value of a property named Password (any case, at any
+    depth) by REDACTED; whether there was one."""
+    found = False
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and key.strip().casefold() == PASSWORD and item not in (None, ""):
+                value[key] = REDACTED
+                found = True
+            else:
+                found = _redact_json(item) or found
+    elif isinstance(value, list):
+        for item in value:
+            found = _redact_json(item) or found
+    return found
+
+
+def _decimal_json(value: object) -> orjson.Fragment:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value))
+    raise TypeError(type(value).__name__)
+
+
+def redacted_request_body(body: bytes, content_type: str | None = None) -> str:
+    """A request body for the journal with every password value replaced by REDACTED (a
+    password is never stored in clear, D5). A JSON body is read as the API reads it (lenient
+    JSON included) and written again only when it held a password; an XML body has the content
+    of each Password element and attribute replaced; any other body that mentions a password,
+    or one that cannot be read, is withheld whole (PASSWORD_WITHHELD)."""
+    text = _decoded(body, content_type)
+    folded = text.casefold()
+    if PASSWORD not in folded and "\\" not in text:  # no JSON escape could spell it either
+        return text
+    start = text.lstrip("\ufeff \t\r\n")[:1]
+    if start in ("{", "["):
+        try:
+            parsed = wire.decode_json(text.encode("utf-8", "surrogatepass"))
+        except Invalid:
+            return PASSWORD_WITHHELD if PASSWORD in folded or "\\u" in folded else text
+        if not _redact_json(parsed):
+            return text
+        return orjson.dumps(parsed, default=_decimal_json).decode()
+    if PASSWORD not in folded:
+        return text
+    if start == "<":
+        text = _XML_ELEMENT.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", text)
+        text = _XML_ATTRIBUTE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(2)}", text)
+        if _XML_OPEN.search(text) is None:  # an element left unclosed (a broken body)
+            return text
+    return PASSWORD_WITHHELD
+
+
+def _body_text(body: bytes, content_type: str | None = None, *, request: bool = False) -> str:
+    text = _storable(
+        redacted_request_body(body, content_type) if request else body.decode("utf-8", "replace")
+    )
     if len(text) > MAX_JOURNAL_BODY:
         return text[:MAX_JOURNAL_BODY] + f"...[{len(text) - MAX_JOURNAL_BODY} more characters]"
     return text
@@ -171,7 +248,7 @@ def _json_reply(status: int, obj: object) -> Reply:
 
 def _error_reply(exc: BaseException) -> Reply:
     if isinstance(exc, SeedRejected):
-        records = [wire.record("Error", str(index), 400, message) for index, message in exc.problems]
+        records = [wire.record("Error", str(where), 400, message) for where, message in exc.problems]
         return Reply(400, wire.records_body(records), [JSON, NO_STORE])
     status, body, extra = errors.render(exc)
     return Reply(status, body, [JSON, NO_STORE, *extra])
@@ -250,7 +327,7 @@ class SandboxLayer:
             "query": redacted_query(scope.get("query_string", b"")),
             "status": reply.status,
             "request_headers": orjson.dumps(redacted_headers(scope)).decode(),
-            "request_body": _body_text(b"".join(chunks)),
+            "request_body": _body_text(b"".join(chunks), headers.get("content-type"), request=True),
             "response_body": _body_text(reply.body),
             "duration_ms": (self.clock() - started) * 1000,
             "fault_id": fault.id if fault is not None else None,
@@ -421,9 +498,27 @@ class SandboxLayer:
             await off_loop(sb.reset_store, store)
             return _json_reply(200, {"reset": sb.canonical(store)})
         if action == "seed":
-            ids = await off_loop(sb.seed, store, await body())
-            return _json_reply(201, {"ids": ids})
+            given = await body()
+            seeded = await off_loop(sb.seed_store, store, given)
+            if isinstance(given, dict):  # a seed with customers (docs/sandbox.md, "Seed")
+                return _json_reply(201, {"ids": seeded.groups, "customer_ids": seeded.customers})
+            return _json_reply(201, {"ids": seeded.groups})
         if action == "export":
+            include = query.get("include", "")
+            if include.strip().lower() == "customers":
+                groups, customers = await off_loop(sb.export_store, store)
+                content = b"".join(
+                    (
+                        b'{"groups":',
+                        wire.groups_body(groups),
+                        b',"customers":',
+                        wire.customers_body(customers),
+                        b"}",
+                    )
+                )
+                return Reply(200, content, [JSON, NO_STORE])
+            if include:
+                raise Invalid(f"include must be customers (got {include[:100]!r})", value=include[:100])
             return Reply(200, wire.groups_body(await off_loop(sb.export, store)), [JSON, NO_STORE])
         if action == "journal":
             if method == "DELETE":

@@ -21,6 +21,7 @@ from typing import Any, cast
 import orjson
 
 from cartgroups.api import lenient_json
+from cartgroups.customer_model import CUSTOMER_FIELDS, CUSTOMER_POSITION, Customer, customer_object
 from cartgroups.errors import Invalid
 from cartgroups.json_net import escaped
 from cartgroups.model import FIELDS, POSITION, CustomerGroup, FieldSpec, decimal_text
@@ -51,6 +52,22 @@ def groups_body(groups: Iterable[CustomerGroup], fields: Sequence[FieldSpec] = F
     if fields is FIELDS:
         return escaped(orjson.dumps([group_object(g) for g in groups]))
     return escaped(orjson.dumps([_some_fields(g, fields) for g in groups]))
+
+
+def customers_body(customers: Iterable[Customer], fields: Sequence[FieldSpec] = CUSTOMER_FIELDS) -> bytes:
+    """A JSON array of customers (customer_model.customer_object: Password always ""), each with
+    ``fields`` only (all of them by default), in wire order."""
+    if fields is CUSTOMER_FIELDS:
+        return escaped(orjson.dumps([customer_object(c) for c in customers]))
+    return escaped(orjson.dumps([_some_customer_fields(c, fields) for c in customers]))
+
+
+def _some_customer_fields(customer: Customer, fields: Sequence[FieldSpec]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for spec in fields:
+        value = customer[CUSTOMER_POSITION[spec]]
+        obj[spec.wire] = orjson.Fragment(decimal_text(value)) if isinstance(value, Decimal) else value
+    return obj
 
 
 def record(key: str, value: str, status: int, message: str) -> dict[str, str]:

@@ -18,22 +18,25 @@ Key, Value, Status, Message; countonly is ``<CountResult><TotalCount>N</TotalCou
 
 Request bodies are read with defusedxml: no DTD, no entity declarations, no external references,
 nesting at most MAX_DEPTH deep; the size is bounded before (Services.max_body_bytes). A
-``<CustomerGroup>`` becomes the dict the JSON reader would give (element names to text; an
-element with ``xsi:nil="true"`` to None; an empty one to ""), an ``<ArrayOfCustomerGroup>`` a
-list of them. Character references to the characters above are read back too (an extension of
-XML 1.0, which refuses them), so what this module writes, it reads.
+``<CustomerGroup>`` (or ``<Customer>``: ``decode_xml``'s ``entity``) becomes the dict the JSON
+reader would give (element names to text; an element with ``xsi:nil="true"`` to None; an empty
+one to ""), an ``<ArrayOfCustomerGroup>`` (``<ArrayOfCustomer>``) a list of them. Character
+references to the characters above are read back too (an extension of XML 1.0, which refuses
+them), so what this module writes, it reads.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
+from cartgroups.customer_model import CUSTOMER_FIELDS, CUSTOMER_POSITION, Customer
 from cartgroups.errors import Invalid
 from cartgroups.model import FIELDS, POSITION, CustomerGroup, FieldSpec
 
@@ -84,6 +87,26 @@ def groups_body(groups: Sequence[CustomerGroup], fields: Sequence[FieldSpec] = F
     return f"<{GROUPS}{_NAMESPACES}>{inner}</{GROUPS}>".encode()
 
 
+CUSTOMER, CUSTOMERS = "Customer", "ArrayOfCustomer"
+
+
+def _customer(customer: Customer, fields: Sequence[FieldSpec]) -> str:
+    # XmlSerializer leaves out a property that is null.
+    if fields is CUSTOMER_FIELDS:
+        pairs: Iterable[tuple[FieldSpec, object]] = zip(CUSTOMER_FIELDS, customer, strict=True)
+    else:
+        pairs = ((spec, customer[CUSTOMER_POSITION[spec]]) for spec in fields)
+    inner = "".join(_element(spec.wire, _value(value)) for spec, value in pairs if value is not None)
+    return f"<{CUSTOMER}>{inner}</{CUSTOMER}>"
+
+
+def customers_body(customers: Sequence[Customer], fields: Sequence[FieldSpec] = CUSTOMER_FIELDS) -> bytes:
+    """``<ArrayOfCustomer>`` of the customers, each with ``fields`` only (all by default) but the
+    null ones, in wire order."""
+    inner = "".join(_customer(customer, fields) for customer in customers)
+    return f"<{CUSTOMERS}{_NAMESPACES}>{inner}</{CUSTOMERS}>".encode()
+
+
 def records_body(records: Sequence[dict[str, str]]) -> bytes:
     """``<ArrayOfRecord>`` of result or error records (Key, Value, Status, Message)."""
     inner = "".join(
@@ -100,7 +123,6 @@ def count_body(total: int) -> bytes:
 # Reading ---------------------------------------------------------------------------------------
 
 _NIL = f"{{{XSI}}}nil"
-_KINDS = {spec.key: spec.kind for spec in FIELDS}
 _FLAGS = {"1": True, "0": False}  # xsd:boolean's other spelling of true and false
 # A character reference to a character XML 1.0 refuses (outside CDATA sections and comments,
 # which are matched first and kept as they are); and the marker that stands in for one.
@@ -132,14 +154,36 @@ def _unmark(match: re.Match[str]) -> str:
     return _MARK if char == _MARK else chr(ord(char) - _SHIFT)
 
 
+@dataclass(frozen=True, slots=True)
+class _Entity:
+    """What a request body of one resource is read as: its item and list elements, the kind of
+    each property (by case-folded name), the nouns of its messages, and its markup bound."""
+
+    item: str  # <CustomerGroup>
+    array: str  # <ArrayOfCustomerGroup>
+    kinds: Mapping[str, str]
+    one: str  # "group"
+    many: str  # "groups"
+    tags_per_item: int
+
+
+def _tags_per_item(fields: Sequence[FieldSpec]) -> int:
+    """The markup an item may hold: its properties' tags (2 each) with room for unknown elements,
+    three times over; TAGS_PER_GROUP for a group's 10 properties."""
+    return 6 * len(fields) + 4
+
+
 class _Reader:
     """The parser's target: builds the request's dict (or list of dicts) as elements end.
-    ``root`` is the element the route takes: <CustomerGroup>, or <ArrayOfCustomerGroup> for
-    the bulk update; elements it does not know inside a group are ignored (as XmlSerializer does)."""
+    ``root`` is the element the route takes: the entity's item (<CustomerGroup>), or its array
+    (<ArrayOfCustomerGroup>) for the bulk update; elements it does not know inside an item are
+    ignored (as XmlSerializer does)."""
 
-    def __init__(self, root: str) -> None:
-        self.root = root
-        self.group_depth = 1 if root == GROUP else 2  # the depth of a <CustomerGroup>
+    def __init__(self, entity: _Entity, many: bool) -> None:
+        self.entity = entity
+        self.many = many
+        self.root = entity.array if many else entity.item
+        self.group_depth = 2 if many else 1  # the depth of an item (<CustomerGroup>)
         self.depth = 0
         self.items: list[dict[str, object] | None] = []
         self.group: dict[str, object] | None = None
@@ -157,7 +201,7 @@ class _Reader:
             raise Invalid(f"The XML request body's root element must be <{self.root}> (got <{name}>)")
         nil = attrib.get(_NIL, "").strip() in ("true", "1")
         if depth == self.group_depth:
-            self.in_group = name == GROUP
+            self.in_group = name == self.entity.item
             self.group = None if nil else {}
         elif depth == self.group_depth + 1:
             self.text, self.nil, self.nested = [], nil, False
@@ -177,15 +221,15 @@ class _Reader:
             self.in_group = False
         elif depth == self.group_depth + 1 and self.group is not None:
             name = _local(tag)
-            kind = _KINDS.get(name.lower())
+            kind = self.entity.kinds.get(name.lower())
             if kind is None:
-                return  # not a CustomerGroup property: ignored, like an unknown JSON property
+                return  # not a property of the entity: ignored, like an unknown JSON property
             if self.nested:
                 raise Invalid(f"The XML element <{name}> must hold text, not elements")
             self.group[name] = None if self.nil else _field(kind, "".join(self.text))
 
     def close(self) -> object:
-        return self.items if self.root == GROUPS else self.items[0]
+        return self.items if self.many else self.items[0]
 
 
 def _local(tag: str) -> str:
@@ -204,34 +248,57 @@ def _field(kind: str, text: str) -> object:
     return text
 
 
-# The most markup ("<" characters: tags, comments, CDATA sections) a body may hold per group it
+# The most markup ("<" characters: tags, comments, CDATA sections) a body may hold per item it
 # carries: a group's 10 properties with their closing tags are 22, and unknown elements are
 # allowed (ignored). The parser calls back into Python for every element (~0.8 us each): without
 # a bound, a megabyte of "<a/>" held a worker 0.2 s; strict JSON of the same size is read in C.
+# A customer's 36 properties are 74 tags: its bound is scaled to its field count (_tags_per_item).
 TAGS_PER_GROUP = 64
+assert _tags_per_item(FIELDS) == TAGS_PER_GROUP
+
+_ENTITIES = {
+    entity.item: entity
+    for entity in (
+        _Entity(GROUP, GROUPS, {s.key: s.kind for s in FIELDS}, "group", "groups", TAGS_PER_GROUP),
+        _Entity(
+            CUSTOMER,
+            CUSTOMERS,
+            {s.key: s.kind for s in CUSTOMER_FIELDS},
+            "customer",
+            "customers",
+            _tags_per_item(CUSTOMER_FIELDS),
+        ),
+    )
+}
+TAGS_PER_CUSTOMER = _ENTITIES[CUSTOMER].tags_per_item
 
 
-def decode_xml(body: bytes, charset: str = "utf-8", *, many: bool = False, max_items: int = 1) -> object:
-    """Parse an XML request body: a <CustomerGroup> (a dict), or with ``many`` an
-    <ArrayOfCustomerGroup> (a list) of at most about ``max_items`` groups' worth of markup (the
-    service counts the groups themselves). Every way it can be broken or hostile is an Invalid."""
+def decode_xml(
+    body: bytes, charset: str = "utf-8", *, many: bool = False, max_items: int = 1, entity: str = GROUP
+) -> object:
+    """Parse an XML request body of ``entity`` (a resource's object name: "CustomerGroup" or
+    "Customer"): one item (a dict), or with ``many`` its array (a list) of at most about
+    ``max_items`` items' worth of markup (the service counts the items themselves). Every way it
+    can be broken or hostile is an Invalid."""
+    kind = _ENTITIES[entity]
     try:
         text = body.decode(charset)
     except ValueError:
         raise Invalid(f"The request body is not valid {charset} text") from None
     text = text.removeprefix("\ufeff")
     if not text.strip():
-        raise Invalid(f"The request body is empty; send a <{GROUPS if many else GROUP}> XML document")
-    groups = max_items if many else 1
-    if text.count("<") > TAGS_PER_GROUP * groups + 8:  # one pass in C, before any callback
+        raise Invalid(f"The request body is empty; send a <{kind.array if many else kind.item}> XML document")
+    items = max_items if many else 1
+    if text.count("<") > kind.tags_per_item * items + 8:  # one pass in C, before any callback
         raise Invalid(
-            f"The XML request body has more markup than {groups} "
-            f"{'groups' if groups > 1 else 'group'} can hold (at most {TAGS_PER_GROUP} tags a group)"
+            f"The XML request body has more markup than {items} "
+            f"{kind.many if items > 1 else kind.one} can hold "
+            f"(at most {kind.tags_per_item} tags a {kind.one})"
         )
     if "&#" in text or _MARK in text:
         text = _REFERENCES.sub(_mark, text)
     parser = DefusedXMLParser(
-        target=_Reader(GROUPS if many else GROUP), forbid_dtd=True, forbid_entities=True, forbid_external=True
+        target=_Reader(kind, many), forbid_dtd=True, forbid_entities=True, forbid_external=True
     )
     try:
         parser.feed(text)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import NoReturn, TypeVar
 
 from cartgroups.errors import Invalid, NotFound, PreconditionFailed
 from cartgroups.model import EDITABLE, ID, CustomerGroup, with_values
-from cartgroups.service import validation
+from cartgroups.service import customer_audit, validation
 from cartgroups.service.credentials import Principal
 from cartgroups.service.writes import Alone, Plan, Store, Transaction
 from cartgroups.storage import audit as audit_sql
@@ -18,6 +19,10 @@ from cartgroups.storage.audit import Change
 GROUP_NOT_FOUND = "The specified Customer Group does not exist."
 NO_GROUPS = "There are no Customer Groups."
 OFFSET_PAST_END = "Offset amount exceeds the total number of records"
+HAS_MEMBERS = (
+    "The Customer Group has {} customer(s); this server keeps groups that have customers (safe "
+    "group delete): move them to another group or to none first"
+)
 CHANGED = "The Customer Group has changed since it was read: If-Match does not match its current ETag"
 
 # Asked, inside the write transaction, whether the group as it is now may be changed (If-Match).
@@ -77,7 +82,7 @@ class ItemResult:
     message: str
 
 
-def _shown_id(raw: object) -> str:
+def shown_id(raw: object) -> str:
     """The id an invalid bulk item named, as JSON wrote it (``true``, not Python's ``True``)."""
     if raw is None or isinstance(raw, dict | list):
         return ""
@@ -103,8 +108,17 @@ class CustomerGroups:
     database: reads and writes are awaited, and a write is a plan that the store runs in a
     transaction it passes to the plan."""
 
-    def __init__(self, store: Store, *, max_bulk_items: int, price_level_1_to_10: bool = False) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_bulk_items: int,
+        price_level_1_to_10: bool = False,
+        safe_delete: bool = False,
+    ) -> None:
         self.store = store
+        # The setting safe_group_delete: a group that has customers is not deleted (400).
+        self.safe_delete = safe_delete
         self.max_bulk_items = max_bulk_items
         # The setting of that name: PriceLevel only 1 to 10, as in the store's UI (validation.group_values).
         self.price_level_1_to_10 = price_level_1_to_10
@@ -256,7 +270,7 @@ class CustomerGroups:
                 group_id = validation.bulk_item_id(folded)
                 values = self.values(folded, creating=False)
             except Invalid as exc:
-                results[position] = ItemResult(Outcome.INVALID, _shown_id(folded.get(ID.key)), exc.message)
+                results[position] = ItemResult(Outcome.INVALID, shown_id(folded.get(ID.key)), exc.message)
                 continue
             planned.append((group_id, position, values))
         planned.sort(key=lambda plan: plan[0])  # stable: an id named twice is updated in request order
@@ -293,18 +307,29 @@ class CustomerGroups:
         self, *, principal: Principal, group_id: int, precondition: Precondition | None = None
     ) -> Plan[None]:
         """The plan of a delete: it removes the group in the transaction it is given (NotFound,
-        or PreconditionFailed when If-Match does not hold for the group as stored)."""
-        store_id, actor = principal.store_id, _actor(principal)
+        or PreconditionFailed when If-Match does not hold for the group as stored), and puts its
+        customers in no group (CustomerGroupID 0), each recorded in the audit log (D3). With
+        safe_delete, a group that has customers is kept: Invalid, naming how many."""
+        store_id, actor, safe = principal.store_id, _actor(principal), self.safe_delete
 
         async def write(tx: Transaction) -> None:
-            if precondition is not None:
+            if precondition is not None or safe:
                 current = await tx.get_for_update(store_id=store_id, group_id=group_id)
                 if current is not None:
                     _check(current, group_id, precondition)
+                    members = (
+                        await tx.customers.count_members(store_id=store_id, group_id=group_id) if safe else 0
+                    )
+                    if members:
+                        raise Invalid(HAS_MEMBERS.format(members), value=str(group_id))
             if not await tx.delete_recorded(store_id=store_id, actor=actor, group_id=group_id):
                 raise NotFound(GROUP_NOT_FOUND, value=str(group_id))
+            released = await tx.customers.release_members(
+                store_id=store_id, group_id=group_id, now=time.time()
+            )
+            await tx.record_entries(customer_audit.released(store_id, actor, released))
 
-        return write if precondition is not None else Alone(write)
+        return write
 
 
 def _check(current: CustomerGroup, group_id: int, precondition: Precondition | None) -> None:

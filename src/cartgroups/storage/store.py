@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from cartgroups.model import CustomerGroup
 from cartgroups.storage.audit import Actor, Change
 from cartgroups.storage.credentials import CredentialsState, TokenGrant
+from cartgroups.storage.customers import CustomerReads, CustomerWrites
 
 if TYPE_CHECKING:
     from cartgroups.storage.database import Database
@@ -38,6 +39,11 @@ T = TypeVar("T")
 class Tx(Protocol):
     """A write transaction, as a plan receives it. Every operation takes the store, so one store
     never sees another's rows. Values are column values (service/validation.group_values)."""
+
+    @property
+    def customers(self) -> CustomerWrites:
+        """Customers' writes in this transaction (storage/customers.py)."""
+        ...
 
     async def create_group(self, *, store_id: int, actor: Actor, values: Mapping[str, object]) -> int:
         """Insert a group with the store's next id (ids are never handed out twice) and its audit
@@ -160,6 +166,11 @@ class Store(Protocol):
 
     async def close(self) -> None:
         """Give back what open() took."""
+        ...
+
+    @property
+    def customers(self) -> CustomerReads:
+        """Customers' reads (storage/customers.py)."""
         ...
 
     async def get_group(self, *, store_id: int, group_id: int) -> CustomerGroup | None: ...

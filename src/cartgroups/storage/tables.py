@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from cartgroups.customer_model import CUSTOMER_ID, FILTER_KEY_MAX_LENGTH, STORED, TEXT_FILTERS
 from cartgroups.model import EDITABLE, ID, FieldSpec
 from cartgroups.storage.dialect import ExactDecimal
 
@@ -31,6 +32,9 @@ stores = sa.Table(
     # groups' ids and this. On PostgreSQL it is the last id handed out; on SQLite it is raised
     # only when a group with a higher id is deleted (storage/customer_groups.py, _INSERT_NEXT).
     sa.Column("last_group_id", sa.Integer, nullable=False, server_default="0"),
+    # The last CustomerID handed out: raised by every create (storage/customers.py), so that a
+    # customer's id is never handed out again, even after the highest one is deleted (D1).
+    sa.Column("last_customer_id", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
 )
 
@@ -80,11 +84,12 @@ _KIND_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
 }
 
 
-def _column(spec: FieldSpec) -> sa.Column[Any]:
+def _column(spec: FieldSpec, *, nullable_text: bool = False) -> sa.Column[Any]:
     if spec.kind != "string":
         return sa.Column(spec.column, _KIND_TYPES[spec.kind], nullable=False)
     short = spec.max_length is not None and spec.max_length <= 255
-    return sa.Column(spec.column, sa.String(spec.max_length) if short else sa.Text(), nullable=False)
+    kind = sa.String(spec.max_length) if short else sa.Text()
+    return sa.Column(spec.column, kind, nullable=nullable_text and not spec.required)
 
 
 customer_groups = sa.Table(
@@ -94,6 +99,38 @@ customer_groups = sa.Table(
     sa.Column(ID.column, sa.Integer, primary_key=True),
     *(_column(f) for f in EDITABLE),
     sqlite_with_rowid=False,  # rows stored in the key's own B-tree (migration 0008)
+)
+
+# The filter keys of a customer (customer_model.filter_key of the field each list filter
+# matches): kept beside the values and indexed, so that a filter is an index lookup on both
+# databases, with one case folding for both (SQLite's lower() folds ASCII only).
+CUSTOMER_KEYS = {name: f"{name}_key" for name in TEXT_FILTERS}
+
+customers = sa.Table(
+    "customers",
+    metadata,
+    sa.Column("store_id", sa.ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(CUSTOMER_ID.column, sa.Integer, primary_key=True),
+    # Free text never set is NULL, which the API writes as null (D4).
+    *(_column(f, nullable_text=True) for f in STORED),
+    # The salted scrypt hash (service/passwords.py); NULL: no usable password (D5).
+    sa.Column("password_hash", sa.String(255), nullable=True),
+    # TotalStoreCredit (D6): read-only on the API; kept by the server.
+    sa.Column("total_store_credit", ExactDecimal(), nullable=False, server_default="0.0"),
+    # When the customer was created or last changed, seconds since the epoch (D8): never sent,
+    # read by the lastupdatestart/lastupdateend filters.
+    sa.Column("updated_at", sa.Float, nullable=False),
+    *(sa.Column(key, sa.String(FILTER_KEY_MAX_LENGTH), nullable=True) for key in CUSTOMER_KEYS.values()),
+    # An e-mail is one customer's per store (D2); the index also serves the email filter.
+    sa.UniqueConstraint("store_id", "email_key"),
+    # A group's members in id order: GET /CustomerGroups/{id}/Customers, and a group's delete.
+    sa.Index("ix_customers_members", "store_id", "customer_group_id", "customer_id"),
+    sa.Index("ix_customers_updated_at", "store_id", "updated_at"),
+    *(
+        sa.Index(f"ix_customers_{key}", "store_id", key)
+        for name, key in CUSTOMER_KEYS.items()
+        if name != "email"
+    ),
 )
 
 # One leaky bucket per store and application (see service/rate_limit.py). ``level`` is how full

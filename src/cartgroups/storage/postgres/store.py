@@ -52,6 +52,7 @@ from cartgroups.storage import idempotency as key_sql
 from cartgroups.storage import rate_limits as bucket_sql
 from cartgroups.storage.audit import Actor, Change
 from cartgroups.storage.credentials import CredentialsState, TokenGrant
+from cartgroups.storage.customers import CustomerReads, CustomerWrites, Duplicate, Row
 from cartgroups.storage.database import UNAVAILABLE, Database
 from cartgroups.storage.fastpath import Prepared
 from cartgroups.storage.postgres import statements
@@ -131,6 +132,25 @@ class PostgresTx:
 
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self.conn = conn
+
+    @property
+    def customers(self) -> CustomerWrites:
+        return CustomerWrites(self)
+
+    # storage/customers.Executor, on the transaction's connection
+    async def one(self, statement: Prepared, params: Mapping[str, Any]) -> Row | None:
+        row: Row | None = await _one(self.conn, statement, params)
+        return row
+
+    async def all(self, statement: Prepared, params: Mapping[str, Any]) -> list[Row]:
+        rows: list[Row] = await (await _execute(self.conn, statement, params)).fetchall()
+        return rows
+
+    async def change(self, statement: Prepared, params: Mapping[str, Any]) -> int:
+        try:
+            return int((await _execute(self.conn, statement, params)).rowcount)
+        except psycopg.errors.UniqueViolation as exc:
+            raise Duplicate(str(exc)) from None
 
     async def create_group(self, *, store_id: int, actor: Actor, values: Mapping[str, object]) -> int:
         (group_id,) = await run_many(self.conn, statements.CREATE, [_create_row(store_id, actor, values)])
@@ -274,6 +294,7 @@ class PostgresStore:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._by_id = _Coalesced(self)
         self._gathered = Gathered(self._run_many)
+        self.customers = CustomerReads(_Reads(self))
         # Set when the pool gave up opening a connection, cleared when it opens one: while it is
         # set, a request waits DOWN_WAIT_SECONDS for a connection rather than the full
         # DATABASE_WAIT_SECONDS, so that requests do not queue for seconds each behind an outage.
@@ -452,6 +473,11 @@ class _GatheringTx:
 
     def __init__(self, store: PostgresStore) -> None:
         self.store = store
+
+    @property
+    def customers(self) -> CustomerWrites:
+        # A customer's write reads, checks and writes: several statements, never an Alone plan.
+        raise TypeError("customers are written in a transaction (not an Alone plan)")
 
     async def create_group(self, *, store_id: int, actor: Actor, values: Mapping[str, object]) -> int:
         group_id = await self.store._gathered.ask(statements.CREATE, _create_row(store_id, actor, values))
@@ -717,3 +743,22 @@ class _Outages:
             and dialect.is_unavailable(exc)
         ):
             raise DatabaseUnavailable(UNAVAILABLE) from exc
+
+
+class _Reads:
+    """storage/customers.Executor for reads: one statement on a pooled connection, in autocommit."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    async def one(self, statement: Prepared, params: Mapping[str, Any]) -> Row | None:
+        row: Row | None = await self.store._read_one(statement, params)
+        return row
+
+    async def all(self, statement: Prepared, params: Mapping[str, Any]) -> list[Row]:
+        return await self.store._read_all(statement, params)
+
+    async def change(self, statement: Prepared, params: Mapping[str, Any]) -> int:
+        raise TypeError("reads change nothing")

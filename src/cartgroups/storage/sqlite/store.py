@@ -17,6 +17,7 @@ from the row, in C."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Coroutine, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -31,7 +32,9 @@ from cartgroups.storage import rate_limits as bucket_sql
 from cartgroups.storage.audit import Actor, Change
 from cartgroups.storage.commits import Commits
 from cartgroups.storage.credentials import CredentialsState, TokenGrant
+from cartgroups.storage.customers import CustomerReads, CustomerWrites, Duplicate, Row
 from cartgroups.storage.database import Database
+from cartgroups.storage.fastpath import Prepared
 from cartgroups.storage.sqlite.group_commit import WriteBatcher
 from cartgroups.storage.store import Plan
 
@@ -59,6 +62,25 @@ class SqliteTx:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    @property
+    def customers(self) -> CustomerWrites:
+        return CustomerWrites(self)
+
+    # storage/customers.Executor, on the transaction's connection
+    async def one(self, statement: Prepared, params: Mapping[str, Any]) -> Row | None:
+        row: Row | None = statement.run(self.conn, params).fetchone()
+        return row
+
+    async def all(self, statement: Prepared, params: Mapping[str, Any]) -> list[Row]:
+        rows: list[Row] = statement.run(self.conn, params).fetchall()
+        return rows
+
+    async def change(self, statement: Prepared, params: Mapping[str, Any]) -> int:
+        try:
+            return int(statement.run(self.conn, params).rowcount)
+        except sqlite3.IntegrityError as exc:
+            raise Duplicate(str(exc)) from None
 
     async def create_group(self, *, store_id: int, actor: Actor, values: Mapping[str, object]) -> int:
         group_id = groups_sql.insert_group(self.conn, store_id=store_id, values=values)
@@ -167,6 +189,7 @@ class SqliteStore:
         self.db = db
         self.commits = Commits(db)
         self.batcher = WriteBatcher(db)
+        self.customers = CustomerReads(_Reads(db))
 
     async def open(self) -> None:
         return None
@@ -247,3 +270,25 @@ class SqliteStore:
 
     async def write(self, plan: Plan[T]) -> T:
         return await self.batcher.run(lambda conn: _drive(plan(SqliteTx(conn))))
+
+
+class _Reads:
+    """storage/customers.Executor for reads: the thread's read connection."""
+
+    __slots__ = ("db",)
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def one(self, statement: Prepared, params: Mapping[str, Any]) -> Row | None:
+        with self.db.read() as conn:
+            row: Row | None = statement.run(conn, params).fetchone()
+            return row
+
+    async def all(self, statement: Prepared, params: Mapping[str, Any]) -> list[Row]:
+        with self.db.read() as conn:
+            rows: list[Row] = statement.run(conn, params).fetchall()
+            return rows
+
+    async def change(self, statement: Prepared, params: Mapping[str, Any]) -> int:
+        raise TypeError("reads change nothing")
