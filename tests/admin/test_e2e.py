@@ -1,5 +1,6 @@
 """End to end in real headless Chromium (Debian's chromium + chromium-driver, driven by
 Selenium): sign-in, create a group, an edit rejected by validation, delete, revoke a token;
+a customer created, searched, edited and moved to a group, seen on the group's page, deleted;
 with --sandbox, add a fault rule (rejected once, then fixed) and find its effect in the journal.
 
 Skipped with a one-line reason when the browser is missing, unless
@@ -152,6 +153,62 @@ def test_delete_after_confirming(chrome: Any, server: LiveServer, api: httpx.Cli
     go(chrome, by_css(chrome, "button.danger"))
     assert by_css(chrome, "[role=status]").text == f"Group {group_id} deleted."
     assert api.get(f"/CustomerGroups/{group_id}").status_code == 404
+
+
+def test_customer_create_search_edit_move_then_delete(
+    chrome: Any, server: LiveServer, api: httpx.Client
+) -> None:
+    from selenium.webdriver.support.select import Select
+
+    group_id = create_group(api, Name="VIP")
+    sign_in(chrome, server)
+    go(chrome, chrome.find_element("link text", STORE))
+    go(chrome, chrome.find_element("link text", "Customers"))
+    assert by_css(chrome, "h1").text == "Customers"
+    go(chrome, chrome.find_element("link text", "New customer"))
+    go(chrome, by_css(chrome, ".customer-form button[type=submit]"))  # no e-mail
+    assert by_css(chrome, "#e-Email").text.endswith("Email must not be empty")  # the API's message
+    assert chrome.switch_to.active_element == by_css(chrome, "#error-summary")
+    email = by_css(chrome, "#f-Email")
+    email.clear()
+    email.send_keys("jane@example.com")
+    by_css(chrome, "#f-Password").send_keys("a secret")
+    by_css(chrome, "#f-BillingFirstName").send_keys("Jane")
+    by_css(chrome, "#f-BillingLastName").send_keys("Doe")
+    go(chrome, by_css(chrome, ".customer-form button[type=submit]"))
+    assert by_css(chrome, "[role=status]").text == "Customer 1 created."
+    # Search it by a part of its name.
+    by_css(chrome, "#q").send_keys("jane d")
+    go(chrome, by_css(chrome, "form.search button[type=submit]"))
+    assert by_css(chrome, "tbody").text.startswith("1 jane@example.com Jane Doe none")
+    # Edit it and move it to the group; the password is never shown.
+    go(chrome, by_css(chrome, "a[aria-label='Edit jane@example.com']"))
+    assert by_css(chrome, "#f-Password").get_attribute("value") == ""
+    by_css(chrome, "#f-BillingCity").send_keys("Oslo")
+    Select(by_css(chrome, "#f-CustomerGroupID")).select_by_visible_text(f"VIP (id {group_id})")
+    go(chrome, by_css(chrome, ".customer-form button[type=submit]"))
+    assert by_css(chrome, "[role=status]").text == "Customer 1 saved."
+    got = api.get("/Customers/1").json()[0]
+    assert (got["BillingCity"], got["CustomerGroupID"], got["Password"]) == ("Oslo", group_id, "")
+    # It is on the group's page.
+    go(chrome, chrome.find_element("link text", "VIP"))
+    assert by_css(chrome, "#member-count").text == "1 member"
+    assert "jane@example.com" in by_css(chrome, "tbody").text
+    # The group's delete warns of it; then delete the customer from its own page.
+    go(chrome, chrome.find_element("link text", "Delete group"))
+    assert (
+        by_css(chrome, "#members-warning").text
+        == "1 customer of this group will be put in no group (CustomerGroupID 0)."
+    )
+    go(chrome, chrome.find_element("link text", "Cancel"))
+    chrome.get(f"{server.base_url}/admin/stores/{_store_id(server)}/groups/{group_id}")
+    go(chrome, chrome.find_element("link text", "jane@example.com"))
+    go(chrome, chrome.find_element("link text", "Customers"))
+    go(chrome, by_css(chrome, "a[aria-label='Delete jane@example.com']"))
+    assert by_css(chrome, "h1").text == "Delete customer 1?"
+    go(chrome, by_css(chrome, "button.danger"))
+    assert by_css(chrome, "[role=status]").text == "Customer 1 deleted."
+    assert api.get("/Customers/1").status_code == 404
 
 
 def test_issue_then_revoke_a_token(chrome: Any, server: LiveServer, creds: Issued) -> None:

@@ -14,9 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cartgroups.admin import auth, credentials, groups, sandbox, web
+from cartgroups.admin import auth, credentials, customers, groups, sandbox, web
 from cartgroups.api.deadlines import Deadlines
 from cartgroups.service.customer_groups import CustomerGroups
+from cartgroups.service.customer_search import CustomerSearch
+from cartgroups.service.customers import Customers
 from cartgroups.service.operators import Operators
 from cartgroups.service.sandbox import Sandbox
 from cartgroups.service.stores import Stores
@@ -37,10 +39,12 @@ def create_admin_app(
     max_body_bytes: int,
     body_deadlines: Deadlines | None = None,
     sandbox_service: Sandbox | None = None,
+    customers_service: Customers | None = None,
 ) -> Starlette:
     """The console, on the services it is handed: it reads and writes only through them (the
-    groups through the API's own CustomerGroups, stores and credentials through Stores, operator
-    accounts and sessions through Operators), never storage itself. With ``sandbox_service``
+    groups through the API's own CustomerGroups, customers through its Customers (one on the
+    groups' store when not given) and CustomerSearch, stores and credentials through Stores,
+    operator accounts and sessions through Operators), never storage itself. With ``sandbox_service``
     (the server runs with --sandbox) it also has the journal and fault-rule pages, which
     otherwise do not exist (404 like any unknown page). Forms are read under ``body_deadlines``
     (the API's; 30 s when not given).
@@ -81,8 +85,17 @@ def create_admin_app(
         Route(p + "/stores", groups.stores),
         Route(s + "/groups", groups.group_table),
         Route(s + "/groups/new", groups.new_group, methods=["GET", "POST"]),
+        Route(s + "/groups/{group_id}", customers.group_page, methods=["GET"]),
+        Route(s + "/groups/{group_id}/members", customers.add_member, methods=["POST"]),
+        Route(
+            s + "/groups/{group_id}/members/{customer_id}/remove", customers.remove_member, methods=["POST"]
+        ),
         Route(s + "/groups/{group_id}/edit", groups.edit_group, methods=["GET", "POST"]),
         Route(s + "/groups/{group_id}/delete", groups.delete_group, methods=["GET", "POST"]),
+        Route(s + "/customers", customers.customer_table, methods=["GET"]),
+        Route(s + "/customers/new", customers.new_customer, methods=["GET", "POST"]),
+        Route(s + "/customers/{customer_id}/edit", customers.edit_customer, methods=["GET", "POST"]),
+        Route(s + "/customers/{customer_id}/delete", customers.delete_customer, methods=["GET", "POST"]),
         Route(s + "/credentials", credentials.credentials_page, methods=["GET"]),
         Route(s + "/credentials", credentials.issue_token, methods=["POST"]),
         Route(s + "/tokens/{token_id}/revoke", credentials.revoke_token, methods=["POST"]),
@@ -100,8 +113,12 @@ def create_admin_app(
         ]
     handlers = {404: not_found, 405: not_allowed, HTTPException: other_http_error, Exception: server_error}
     app = Starlette(routes=routes, exception_handlers=handlers)
+    if customers_service is None:
+        customers_service = Customers(groups_service.store, max_bulk_items=groups_service.max_bulk_items)
     app.state.console = web.Console(
         groups=groups_service,
+        customers=customers_service,
+        customer_search=CustomerSearch(stores.db),
         stores=stores,
         operators=operators,
         max_body_bytes=max_body_bytes,

@@ -215,11 +215,42 @@ async def edit_group(request: Request, session: Session) -> Response:
 
 @web.signed_in
 async def delete_group(request: Request, session: Session) -> Response:
+    """A group's delete: the page says how many members would be put in no group (or, with the
+    setting safe_group_delete, that the group is kept while it has any: the delete's 400)."""
     store = await _store(request)
     group_id = web.parse_id(request.path_params["group_id"])
-    groups = web.console(request).groups
-    if request.method == "GET":
-        group = await groups.get(store_id=store.id, group_id=group_id)
-        return web.page(request, "group_delete.html", session=session, store=store, group=group)
-    await groups.delete(principal=_by_operator(store, session), group_id=group_id)
-    return web.redirect(f"{web.PREFIX}/stores/{store.id}/groups?deleted={group_id}")
+    if request.method == "POST":
+        try:
+            await web.console(request).groups.delete(
+                principal=_by_operator(store, session), group_id=group_id
+            )
+        except Invalid as exc:
+            return await _delete_page(request, session, store, group_id, status=400, problem=exc.message)
+        return web.redirect(f"{web.PREFIX}/stores/{store.id}/groups?deleted={group_id}")
+    return await _delete_page(request, session, store, group_id)
+
+
+async def _delete_page(
+    request: Request,
+    session: Session,
+    store: StoreRow,
+    group_id: int,
+    *,
+    status: int = 200,
+    problem: str = "",
+) -> Response:
+    console = web.console(request)
+    group = await console.groups.get(store_id=store.id, group_id=group_id)
+    customers = console.customers
+    members = await customers.count_members(store_id=store.id, group_id=group_id, page=customers.page_of({}))
+    return web.page(
+        request,
+        "group_delete.html",
+        status,
+        session=session,
+        store=store,
+        group=group,
+        members=members,
+        safe_delete=console.groups.safe_delete,
+        problem=problem,
+    )

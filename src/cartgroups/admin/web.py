@@ -2,11 +2,12 @@
 sessions and CSRF checks, form parsing, and error pages.
 
 Pages are server-rendered (Jinja2, autoescaped). Handlers are ``async``. The customer-group
-pages await the API's own async service; the store, token, session and sandbox services are
-synchronous (the CLI's too), so every call into them goes through ``await off_loop(...)``
-(cartgroups/offloop.py): on PostgreSQL each is a round trip, and seconds while the database
-does not answer, which on the event loop would hold up every request of the process. Only the
-password check (scrypt, ~0.1 s of CPU, no database) runs on anyio's worker threads instead.
+and customer pages await the API's own async services; the store, customer search, token,
+session and sandbox services are synchronous (the CLI's too), so every call into them goes
+through ``await off_loop(...)`` (cartgroups/offloop.py): on PostgreSQL each is a round trip,
+and seconds while the database does not answer, which on the event loop would hold up every
+request of the process. Only the password check (scrypt, ~0.1 s of CPU, no database) runs on
+anyio's worker threads instead.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from cartgroups.api.errors import PayloadTooLarge, RequestTimeout
 from cartgroups.errors import DatabaseUnavailable, NotFound
 from cartgroups.offloop import off_loop
 from cartgroups.service.customer_groups import CustomerGroups
+from cartgroups.service.customer_search import CustomerSearch
+from cartgroups.service.customers import Customers
 from cartgroups.service.operators import Operators, Session
 from cartgroups.service.sandbox import Sandbox
 from cartgroups.service.stores import Stores
@@ -61,6 +64,8 @@ ID_MAX = 2_147_483_647
 @dataclass(slots=True)
 class Console:
     groups: CustomerGroups
+    customers: Customers  # the API's own service: its rules and messages
+    customer_search: CustomerSearch  # the customers list and a group's members (synchronous)
     stores: Stores
     operators: Operators
     max_body_bytes: int
