@@ -6,12 +6,15 @@
         for group in client.iter_all():
             ...
         names = client.list(limit=50, select=["group_id", "name"], order_by="name")  # OData
+        customer_id = client.customers.create(email="jane@example.com", customer_group_id=group_id)
+        members = client.group_members(group_id)
 
 ``AsyncClient`` has the same methods, awaited. Retry, timeout and logging rules: see ``_core``.
 """
 
 from cartgroups.client._core import DEFAULT_BASE_URL, OFFSET_EXCEEDED
 from cartgroups.client.asyncio import AsyncClient
+from cartgroups.client.customers import Customer
 from cartgroups.client.errors import (
     BadRequest,
     CartgroupsAPIError,
@@ -36,6 +39,7 @@ __all__ = [
     "CartgroupsTimeout",
     "Client",
     "ClientError",
+    "Customer",
     "CustomerGroup",
     "ItemResult",
     "NotFound",

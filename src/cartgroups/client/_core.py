@@ -235,7 +235,7 @@ def _result_value(response: httpx.Response) -> int:
     try:
         return int(str(value))
     except ValueError:
-        raise _unexpected(response, "no group id in the result record") from None
+        raise _unexpected(response, "no id in the result record") from None
 
 
 def is_end_of_records(exc: BadRequest) -> bool:
@@ -364,13 +364,19 @@ def bulk_item(item: CustomerGroup | Mapping[str, object]) -> dict[str, Any]:
 
 def bulk_update_op(items: Iterable[CustomerGroup | Mapping[str, object]]) -> Operation[list[ItemResult]]:
     body = [bulk_item(item) for item in items]
+    return Operation("PUT", COLLECTION, per_item_results(len(body)), content=dumps(body))
+
+
+def per_item_results(count: int) -> Callable[[httpx.Response], list[ItemResult]]:
+    """The reader of a bulk update's answer of ``count`` items (groups or customers): one result
+    per item, also for a 206, 404 or 400 that has per-item records."""
 
     def parse(response: httpx.Response) -> list[ItemResult]:
         records = _records(response)
         per_item = (
             response.status_code in (200, 206, 400, 404)
             and records is not None
-            and len(records) == len(body)
+            and len(records) == count
             and all(r.get("Key") != "Error" for r in records)
         )
         if not per_item:
@@ -386,7 +392,7 @@ def bulk_update_op(items: Iterable[CustomerGroup | Mapping[str, object]]) -> Ope
         except (KeyError, ValueError):
             raise _unexpected(response, "malformed result record") from None
 
-    return Operation("PUT", COLLECTION, parse, content=dumps(body))
+    return parse
 
 
 def delete_op(group_id: int) -> Operation[None]:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
 import httpx
 
-from cartgroups.client import _core
+from cartgroups.client import _core, customers
 from cartgroups.client._core import OrderBy, Select
+from cartgroups.client.customers import AsyncCustomers, Customer
 from cartgroups.client.errors import BadRequest
 from cartgroups.client.models import CustomerGroup, ItemResult, PartialCustomerGroup
 
@@ -18,6 +20,7 @@ T = TypeVar("T")
 Groups = list[CustomerGroup]
 Partials = list[PartialCustomerGroup]
 Results = list[ItemResult]
+CustomerList = list[Customer]
 _JSON = {"Content-Type": "application/json"}
 
 
@@ -46,6 +49,8 @@ class AsyncClient:
             timeout=_core.timeout_of(timeout),
             transport=transport,
         )
+        self.customers = AsyncCustomers(self._run)
+        """The Customers routes, awaited (``iter_all`` is an async iterator)."""
 
     def __repr__(self) -> str:  # no secrets
         return f"<AsyncClient {self.base_url} store={self.secure_url!r}>"
@@ -151,3 +156,11 @@ class AsyncClient:
 
     async def delete(self, group_id: int) -> None:
         await self._run(_core.delete_op(group_id))
+
+    async def group_members(
+        self, group_id: int, limit: int = 10, offset: int = 1, **filters: str | datetime | None
+    ) -> CustomerList:
+        return await self._run(customers.members_op(group_id, limit, offset, filters))
+
+    async def count_group_members(self, group_id: int, **filters: str | datetime | None) -> int:
+        return await self._run(customers.count_members_op(group_id, filters))

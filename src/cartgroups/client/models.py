@@ -107,6 +107,11 @@ class ItemResult:
     def group_id(self) -> int | None:
         return int(self.value) if self.value.isdigit() else None
 
+    @property
+    def customer_id(self) -> int | None:
+        """The id of a customers bulk update's item (the same ``value``)."""
+        return self.group_id
+
 
 def to_decimal(value: object) -> Decimal:
     """An exact Decimal from a Decimal, int or numeric string; a float goes through its shortest

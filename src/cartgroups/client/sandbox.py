@@ -37,8 +37,13 @@ def _error(response: httpx.Response) -> CartgroupsAPIError:
     records = _records(response) or []
     if len(records) < 2:
         return api_error(response)
-    message = "; ".join(f"groups[{r.get('Value', '')}]: {r.get('Message', '')}" for r in records)
+    message = "; ".join(f"{_place(str(r.get('Value', '')))}: {r.get('Message', '')}" for r in records)
     return error_for(response.status_code, message)
+
+
+def _place(value: str) -> str:
+    """A group's position is a number; a customer's comes as ``customers[i]``."""
+    return value if value.startswith("customers[") else f"groups[{value}]"
 
 
 def _store_path(store: str, action: str) -> str:
@@ -120,9 +125,34 @@ class SandboxClient:
         result: dict[str, Any] = self._call("POST", _store_path(store, "seed"), list(groups))
         return [int(i) for i in result["ids"]]
 
+    def seed_store(
+        self,
+        store: str,
+        groups: Sequence[Mapping[str, Any]] = (),
+        customers: Sequence[Mapping[str, Any]] = (),
+    ) -> dict[str, list[int]]:
+        """Create groups and customers (all or none): ``{"ids": [...], "customer_ids": [...]}``.
+        A customer's CustomerGroupID may name a seeded group by the CustomerGroupID that group
+        carries in ``groups`` (docs/sandbox.md, "Seed")."""
+        body = {"groups": list(groups), "customers": list(customers)}
+        result: dict[str, Any] = self._call("POST", _store_path(store, "seed"), body)
+        return {
+            "ids": [int(i) for i in result["ids"]],
+            "customer_ids": [int(i) for i in result["customer_ids"]],
+        }
+
     def export(self, store: str) -> list[dict[str, Any]]:
         """The store's groups in 3dcart's wire format (money as Decimal)."""
         result: list[dict[str, Any]] = self._call("GET", _store_path(store, "export"))
+        return result
+
+    def export_store(self, store: str) -> dict[str, list[dict[str, Any]]]:
+        """The store's groups and customers: ``{"groups": [...], "customers": [...]}``, each as
+        3dcart's GET writes them (Password ""); ``seed_store(**...)`` takes it back."""
+        params = {"include": "customers"}
+        result: dict[str, list[dict[str, Any]]] = self._call(
+            "GET", _store_path(store, "export"), params=params
+        )
         return result
 
     # Journal and throttling ------------------------------------------------------------------

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
 import httpx
 
-from cartgroups.client import _core
+from cartgroups.client import _core, customers
 from cartgroups.client._core import OrderBy, Select
+from cartgroups.client.customers import Customer, Customers
 from cartgroups.client.errors import BadRequest
 from cartgroups.client.models import CustomerGroup, ItemResult, PartialCustomerGroup
 
@@ -18,6 +20,7 @@ T = TypeVar("T")
 Groups = list[CustomerGroup]
 Partials = list[PartialCustomerGroup]
 Results = list[ItemResult]
+CustomerList = list[Customer]
 _JSON = {"Content-Type": "application/json"}
 
 
@@ -47,6 +50,8 @@ class Client:
             timeout=_core.timeout_of(timeout),
             transport=transport,
         )
+        self.customers = Customers(self._run)
+        """The Customers routes: create, get, list, iter_all, count, update, bulk_update, delete."""
 
     def __repr__(self) -> str:  # no secrets
         return f"<Client {self.base_url} store={self.secure_url!r}>"
@@ -164,3 +169,17 @@ class Client:
 
     def delete(self, group_id: int) -> None:
         self._run(_core.delete_op(group_id))
+
+    # --- a group's customers (GET /CustomerGroups/{id}/Customers)
+
+    def group_members(
+        self, group_id: int, limit: int = 10, offset: int = 1, **filters: str | datetime | None
+    ) -> CustomerList:
+        """One page of the customers in the group, in id order, with the filters of
+        ``customers.list``. A missing group, or no member matching, is [] (the server answers
+        both with 404; ``count_group_members`` tells them apart)."""
+        return self._run(customers.members_op(group_id, limit, offset, filters))
+
+    def count_group_members(self, group_id: int, **filters: str | datetime | None) -> int:
+        """How many customers of the group match the filters; ``NotFound`` for a missing group."""
+        return self._run(customers.count_members_op(group_id, filters))

@@ -24,6 +24,7 @@ import logging
 import random
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,12 +35,24 @@ from typing import Any
 import regex as bounded_re
 from sqlalchemy.engine import Connection
 
+from cartgroups.customer_model import (
+    CUSTOMER_GROUP_ID,
+    EMAIL,
+    PASSWORD,
+    TOTAL_STORE_CREDIT,
+    WRITABLE,
+    Customer,
+    filter_key,
+)
 from cartgroups.errors import CartgroupsError, DatabaseUnavailable, Invalid, NotFound, Unauthorized
-from cartgroups.model import CustomerGroup
-from cartgroups.service import credentials, validation
+from cartgroups.model import DECIMAL_MAX, DECIMAL_MAX_PLACES, ID, CustomerGroup
+from cartgroups.service import credentials, customer_audit, validation
 from cartgroups.service.customer_groups import created_group
+from cartgroups.service.customers import EMAIL_TAKEN, NO_SUCH_GROUP, created_customer
+from cartgroups.service.operators import hash_password
 from cartgroups.storage import audit as audit_sql
 from cartgroups.storage import credentials as cred_sql
+from cartgroups.storage import customers_sandbox
 from cartgroups.storage import sandbox as sql
 from cartgroups.storage.audit import Actor, Change
 from cartgroups.storage.database import Database
@@ -91,11 +104,123 @@ def default_message(status: int) -> str:
 
 
 class SeedRejected(Invalid):
-    """Some groups of a seed break the server's rules; ``problems`` is (position, message) each."""
+    """Some groups or customers of a seed break the server's rules; ``problems`` is (where,
+    message) each: a group's position (an int, as before customers existed) or a customer's
+    ``"customers[i]"``."""
 
-    def __init__(self, problems: list[tuple[int, str]]) -> None:
-        super().__init__("; ".join(f"groups[{i}]: {message}" for i, message in problems))
+    def __init__(self, problems: list[tuple[int | str, str]]) -> None:
+        super().__init__("; ".join(f"{seed_place(i)}: {message}" for i, message in problems))
         self.problems = problems
+
+
+def seed_place(where: int | str) -> str:
+    """``groups[1]`` for a group's position, a customer's ``customers[1]`` as it is."""
+    return f"groups[{where}]" if isinstance(where, int) else where
+
+
+@dataclass(frozen=True, slots=True)
+class Seeded:
+    """What a seed created: the groups' ids and the customers' ids, each in the seed's order."""
+
+    groups: list[int]
+    customers: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class _SeedCustomer:
+    """One customer of a seed, checked: its stored values, password and credit, and the seeded
+    group its CustomerGroupID names (a seeded group's CustomerGroupID label), if any."""
+
+    values: dict[str, object]
+    password: str | None
+    credit: Decimal
+    group_label: int | None
+
+
+def seed_parts(body: object) -> tuple[object, object]:
+    """The groups and the customers of a seed body: a JSON array is groups (as before customers
+    existed); an object has ``groups`` and/or ``customers`` arrays (names in any case). Any
+    other object is taken as groups, and refused as before."""
+    if isinstance(body, dict) and any(str(k).lower() in ("groups", "customers") for k in body):
+        fields = _object(body, "groups", "customers")
+        groups = fields.get("groups")
+        customers = fields.get("customers")
+        return ([] if groups is None else groups), ([] if customers is None else customers)
+    return body, []
+
+
+def _credit(raw: object) -> tuple[Decimal, str | None]:
+    """TotalStoreCredit of a seeded customer (a seed is its only way in, D6): a number (or a
+    number in a string) from 0 to .NET's decimal maximum; absent or null is 0.0."""
+    if raw is None:
+        return TOTAL_STORE_CREDIT.default, None  # type: ignore[return-value]
+    if isinstance(raw, str):  # a number in a string, read leniently as the API reads numbers
+        try:
+            raw = Decimal(raw.strip())
+        except ArithmeticError:
+            return Decimal(0), "TotalStoreCredit must be a number"
+    if isinstance(raw, bool) or not isinstance(raw, int | Decimal):
+        return Decimal(0), "TotalStoreCredit must be a number"
+    value = Decimal(raw)
+    if not value.is_finite() or value < 0 or value > DECIMAL_MAX:
+        return Decimal(0), "TotalStoreCredit must be a number from 0 to 79228162514264337593543950335"
+    if -value.as_tuple().exponent > DECIMAL_MAX_PLACES:  # type: ignore[operator]
+        return Decimal(0), f"TotalStoreCredit must have at most {DECIMAL_MAX_PLACES} decimal places"
+    return value, None
+
+
+def validated_customers(bodies: object, labels: Mapping[int, int]) -> list[_SeedCustomer]:
+    """Each customer of a seed checked as a POST checks it (D2, D4, D5), plus its TotalStoreCredit;
+    SeedRejected naming every bad one. ``labels`` counts the CustomerGroupIDs the seed's groups
+    carry (a label named twice cannot be followed)."""
+    if not isinstance(bodies, list):
+        raise Invalid("customers must be a JSON array of Customer objects")
+    problems: list[tuple[int | str, str]] = []
+    checked: list[_SeedCustomer] = []
+    emails: dict[str, int] = {}
+    for index, body in enumerate(bodies):
+        where = f"customers[{index}]"
+        try:
+            given, values, found = validation.object_values(body, WRITABLE, entity="Customer", creating=True)
+        except Invalid as exc:
+            problems.append((where, exc.message))
+            continue
+        messages = list(found.values())
+        credit, problem = _credit(given.get(TOTAL_STORE_CREDIT.key))
+        if problem:
+            messages.append(problem)
+        email = values.get(EMAIL.column)
+        if isinstance(email, str):
+            key = filter_key(email) or ""
+            if key in emails:
+                messages.append(f"Email is also the e-mail of customers[{emails[key]}]")
+            emails.setdefault(key, index)
+        group = values.get(CUSTOMER_GROUP_ID.column)
+        if isinstance(group, int) and labels.get(group, 0) > 1:
+            messages.append(f"CustomerGroupID {group} names more than one group of the seed")
+        if messages:
+            problems.append((where, "; ".join(messages)))
+            continue
+        password = values.pop(PASSWORD.column, None)
+        label = group if isinstance(group, int) and group in labels else None
+        checked.append(
+            _SeedCustomer(values, password if isinstance(password, str) and password else None, credit, label)
+        )
+    if problems:
+        raise SeedRejected(problems)
+    return checked
+
+
+def group_labels(bodies: list[object]) -> dict[int, int]:
+    """The CustomerGroupIDs the seed's groups carry (ignored as ids, as in a POST), each with how
+    many groups carry it: a seeded customer names a seeded group by it."""
+    labels: dict[int, int] = {}
+    for body in bodies:
+        if isinstance(body, dict):
+            raw = validation.fold(body).get(ID.key)
+            if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+                labels[raw] = labels.get(raw, 0) + 1
+    return labels
 
 
 def validated_groups(bodies: object, *, price_level_1_to_10: bool = False) -> list[dict[str, object]]:
@@ -104,7 +229,7 @@ def validated_groups(bodies: object, *, price_level_1_to_10: bool = False) -> li
     ``price_level_1_to_10`` is the server setting of that name, as for a POST."""
     if not isinstance(bodies, list):
         raise Invalid("The request body must be a JSON array of CustomerGroup objects")
-    problems: list[tuple[int, str]] = []
+    problems: list[tuple[int | str, str]] = []
     values: list[dict[str, object]] = []
     for index, body in enumerate(bodies):
         try:
@@ -261,22 +386,105 @@ class Sandbox:
             sql.reset_store(conn, store_id=store_id)
 
     def seed(self, secure_url: str | int, bodies: object) -> list[int]:
-        """Create the groups as POSTs would, all or none, and return their ids in order."""
-        values = validated_groups(bodies, price_level_1_to_10=self.price_level_1_to_10)
+        """Create the groups as POSTs would, all or none, and return their ids in order (a seed
+        body with customers too: seed_store)."""
+        return self.seed_store(secure_url, bodies).groups
+
+    def seed_store(self, secure_url: str | int, body: object) -> Seeded:
+        """Create groups and customers as POSTs would, all or none (seed_parts reads ``body``).
+
+        The groups are written first. A customer's CustomerGroupID that one of the seeded groups
+        carries (a group's own CustomerGroupID is not its id, as in a POST) names that group;
+        any other must be 0 or a group of the store, those just seeded included. A customer
+        may carry TotalStoreCredit (the only way to give one credit) and a Password (hashed)."""
+        group_bodies, customer_bodies = seed_parts(body)
+        values = validated_groups(group_bodies, price_level_1_to_10=self.price_level_1_to_10)
+        assert isinstance(group_bodies, list)
+        labels = group_labels(group_bodies)
+        people = validated_customers(customer_bodies, labels)
+        hashes = [hash_password(c.password) if c.password else None for c in people]
         store_id = secure_url if isinstance(secure_url, int) else self.store_id(secure_url)
+        actor = Actor(None, None)  # recorded like any create; the actor is the sandbox
         with self.db.write() as conn:
             ids = sql.insert_groups(conn, store_id=store_id, values=values)
-            # Recorded like any create; the actor is the sandbox, not a token or application.
             changes = [
                 Change("create", i, None, created_group(i, v)) for i, v in zip(ids, values, strict=True)
             ]
-            audit_sql.record(conn, store_id=store_id, actor=Actor(None, None), changes=changes)
-            return ids
+            audit_sql.record(conn, store_id=store_id, actor=actor, changes=changes)
+            if not people:
+                return Seeded(ids, [])
+            label_ids: dict[int, int] = {}
+            for group_body, group_id in zip(group_bodies, ids, strict=True):
+                label = group_labels([group_body])
+                if label:
+                    label_ids[next(iter(label))] = group_id
+            rows = self._customer_rows(conn, store_id, people, hashes, label_ids)
+            customer_ids = customers_sandbox.insert_customers(conn, store_id=store_id, rows=rows)
+            entries = [
+                customer_audit.entry(
+                    store_id,
+                    actor,
+                    "create",
+                    i,
+                    None,
+                    created_customer(i, row.values)._replace(total_store_credit=row.total_store_credit),
+                )
+                for i, row in zip(customer_ids, rows, strict=True)
+            ]
+            audit_sql.record_entries(conn, entries)
+            return Seeded(ids, customer_ids)
+
+    @staticmethod
+    def _customer_rows(
+        conn: Connection,
+        store_id: int,
+        people: list[_SeedCustomer],
+        hashes: list[str | None],
+        label_ids: Mapping[int, int],
+    ) -> list[customers_sandbox.SeedCustomer]:
+        """The rows to insert, each CustomerGroupID resolved; SeedRejected (the transaction is
+        rolled back) when an e-mail is taken in the store or a group does not exist."""
+        resolved = []
+        for person in people:
+            group = person.values.get(CUSTOMER_GROUP_ID.column)
+            if person.group_label is not None:
+                group = label_ids[person.group_label]
+            resolved.append({**person.values, CUSTOMER_GROUP_ID.column: group})
+        wanted = {v[CUSTOMER_GROUP_ID.column] for v in resolved} - {0}
+        groups = customers_sandbox.existing_groups(conn, store_id=store_id, group_ids=wanted)  # type: ignore[arg-type]
+        keys = {filter_key(str(v[EMAIL.column])) or "" for v in resolved}
+        taken = customers_sandbox.taken_emails(conn, store_id=store_id, keys=keys)
+        problems: list[tuple[int | str, str]] = []
+        for index, v in enumerate(resolved):
+            messages = []
+            if filter_key(str(v[EMAIL.column])) in taken:
+                messages.append(EMAIL_TAKEN)
+            group = v[CUSTOMER_GROUP_ID.column]
+            if group != 0 and group not in groups:
+                messages.append(NO_SUCH_GROUP.format(group))
+            if messages:
+                problems.append((f"customers[{index}]", "; ".join(messages)))
+        if problems:
+            raise SeedRejected(problems)
+        now = time.time()
+        return [
+            customers_sandbox.SeedCustomer(v, h, p.credit, now)
+            for v, h, p in zip(resolved, hashes, people, strict=True)
+        ]
 
     def export(self, secure_url: str) -> list[CustomerGroup]:
         store_id = self.store_id(secure_url)
         with self.db.read() as conn:
             return sql.all_groups(conn, store_id=store_id)
+
+    def export_store(self, secure_url: str) -> tuple[list[CustomerGroup], list[Customer]]:
+        """The store's groups and customers, each in ascending id order (Password "")."""
+        store_id = self.store_id(secure_url)
+        with self.db.read() as conn:
+            return (
+                sql.all_groups(conn, store_id=store_id),
+                customers_sandbox.all_customers(conn, store_id=store_id),
+            )
 
     # Throttling --------------------------------------------------------------------------------
 

@@ -16,9 +16,11 @@ from sqlalchemy.engine import Connection
 from cartgroups.model import CustomerGroup
 from cartgroups.storage import audit as audit_sql
 from cartgroups.storage import customer_groups as group_sql
+from cartgroups.storage import customers_sandbox
 from cartgroups.storage.fastpath import Prepared
 from cartgroups.storage.tables import (
     customer_groups,
+    customers,
     idempotency_keys,
     rate_buckets,
     sandbox_faults,
@@ -64,13 +66,15 @@ class JournalRow:
 
 
 def reset_store(conn: Connection, *, store_id: int) -> None:
-    """The store as just after its credentials were made: no groups, ids from 1, no journal,
-    no throttling override, no fault rules that name it; no audit entries (the group ids they
-    name will be handed out again), no stored Idempotency-Key responses (they would replay
-    writes that are gone) and an empty rate-limit bucket. Call inside a write transaction."""
+    """The store as just after its credentials were made: no groups and no customers (ids of
+    both from 1), no journal, no throttling override, no fault rules that name it; no audit
+    entries (the ids they name will be handed out again), no stored Idempotency-Key responses
+    (they would replay writes that are gone) and an empty rate-limit bucket. Call inside a
+    write transaction."""
     audit_sql.delete_store_entries(conn, store_id=store_id)
     for table in (idempotency_keys, rate_buckets):
         conn.execute(sa.delete(table).where(table.c.store_id == store_id))
+    customers_sandbox.delete_store_customers(conn, store_id=store_id)
     conn.execute(sa.delete(customer_groups).where(customer_groups.c.store_id == store_id))
     conn.execute(sa.update(stores).where(stores.c.id == store_id).values(last_group_id=0))
     conn.execute(sa.delete(sandbox_journal).where(sandbox_journal.c.store_id == store_id))
@@ -82,8 +86,9 @@ _RESET_ALL = (
     *audit_sql.DELETE_ALL,
     Prepared(sa.delete(idempotency_keys)),
     Prepared(sa.delete(rate_buckets)),
+    Prepared(sa.delete(customers)),
     Prepared(sa.delete(customer_groups)),
-    Prepared(sa.update(stores).values(last_group_id=0)),
+    Prepared(sa.update(stores).values(last_group_id=0, last_customer_id=0)),
     Prepared(sa.delete(sandbox_journal)),
     Prepared(sa.delete(sandbox_stores)),
     Prepared(sa.delete(sandbox_faults)),

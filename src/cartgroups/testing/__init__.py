@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cartgroups.testing.server import SeedError, StoreCredentials, TestServer, serve
+    from cartgroups.testing.server import Seeded, SeedError, StoreCredentials, TestServer, serve
 
-__all__ = ["SeedError", "StoreCredentials", "TestServer", "serve"]
+__all__ = ["SeedError", "Seeded", "StoreCredentials", "TestServer", "serve"]
 
 
 def __getattr__(name: str) -> object:

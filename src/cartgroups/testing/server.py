@@ -40,7 +40,20 @@ def _store_name(number: int) -> str:
 
 
 class SeedError(ValueError):
-    """seed() was given groups that a POST would reject; nothing was written."""
+    """seed() was given groups or customers that a POST would reject; nothing was written."""
+
+
+class Seeded(list[int]):
+    """What seed() returns: the seeded groups' ids (it is that list, as before customers could
+    be seeded), and ``customers``, the seeded customers' ids, each in the order given."""
+
+    def __init__(self, groups: Sequence[int], customers: Sequence[int] = ()) -> None:
+        super().__init__(groups)
+        self.customers: list[int] = list(customers)
+
+    @property
+    def groups(self) -> list[int]:
+        return list(self)
 
 
 class _TestSettings(Settings):
@@ -179,9 +192,10 @@ class TestServer:
         return store.secure_url if isinstance(store, StoreCredentials) else store
 
     def reset(self, store: StoreCredentials | str | None = None) -> None:
-        """Without ``store``: delete every group of every store (each store's next
-        CustomerGroupID is 1 again), every journal entry, throttling override and fault rule.
-        With ``store``: that store's groups, journal, override and the rules that name it.
+        """Without ``store``: delete every group and customer of every store (each store's next
+        CustomerGroupID and CustomerID are 1 again), every journal entry, throttling override
+        and fault rule. With ``store``: that store's groups, customers, journal, override and
+        the rules that name it.
 
         Stores and credentials stay valid, including those from new_store()."""
         if store is None:
@@ -190,26 +204,52 @@ class TestServer:
             self.sandbox.reset_store(self._store_name(store))
 
     def seed(
-        self, groups: Sequence[Mapping[str, Any]], store: StoreCredentials | str | None = None
-    ) -> list[int]:
-        """Create groups as a POST of each would, and return their ids in order.
+        self,
+        groups: Sequence[Mapping[str, Any]] = (),
+        store: StoreCredentials | str | None = None,
+        *,
+        customers: Sequence[Mapping[str, Any]] = (),
+    ) -> Seeded:
+        """Create groups, and customers, as a POST of each would, and return the groups' ids in
+        order (the customers' ids are ``.customers`` of the result).
 
-        ``groups`` are 3dcart-shaped dicts (``{"Name": "Wholesale", "MinimumOrder": 250}``);
-        a CustomerGroupID in them is ignored, as in a POST. ``store`` is credentials from
-        new_store() or a SecureURL; the first store by default. Every group is checked before
-        any is written: a bad one raises SeedError naming each problem, and nothing is stored."""
+        ``groups`` and ``customers`` are 3dcart-shaped dicts (``{"Name": "Wholesale",
+        "MinimumOrder": 250}``, ``{"Email": "jane@example.com", "CustomerGroupID": 1}``); a
+        CustomerGroupID in a group and a CustomerID in a customer are ignored as ids, as in a
+        POST. The groups are written first. A customer's CustomerGroupID names a group of the
+        store (0: none), those just seeded included (ids from 1 after a reset); or, when one of
+        ``groups`` carries that CustomerGroupID, that seeded group, whatever id it gets.
+        A customer may carry ``TotalStoreCredit`` (a non-negative number; the only way to give a
+        customer store credit: the API ignores it) and ``Password`` (stored hashed).
+
+        ``store`` is credentials from new_store() or a SecureURL; the first store by default.
+        Everything is checked before anything is kept: a bad group or customer raises SeedError
+        naming each problem (``groups[1]: ...``, ``customers[0]: ...``), and nothing is stored."""
         if isinstance(groups, Mapping | str | bytes):
             raise TypeError("seed() takes a list of groups (dicts), not a single one")
+        if isinstance(customers, Mapping | str | bytes):
+            raise TypeError("seed() takes a list of customers (dicts), not a single one")
+        body: object = _as_posted(groups)
+        if customers:
+            body = {"groups": body, "customers": _as_posted(customers)}
         try:
-            return self.sandbox.seed(self._store_name(store), _as_posted(groups))
+            seeded = self.sandbox.seed_store(self._store_name(store), body)
         except SeedRejected as exc:
             raise SeedError(exc.message) from None
+        return Seeded(seeded.groups, seeded.customers)
 
     def export(self, store: StoreCredentials | str | None = None) -> list[dict[str, Any]]:
         """The store's groups (the first store's by default) as a 3dcart GET returns them:
         wire-format dicts in ascending id order, money as Decimal."""
         body = wire.groups_body(self.sandbox.export(self._store_name(store)))
         exported: list[dict[str, Any]] = json.loads(body, parse_float=Decimal)
+        return exported
+
+    def export_customers(self, store: StoreCredentials | str | None = None) -> list[dict[str, Any]]:
+        """The store's customers as a 3dcart GET returns them (Password "", TotalStoreCredit a
+        Decimal), in ascending id order."""
+        _groups, found = self.sandbox.export_store(self._store_name(store))
+        exported: list[dict[str, Any]] = json.loads(wire.customers_body(found), parse_float=Decimal)
         return exported
 
     def journal(
@@ -326,7 +366,7 @@ def stop_in_thread(server: uvicorn.Server, thread: threading.Thread) -> None:
 
 
 def _as_posted(groups: Sequence[Mapping[str, Any]]) -> list[object]:
-    """The groups as the server would read them from a JSON body (floats and Decimals become
+    """The groups (or customers) as the server would read them from a JSON body (floats and Decimals become
     exact decimals), so that seed() accepts and rejects exactly what a POST does."""
     text = json.dumps(list(groups), default=_decimal_text)
     loaded: list[object] = json.loads(text, parse_float=Decimal)
