@@ -28,6 +28,18 @@ ARGS: dict[str, list[str]] = {
     "stores list": [],
     "apps list": [],
     "audit list": ["--store", "shop.example.com"],
+    **{
+        f"customers {name}": ["--store", "shop.example.com", *args]
+        for name, args in {
+            "list": [],
+            "get": ["1"],
+            "create": ["--email", "a@example.com"],
+            "update": ["1", "--city", "x"],
+            "delete": ["1"],
+            "export": [],
+            "import": ["customers.csv"],
+        }.items()
+    },
     "audit prune": ["--days", "30"],
     "admin create-user": ["alice", "--password-stdin"],
     "admin list-users": [],

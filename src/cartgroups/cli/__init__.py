@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cartgroups import __version__
-from cartgroups.cli import admin, audit, groups, operators, sandbox, serve
+from cartgroups.cli import admin, audit, customers, groups, operators, sandbox, serve
 
 app = typer.Typer(
     name="cartgroups",
@@ -37,6 +37,7 @@ app.add_typer(admin.credentials_app, name="credentials")
 app.add_typer(admin.stores_app, name="stores")
 app.add_typer(admin.apps_app, name="apps")
 app.add_typer(groups.groups_app, name="groups")
+app.add_typer(customers.customers_app, name="customers")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(sandbox.sandbox_app, name="sandbox")
 app.add_typer(operators.admin_app, name="admin")
