@@ -349,3 +349,69 @@ def test_get_many_for_update_returns_the_existing_ones_of_the_store(db: Database
         return await store.write(many)
 
     assert run_on_store(store, scenario) == [1, 3]
+
+
+AWKWARD = 'tab\t cr\r nl\n \x01\x1f quote" back\\ slash/ \u0085\u2028\u2029 é 中 😀 </script>'
+
+
+def test_a_page_written_by_the_store_is_the_apis_bytes(db: Database, store: Store) -> None:
+    """page_json (on SQLite written by SQLite itself) is byte for byte what api/wire writes from
+    the same customers: awkward text, nulls, "", flags, a credit with its scale."""
+    from cartgroups.api import wire
+    from cartgroups.storage.customers import CustomerReads
+
+    store_id = new_store(db, "bytes.example")
+    with db.write() as conn:
+        conn.execute(
+            sa.insert(tables.customer_groups).values(store_id=store_id, group_id=4, **group_values())
+        )
+
+    async def scenario() -> tuple[tuple[bytes, int], tuple[bytes, int], list[Customer]]:
+        await store.write(create(store_id, "a@example.com", billing_company=AWKWARD, comments=""))
+        await store.write(
+            create(store_id, "b@example.com", enabled=True, reset_password=True, customer_group_id=4)
+        )
+        query = CustomerQuery()
+        written = await store.customers.page_json(store_id=store_id, query=query, limit=10, skip=0)
+        from_rows = await CustomerReads.page_json(
+            store.customers, store_id=store_id, query=query, limit=10, skip=0
+        )
+        members = await store.customers.page_json(
+            store_id=store_id, query=CustomerQuery(group_id=4), limit=10, skip=0
+        )
+        assert members[1] == 1
+        return (
+            written,
+            from_rows,
+            await store.customers.page(store_id=store_id, query=query, limit=10, skip=0),
+        )
+
+    written, from_rows, customers = run_on_store(store, scenario)
+    assert written == from_rows == (wire.customers_body(customers), 2)
+    assert b'"BillingCompany":null' in written[0] and b'"Comments":""' in written[0]
+    assert b"\\u2028" in written[0] and b'"TotalStoreCredit":0.0' in written[0]
+
+
+def test_a_credit_keeps_its_scale_in_a_written_page(db: Database, store: Store) -> None:
+    from cartgroups.api import wire
+
+    store_id = new_store(db, "credit.example")
+
+    async def made() -> int:
+        return await store.write(create(store_id, "c@example.com"))
+
+    customer_id = run_on_store(store, made)
+    with db.write() as conn:
+        conn.execute(
+            sa.update(tables.customers)
+            .where(tables.customers.c.customer_id == customer_id)
+            .values(total_store_credit=Decimal("12.50"))
+        )
+
+    async def read() -> tuple[bytes, list[Customer]]:
+        body, _ = await store.customers.page_json(store_id=store_id, query=CustomerQuery(), limit=10, skip=0)
+        return body, await store.customers.page(store_id=store_id, query=CustomerQuery(), limit=10, skip=0)
+
+    body, customers = run_on_store(store, read)
+    assert body == wire.customers_body(customers)
+    assert b'"TotalStoreCredit":12.50,' in body

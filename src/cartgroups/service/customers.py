@@ -179,9 +179,7 @@ class Customers:
         page = _in_group(page, group_id)
         found = await self._page(store_id, page)
         if not found:
-            if await self.store.get_group(store_id=store_id, group_id=group_id) is None:
-                raise NotFound(NO_MEMBERS, value=str(group_id))
-            await self._no_page(store_id, page, NO_MEMBERS)
+            await self._no_members(store_id, group_id, page)
         return found
 
     async def count_members(self, *, store_id: int, group_id: int, page: CustomerPage) -> int:
@@ -189,6 +187,33 @@ class Customers:
         if await self.store.get_group(store_id=store_id, group_id=group_id) is None:
             raise NotFound(NO_MEMBERS, value=str(group_id))
         return await self.count(store_id=store_id, page=_in_group(page, group_id))
+
+    async def page_json(self, *, store_id: int, page: CustomerPage) -> bytes:
+        """page(), already written as the API's JSON array by the store. The same errors."""
+        body, count = await self._page_json(store_id, page)
+        if not count:
+            await self._no_page(store_id, page, NO_CUSTOMERS)
+        return body
+
+    async def members_json(self, *, store_id: int, group_id: int, page: CustomerPage) -> bytes:
+        """members(), already written as the API's JSON array by the store. The same errors."""
+        if group_id < 1:
+            raise NotFound(NO_MEMBERS, value=str(group_id))
+        page = _in_group(page, group_id)
+        body, count = await self._page_json(store_id, page)
+        if not count:
+            await self._no_members(store_id, group_id, page)
+        return body
+
+    async def _page_json(self, store_id: int, page: CustomerPage) -> tuple[bytes, int]:
+        return await self.store.customers.page_json(
+            store_id=store_id, query=page.query, limit=page.limit, skip=page.offset - 1
+        )
+
+    async def _no_members(self, store_id: int, group_id: int, page: CustomerPage) -> NoReturn:
+        if await self.store.get_group(store_id=store_id, group_id=group_id) is None:
+            raise NotFound(NO_MEMBERS, value=str(group_id))
+        await self._no_page(store_id, page, NO_MEMBERS)
 
     async def _page(self, store_id: int, page: CustomerPage) -> list[Customer]:
         return await self.store.customers.page(

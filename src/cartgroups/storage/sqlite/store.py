@@ -32,9 +32,10 @@ from cartgroups.storage import rate_limits as bucket_sql
 from cartgroups.storage.audit import Actor, Change
 from cartgroups.storage.commits import Commits
 from cartgroups.storage.credentials import CredentialsState, TokenGrant
-from cartgroups.storage.customers import CustomerReads, CustomerWrites, Duplicate, Row
+from cartgroups.storage.customers import CustomerWrites, Duplicate, Row
 from cartgroups.storage.database import Database
 from cartgroups.storage.fastpath import Prepared
+from cartgroups.storage.sqlite.customers import SqliteCustomerReads
 from cartgroups.storage.sqlite.group_commit import WriteBatcher
 from cartgroups.storage.store import Plan
 
@@ -189,7 +190,7 @@ class SqliteStore:
         self.db = db
         self.commits = Commits(db)
         self.batcher = WriteBatcher(db)
-        self.customers = CustomerReads(_Reads(db))
+        self.customers = SqliteCustomerReads(_Reads(db))
 
     async def open(self) -> None:
         return None
