@@ -206,11 +206,8 @@ def db_state(db: Database) -> list[tuple[object, ...]]:
         customers = conn.execute(
             sa.select(tables.customers).order_by(tables.customers.c.store_id, tables.customers.c.customer_id)
         ).all()
-        stores = conn.execute(
-            sa.select(tables.stores.c.id, tables.stores.c.last_group_id, tables.stores.c.last_customer_id).order_by(
-                tables.stores.c.id
-            )
-        ).all()
+        s = tables.stores.c
+        stores = conn.execute(sa.select(s.id, s.last_group_id, s.last_customer_id).order_by(s.id)).all()
         audit = conn.execute(sa.select(sa.func.count()).select_from(tables.audit_log)).all()
     return [tuple(row) for row in (*groups, *customers, *stores, *audit)]
 

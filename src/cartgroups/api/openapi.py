@@ -26,7 +26,7 @@ from cartgroups.customer_model import (
     WRITABLE,
 )
 from cartgroups.model import EDITABLE, FIELDS, FieldSpec
-from cartgroups.service import customer_groups, customers
+from cartgroups.service import customer_groups
 from cartgroups.service.idempotency import MAX_KEY_LENGTH
 
 _REF = "#/components/schemas/"
@@ -120,10 +120,10 @@ _ENTITIES: dict[Resource, _Entity] = {
             "schema": {
                 "type": "integer",
                 "minimum": 0,
-                "maximum": customers.LIMIT_MAX,
-                "default": customers.LIMIT_DEFAULT,
+                "maximum": customer_groups.LIMIT_MAX,
+                "default": customer_groups.LIMIT_DEFAULT,
             },
-            "description": f"Page size; 0 or an empty value means {customers.LIMIT_DEFAULT}.",
+            "description": f"Page size; 0 or an empty value means {customer_groups.LIMIT_DEFAULT}.",
         },
         filters=(
             *(

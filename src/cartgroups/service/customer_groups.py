@@ -42,8 +42,11 @@ class Page:
     count_only: bool = False
 
 
-def parse_page(limit: str | None, offset: str | None, countonly: str | None) -> Page:
-    """Read ``limit``, ``offset`` and ``countonly`` as the live API does; absent or empty means default."""
+def parse_page(
+    limit: str | None, offset: str | None, countonly: str | None, *, zero_limit: bool = False
+) -> Page:
+    """Read ``limit``, ``offset`` and ``countonly`` as the live API does; absent or empty means
+    default. ``zero_limit``: a limit of 0 means the default too (Customers, D7)."""
     count_only = False
     if countonly:
         flag = {"0": False, "1": True, "false": False, "true": True}.get(countonly.lower())
@@ -54,7 +57,12 @@ def parse_page(limit: str | None, offset: str | None, countonly: str | None) -> 
         return Page(count_only=True)  # limit and offset are ignored, even when malformed
     size = LIMIT_DEFAULT
     if limit:
-        size = validation.as_integer(limit) or 0
+        parsed = validation.as_integer(limit)
+        if zero_limit:
+            if parsed is None or not 0 <= parsed <= LIMIT_MAX:
+                raise Invalid(f"limit must be an integer from 0 to {LIMIT_MAX} (0 means {LIMIT_DEFAULT})")
+            parsed = parsed or LIMIT_DEFAULT
+        size = parsed or 0
         if not 1 <= size <= LIMIT_MAX:
             raise Invalid(f"limit must be an integer from 1 to {LIMIT_MAX}")
     start = 1

@@ -43,7 +43,14 @@ from cartgroups.customer_model import (
 from cartgroups.errors import Invalid, NotFound
 from cartgroups.service import customer_audit, validation
 from cartgroups.service.credentials import Principal
-from cartgroups.service.customer_groups import OFFSET_PAST_END, ItemResult, Outcome, shown_id
+from cartgroups.service.customer_groups import (
+    LIMIT_DEFAULT,
+    OFFSET_PAST_END,
+    ItemResult,
+    Outcome,
+    parse_page,
+    shown_id,
+)
 from cartgroups.service.operators import hash_password
 from cartgroups.service.writes import Plan, Store, Transaction
 from cartgroups.storage import audit as audit_sql
@@ -58,8 +65,6 @@ NO_MEMBERS = "The Customer Group was not found and/or contains no customer recor
 EMAIL_TAKEN = "Email is already used by another customer of this store"
 NO_SUCH_GROUP = "CustomerGroupID must be 0 or a customer group of this store (there is no group {})"
 
-LIMIT_DEFAULT, LIMIT_MAX = 10, 500
-OFFSET_MAX = (CUSTOMER_ID.maximum or 0) + 1
 DATE_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y")
 BAD_DATE = "{} must be a date and time as mm/dd/yyyy hh:mm:ss (24-hour clock) or a date as mm/dd/yyyy"
 
@@ -90,28 +95,8 @@ def parse_customer_page(params: Mapping[str, str], zone: ZoneInfo) -> CustomerPa
         updated_from=_when(params.get("lastupdatestart", ""), "lastupdatestart", zone),
         updated_to=_when(params.get("lastupdateend", ""), "lastupdateend", zone),
     )
-    countonly = params.get("countonly")
-    if countonly:
-        flag = {"0": False, "1": True, "false": False, "true": True}.get(countonly.lower())
-        if flag is None:
-            raise Invalid("countonly must be 0 or 1")
-        if flag:
-            return CustomerPage(query, count_only=True)
-    size = LIMIT_DEFAULT
-    limit = params.get("limit")
-    if limit:
-        parsed = validation.as_integer(limit)
-        if parsed is None or not 0 <= parsed <= LIMIT_MAX:
-            raise Invalid(f"limit must be an integer from 0 to {LIMIT_MAX} (0 means {LIMIT_DEFAULT})")
-        size = parsed or LIMIT_DEFAULT
-    start = 1
-    offset = params.get("offset")
-    if offset:
-        number = validation.as_integer(offset)
-        if number is None or number < 0:
-            raise Invalid("offset must be a whole number; the first record is 1")
-        start = min(max(number, 1), OFFSET_MAX)
-    return CustomerPage(query, limit=size, offset=start)
+    paging = parse_page(params.get("limit"), params.get("offset"), params.get("countonly"), zero_limit=True)
+    return CustomerPage(query, paging.limit, paging.offset, paging.count_only)
 
 
 def _when(text: str, name: str, zone: ZoneInfo) -> float | None:
@@ -260,7 +245,9 @@ class Customers:
             except EmailTaken:
                 raise _email_taken() from None
             after = created_customer(customer_id, checked.values)
-            await tx.record_entries([_entry(store_id, actor, "create", customer_id, None, after)])
+            await tx.record_entries(
+                [customer_audit.entry(store_id, actor, "create", customer_id, None, after)]
+            )
             return customer_id
 
         return write
@@ -278,7 +265,9 @@ class Customers:
                 after = await _change(tx, store_id, before, checked)
             except EmailTaken:
                 raise _email_taken() from None
-            await tx.record_entries([_entry(store_id, actor, "update", customer_id, before, after)])
+            await tx.record_entries(
+                [customer_audit.entry(store_id, actor, "update", customer_id, before, after)]
+            )
 
         return write
 
@@ -332,7 +321,9 @@ class Customers:
                         outcome[position] = ItemResult(Outcome.INVALID, str(customer_id), exc.message)
                         continue
                     current[customer_id] = after
-                    entries.append(_entry(store_id, actor, "update", customer_id, before, after, bulk=True))
+                    entries.append(
+                        customer_audit.entry(store_id, actor, "update", customer_id, before, after, bulk=True)
+                    )
                     outcome[position] = ItemResult(Outcome.UPDATED, str(customer_id), "updated successfully")
                 await tx.record_entries(entries)
             return [r for r in outcome if r is not None]
@@ -347,7 +338,9 @@ class Customers:
             before = await tx.customers.delete(store_id=store_id, customer_id=customer_id)
             if before is None:
                 raise NotFound(NOT_FOUND, value=str(customer_id))
-            await tx.record_entries([_entry(store_id, actor, "delete", customer_id, before, None)])
+            await tx.record_entries(
+                [customer_audit.entry(store_id, actor, "delete", customer_id, before, None)]
+            )
 
         return write
 
@@ -414,16 +407,3 @@ async def _change(tx: Transaction, store_id: int, before: Customer, checked: _Ch
         now=time.time(),
     )
     return with_customer_values(before, values)
-
-
-def _entry(
-    store_id: int,
-    actor: audit_sql.Actor,
-    action: audit_sql.Action,
-    customer_id: int,
-    before: Customer | None,
-    after: Customer | None,
-    *,
-    bulk: bool = False,
-) -> dict[str, object]:
-    return customer_audit.entry(store_id, actor, action, customer_id, before, after, bulk=bulk)
