@@ -51,13 +51,14 @@ class Executor(Protocol):
         ...
 
 
-_SELECTED = (t.c.customer_id, *(t.c[f.column] for f in STORED), t.c.total_store_credit)
+# What every read of a customer selects: the id, the stored fields, the credit (customer_from_row).
+SELECTED = (t.c.customer_id, *(t.c[f.column] for f in STORED), t.c.total_store_credit)
 _FLAGS_AT = tuple(1 + i for i, f in enumerate(STORED) if f.kind == "boolean")
 _KEY = (t.c.store_id == sa.bindparam("store_id"), t.c.customer_id == sa.bindparam("customer_id"))
 
 
 def customer_from_row(row: Row) -> Customer:
-    """A Customer from a row of _SELECTED: the id, the stored fields, the credit. Password is ""."""
+    """A Customer from a row of SELECTED: the id, the stored fields, the credit. Password is ""."""
     values = list(row)
     for i in _FLAGS_AT:  # SQLite returns 0/1
         values[i] = bool(values[i])
@@ -101,12 +102,12 @@ def _where(names: frozenset[str]) -> list[sa.ColumnElement[bool]]:
 
 
 def list_statement(names: frozenset[str]) -> Prepared:
-    """The page of customers matching the filters ``names`` (of CustomerQuery): their _SELECTED
+    """The page of customers matching the filters ``names`` (of CustomerQuery): their SELECTED
     columns, ascending by id, bound ``limit`` and ``offset``."""
     statement = _LISTS.get(names)
     if statement is None:
         statement = _LISTS[names] = Prepared(
-            sa.select(*_SELECTED)
+            sa.select(*SELECTED)
             .where(*_where(names))
             .order_by(t.c.customer_id)
             .limit(sa.bindparam("limit"))
@@ -122,8 +123,8 @@ def _count_statement(names: frozenset[str]) -> Prepared:
     return statement
 
 
-GET = Prepared(sa.select(*_SELECTED).where(*_KEY))
-LOCK = Prepared(sa.select(*_SELECTED).where(*_KEY).with_for_update())
+GET = Prepared(sa.select(*SELECTED).where(*_KEY))
+LOCK = Prepared(sa.select(*SELECTED).where(*_KEY).with_for_update())
 LOCK_CHUNK = 500
 _LOCK_MANY: dict[int, Prepared] = {}
 NEXT_ID = Prepared(
@@ -143,7 +144,7 @@ INSERT = Prepared(
         {c: sa.bindparam(c) for c in ("store_id", "customer_id", *_WRITTEN)},
     )
 )
-DELETE = Prepared(sa.delete(t).where(*_KEY).returning(*_SELECTED))
+DELETE = Prepared(sa.delete(t).where(*_KEY).returning(*SELECTED))
 EMAIL_OWNER = Prepared(
     sa.select(t.c.customer_id).where(
         t.c.store_id == sa.bindparam("store_id"), t.c.email_key == sa.bindparam("key")
@@ -163,7 +164,7 @@ RELEASE = Prepared(
     sa.update(t)
     .where(t.c.store_id == sa.bindparam("store_id"), t.c.customer_group_id == sa.bindparam("group_id"))
     .values(customer_group_id=0, updated_at=sa.bindparam("now"))
-    .returning(*_SELECTED)
+    .returning(*SELECTED)
 )
 _UPDATES: dict[frozenset[str], Prepared] = {}
 _KEY_OF_COLUMN = {TEXT_FILTERS[name].column: key for name, key in CUSTOMER_KEYS.items()}
@@ -184,7 +185,7 @@ def _lock_many(count: int) -> Prepared:
     if statement is None:
         ids = [sa.bindparam(f"c{i}", type_=sa.Integer) for i in range(count)]
         statement = _LOCK_MANY[count] = Prepared(
-            sa.select(*_SELECTED)
+            sa.select(*SELECTED)
             .where(t.c.store_id == sa.bindparam("store_id"), t.c.customer_id.in_(ids))
             .order_by(t.c.customer_id)
             .with_for_update()
@@ -192,7 +193,7 @@ def _lock_many(count: int) -> Prepared:
     return statement
 
 
-def _with_keys(values: Mapping[str, object]) -> dict[str, object]:
+def with_filter_keys(values: Mapping[str, object]) -> dict[str, object]:
     """Column values with the filter keys of the filtered columns among them."""
     written = dict(values)
     for column, key in _KEY_OF_COLUMN.items():
@@ -253,7 +254,7 @@ class CustomerWrites:
         assert row is not None, "the store exists"
         customer_id = int(row[0])
         params = {
-            **_with_keys(values),
+            **with_filter_keys(values),
             "store_id": store_id,
             "customer_id": customer_id,
             "password_hash": password_hash,
@@ -293,7 +294,7 @@ class CustomerWrites:
     ) -> None:
         """Change the given columns (and the password's hash, when given) of a customer this
         transaction read for update; its last-update time is ``now``. EmailTaken."""
-        written = _with_keys(values)
+        written = with_filter_keys(values)
         written["updated_at"] = now
         if password_hash is not None:
             written["password_hash"] = password_hash

@@ -16,11 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from cartgroups.customer_model import STORED, Customer, filter_key
-from cartgroups.storage.customers import customer_from_row
+from cartgroups.customer_model import Customer, filter_key
+from cartgroups.storage.customers import SELECTED, customer_from_row
 from cartgroups.storage.tables import customers as t
 
-_SELECTED = (t.c.customer_id, *(t.c[f.column] for f in STORED), t.c.total_store_credit)
 _NO_TEXT = sa.literal("")
 _FIRST = sa.func.coalesce(t.c.firstname_key, _NO_TEXT)
 _LAST = sa.func.coalesce(t.c.lastname_key, _NO_TEXT)
@@ -66,7 +65,7 @@ def search_customers(
     of CUSTOMER_SORTS), ``skip`` of them left out first."""
     order = [c.desc() if descending else c.asc() for c in CUSTOMER_SORTS[sort]]
     statement = (
-        sa.select(*_SELECTED)
+        sa.select(*SELECTED)
         .where(*_matching(store_id, contains, group_id))
         .order_by(*order)
         .limit(limit)

@@ -16,15 +16,9 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from cartgroups.customer_model import STORED, Customer
-from cartgroups.storage.customers import _with_keys, customer_from_row
+from cartgroups.customer_model import Customer
+from cartgroups.storage.customers import SELECTED, customer_from_row, with_filter_keys
 from cartgroups.storage.tables import customer_groups, customers, stores
-
-_SELECTED = (
-    customers.c.customer_id,
-    *(customers.c[f.column] for f in STORED),
-    customers.c.total_store_credit,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +47,7 @@ def insert_customers(conn: Connection, *, store_id: int, rows: Sequence[SeedCust
         )
         conn.execute(
             sa.insert(customers).values(
-                **_with_keys(row.values),
+                **with_filter_keys(row.values),
                 store_id=store_id,
                 customer_id=customer_id,
                 password_hash=row.password_hash,
@@ -68,7 +62,7 @@ def insert_customers(conn: Connection, *, store_id: int, rows: Sequence[SeedCust
 def all_customers(conn: Connection, *, store_id: int) -> list[Customer]:
     """Every customer of the store in ascending id order (Password "", as everywhere)."""
     rows = conn.execute(
-        sa.select(*_SELECTED).where(customers.c.store_id == store_id).order_by(customers.c.customer_id)
+        sa.select(*SELECTED).where(customers.c.store_id == store_id).order_by(customers.c.customer_id)
     )
     return [customer_from_row(tuple(row)) for row in rows]
 
