@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cartgroups.admin import web
-from cartgroups.admin.groups import _store
+from cartgroups.admin.store_pages import store_asked
 from cartgroups.errors import Invalid, NotFound
 from cartgroups.offloop import off_loop
 from cartgroups.service import credentials
@@ -53,7 +53,7 @@ async def _credentials_page(
 
 @web.signed_in
 async def credentials_page(request: Request, session: Session) -> Response:
-    store = await _store(request)
+    store = await store_asked(request)
     notice = ""
     revoked = request.query_params.get("revoked", "")
     if revoked.isdigit() and len(revoked) <= 10:
@@ -63,7 +63,7 @@ async def credentials_page(request: Request, session: Session) -> Response:
 
 @web.signed_in
 async def issue_token(request: Request, session: Session) -> Response:
-    store = await _store(request)
+    store = await store_asked(request)
     form: dict[str, str] = request.state.form
     application = form.get("application", "").strip()
     read, write = "read" in form, "write" in form
@@ -92,7 +92,7 @@ async def issue_token(request: Request, session: Session) -> Response:
 
 @web.signed_in
 async def revoke_token(request: Request, session: Session) -> Response:
-    store = await _store(request)
+    store = await store_asked(request)
     token_id = web.parse_id(request.path_params["token_id"])
     try:
         await off_loop(web.console(request).stores.revoke, store_id=store.id, token_id=token_id)

@@ -9,19 +9,33 @@ synchronous service: off the loop), which matches a part of the e-mail or of the
 The password is write-only: no page ever shows it (nor does the console have it: only its hash
 is kept), an empty password field keeps the one there is, and a form shown again after an error
 has the field empty. The edit form sends the service only the fields the operator changed, so
-that text never set (null) stays null when the form shows it as an empty box (D4)."""
+that text never set (null) stays null when the form shows it as an empty box (D4).
+
+What these pages share with the groups' (admin/groups.py) is in admin/store_pages.py."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cartgroups.admin import web
-from cartgroups.admin.groups import NOTHING, PAGE_SIZE, _by_operator, _search, _store, page_asked
+from cartgroups.admin.store_pages import (
+    NOTHING,
+    PAGE_SIZE,
+    by_operator,
+    done,
+    form_values,
+    kind,
+    notice_shown,
+    page_asked,
+    shown,
+    store_asked,
+    submitted,
+    table_asked,
+)
 from cartgroups.customer_model import (
     CUSTOMER_GROUP_ID,
     EMAIL,
@@ -84,26 +98,6 @@ NOTICES = {
 }
 
 
-def _notice(request: Request) -> str:
-    for key, text in NOTICES.items():
-        raw = request.query_params.get(key, "")
-        if raw.isdigit() and len(raw) <= 10:
-            return text.format(raw)
-    return ""
-
-
-def _shown(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value)
-
-
-def _kind(spec: FieldSpec) -> str:
-    return spec.kind
-
-
 def full_name(customer: Customer) -> str:
     return " ".join(p for p in (customer.billing_first_name, customer.billing_last_name) if p)
 
@@ -130,22 +124,18 @@ async def _group_names(request: Request, store: StoreRow) -> dict[int, str] | No
 
 @web.signed_in
 async def customer_table(request: Request, session: Session) -> Response:
-    store = await _store(request)
-    query, matchable = _search(request)
-    sort = request.query_params.get("sort", "id")
-    if sort not in CUSTOMER_SORTS:
-        sort = "id"
-    descending = request.query_params.get("dir") == "desc"
+    store = await store_asked(request)
+    asked = table_asked(request, CUSTOMER_SORTS)
     found: Page[Customer] = NOTHING
-    if matchable:
+    if asked.matchable:
         found = await off_loop(
             web.console(request).customer_search.search,
             store.id,
-            contains=query,
-            sort=sort,
-            descending=descending,
+            contains=asked.q,
+            sort=asked.sort,
+            descending=asked.descending,
             size=PAGE_SIZE,
-            number=page_asked(request),
+            number=asked.number,
         )
     return web.page(
         request,
@@ -155,12 +145,8 @@ async def customer_table(request: Request, session: Session) -> Response:
         customers=found.rows,
         group_names=await _group_names(request, store) or {},
         full_name=full_name,
-        q=query,
-        sort=sort,
-        descending=descending,
-        sort_labels=SORT_LABELS,
-        paging=found,
-        notice=_notice(request),
+        notice=notice_shown(request, NOTICES),
+        **asked.shown(SORT_LABELS, found),
     )
 
 
@@ -169,19 +155,17 @@ async def customer_table(request: Request, session: Session) -> Response:
 
 def _values(customer: Customer | None) -> dict[str, Any]:
     """What the form shows of a customer, or for a new one the defaults. Never a password."""
-    values: dict[str, Any] = {}
-    for spec in STORED:
-        value = getattr(customer, spec.column) if customer is not None else spec.default
-        values[spec.wire] = bool(value) if spec.kind == "boolean" else _shown(value)
+    if customer is None:
+        values = form_values(STORED, lambda spec: spec.default)
+    else:
+        values = form_values(STORED, lambda spec: getattr(customer, spec.column))
     values[PASSWORD.wire] = ""
     return values
 
 
 def _submitted(form: Mapping[str, str]) -> dict[str, Any]:
     """The form as sent, to show again after an error (the password field empty)."""
-    values: dict[str, Any] = {}
-    for spec in STORED:
-        values[spec.wire] = spec.wire in form if spec.kind == "boolean" else form.get(spec.wire, "")
+    values = submitted(STORED, form)
     values[PASSWORD.wire] = ""
     return values
 
@@ -214,7 +198,7 @@ def _update_body(form: Mapping[str, str], current: Customer) -> dict[str, object
         if spec.kind == "boolean":
             if (spec.wire in form) != bool(now):
                 body[spec.wire] = spec.wire in form
-        elif spec.wire in form and form[spec.wire] != _shown(now):
+        elif spec.wire in form and form[spec.wire] != shown(now):
             body[spec.wire] = form[spec.wire]
     return body
 
@@ -244,7 +228,7 @@ async def _form_page(
         cid=customer.customer_id if customer else None,
         errors=dict(error.fields) if error else {},
         summary=error.message if error else "",
-        kind=_kind,
+        kind=kind,
     )
 
 
@@ -254,7 +238,7 @@ def _customer_id(request: Request) -> int:
 
 @web.signed_in
 async def new_customer(request: Request, session: Session) -> Response:
-    store = await _store(request)
+    store = await store_asked(request)
     if request.method == "GET":
         values = _values(None)
         group = as_integer(request.query_params.get("group", ""))  # from a group's page
@@ -264,16 +248,16 @@ async def new_customer(request: Request, session: Session) -> Response:
     form: dict[str, str] = request.state.form
     customers = web.console(request).customers
     try:
-        customer_id = await customers.create(principal=_by_operator(store, session), body=_create_body(form))
+        customer_id = await customers.create(principal=by_operator(store, session), body=_create_body(form))
     except Invalid as exc:
         values = _submitted(form)
         return await _form_page(request, session, store, values=values, customer=None, status=400, error=exc)
-    return web.redirect(f"{web.PREFIX}/stores/{store.id}/customers?created={customer_id}")
+    return done(store, "customers", "created", customer_id)
 
 
 @web.signed_in
 async def edit_customer(request: Request, session: Session) -> Response:
-    store = await _store(request)
+    store = await store_asked(request)
     customer_id = _customer_id(request)
     customers = web.console(request).customers
     current = await customers.get(store_id=store.id, customer_id=customer_id)
@@ -281,22 +265,21 @@ async def edit_customer(request: Request, session: Session) -> Response:
         return await _form_page(request, session, store, values=_values(current), customer=current)
     form: dict[str, str] = request.state.form
     body = _update_body(form, current)
-    done = f"{web.PREFIX}/stores/{store.id}/customers"
     if not body:
-        return web.redirect(f"{done}?unchanged={customer_id}")
+        return done(store, "customers", "unchanged", customer_id)
     try:
-        await customers.update(principal=_by_operator(store, session), customer_id=customer_id, body=body)
+        await customers.update(principal=by_operator(store, session), customer_id=customer_id, body=body)
     except Invalid as exc:
         values = _submitted(form)
         return await _form_page(
             request, session, store, values=values, customer=current, status=400, error=exc
         )
-    return web.redirect(f"{done}?updated={customer_id}")
+    return done(store, "customers", "updated", customer_id)
 
 
 @web.signed_in
 async def delete_customer(request: Request, session: Session) -> Response:
-    store = await _store(request)
+    store = await store_asked(request)
     customer_id = _customer_id(request)
     customers = web.console(request).customers
     if request.method == "GET":
@@ -309,8 +292,8 @@ async def delete_customer(request: Request, session: Session) -> Response:
             customer=customer,
             name=full_name(customer),
         )
-    await customers.delete(principal=_by_operator(store, session), customer_id=customer_id)
-    return web.redirect(f"{web.PREFIX}/stores/{store.id}/customers?deleted={customer_id}")
+    await customers.delete(principal=by_operator(store, session), customer_id=customer_id)
+    return done(store, "customers", "deleted", customer_id)
 
 
 # --- a group's page: the group, its members, and moves into and out of it
@@ -347,7 +330,7 @@ async def _group_page(
         members=members.rows,
         paging=members,
         full_name=full_name,
-        notice="" if problem else _notice(request),
+        notice="" if problem else notice_shown(request, NOTICES),
         problem=problem,
         asked=asked,
     )
@@ -360,7 +343,7 @@ async def _group(request: Request, store: StoreRow) -> CustomerGroup:
 
 @web.signed_in
 async def group_page(request: Request, session: Session) -> Response:
-    store = await _store(request)
+    store = await store_asked(request)
     return await _group_page(request, session, store, await _group(request, store))
 
 
@@ -368,7 +351,7 @@ async def _move(request: Request, session: Session, store: StoreRow, customer_id
     """Put a customer in a group (0: none) through the API's partial update: its rules (the group
     must exist, D3) and its audit entry."""
     await web.console(request).customers.update(
-        principal=_by_operator(store, session),
+        principal=by_operator(store, session),
         customer_id=customer_id,
         body={CUSTOMER_GROUP_ID.wire: group_id},
     )
@@ -377,7 +360,7 @@ async def _move(request: Request, session: Session, store: StoreRow, customer_id
 @web.signed_in
 async def add_member(request: Request, session: Session) -> Response:
     """Move the customer named by e-mail (exactly, any case) or id into this group."""
-    store = await _store(request)
+    store = await store_asked(request)
     group = await _group(request, store)
     customers = web.console(request).customers
     asked = request.state.form.get("customer", "").strip()[:150]
@@ -398,13 +381,13 @@ async def add_member(request: Request, session: Session) -> Response:
     except Invalid as exc:  # the e-mail cannot be one, or the group went meanwhile
         problem = problem if customer_id is None else exc.message
         return await _group_page(request, session, store, group, status=400, problem=problem, asked=asked)
-    return web.redirect(f"{web.PREFIX}/stores/{store.id}/groups/{group.group_id}?added={customer_id}")
+    return done(store, f"groups/{group.group_id}", "added", customer_id)
 
 
 @web.signed_in
 async def remove_member(request: Request, session: Session) -> Response:
     """Put a member of this group in no group."""
-    store = await _store(request)
+    store = await store_asked(request)
     group = await _group(request, store)
     customer_id = _customer_id(request)
     customer = await web.console(request).customers.get(store_id=store.id, customer_id=customer_id)
@@ -412,4 +395,4 @@ async def remove_member(request: Request, session: Session) -> Response:
         problem = NOT_A_MEMBER.format(customer_id)
         return await _group_page(request, session, store, group, status=400, problem=problem)
     await _move(request, session, store, customer_id, 0)
-    return web.redirect(f"{web.PREFIX}/stores/{store.id}/groups/{group.group_id}?removed={customer_id}")
+    return done(store, f"groups/{group.group_id}", "removed", customer_id)

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cartgroups.admin import web
-from cartgroups.admin.groups import _store
+from cartgroups.admin.store_pages import store_asked
 from cartgroups.api.sandbox import fault_json, journal_json
 from cartgroups.errors import Invalid
 from cartgroups.offloop import off_loop
@@ -47,7 +47,7 @@ def _notice(request: Request, key: str, one: str, many: str = "") -> str:
 
 @web.signed_in
 async def journal(request: Request, session: Session) -> Response:
-    store = await _store(request)
+    store = await store_asked(request)
     sandbox = _sandbox(request)
     limit = min(sandbox.journal_size, JOURNAL_SHOWN)
     entries = [journal_json(row) for row in await off_loop(sandbox.journal, store.secure_url, limit)]
@@ -65,7 +65,7 @@ async def journal(request: Request, session: Session) -> Response:
 
 @web.signed_in
 async def journal_entry(request: Request, session: Session) -> Response:
-    store = await _store(request)
+    store = await store_asked(request)
     entry_id = web.parse_id(request.path_params["entry_id"])
     entry = journal_json(await off_loop(_sandbox(request).journal_entry, store.secure_url, entry_id))
     return web.page(request, "journal_entry.html", session=session, store=store, entry=entry)
@@ -73,7 +73,7 @@ async def journal_entry(request: Request, session: Session) -> Response:
 
 @web.signed_in
 async def clear_journal(request: Request, session: Session) -> Response:
-    store = await _store(request)
+    store = await store_asked(request)
     deleted = await off_loop(_sandbox(request).clear_journal, store.secure_url)
     return web.redirect(f"{web.PREFIX}/stores/{store.id}/journal?cleared={deleted}")
 

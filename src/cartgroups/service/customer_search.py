@@ -6,8 +6,10 @@ customers' changes go through service.customers.Customers, the API's own rules."
 
 from __future__ import annotations
 
+from functools import partial
+
 from cartgroups.customer_model import Customer
-from cartgroups.service.stores import Page, _pages
+from cartgroups.service.stores import Page, paged
 from cartgroups.storage import customers_admin as sql
 from cartgroups.storage.database import Database
 
@@ -38,15 +40,13 @@ class CustomerSearch:
         and read in one transaction."""
         with self.db.read() as conn:
             total = sql.count_customers(conn, store_id=store_id, contains=contains, group_id=group_id)
-            number, pages = _pages(total, size, number)
-            rows = sql.search_customers(
+            read = partial(
+                sql.search_customers,
                 conn,
                 store_id=store_id,
                 contains=contains,
                 group_id=group_id,
                 sort=sort,
                 descending=descending,
-                limit=size,
-                skip=(number - 1) * size,
             )
-        return Page(rows, total, number, pages)
+            return paged(total, size, number, read)

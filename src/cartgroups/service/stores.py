@@ -11,7 +11,9 @@ that their users need not import storage."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Generic, TypeVar
 
 from cartgroups.model import CustomerGroup
@@ -22,7 +24,7 @@ from cartgroups.storage import customer_groups as group_sql
 from cartgroups.storage.credentials import StoreRow, TokenRow
 from cartgroups.storage.database import Database
 
-__all__ = ["GROUP_SORTS", "Issued", "Page", "StoreRow", "Stores", "TokenRow"]
+__all__ = ["GROUP_SORTS", "Issued", "Page", "StoreRow", "Stores", "TokenRow", "paged"]
 
 # What a store's groups can be sorted by (ties broken by id).
 GROUP_SORTS: tuple[str, ...] = tuple(group_sql.SORTS)
@@ -41,10 +43,12 @@ class Page(Generic[Row]):
     pages: int
 
 
-def _pages(total: int, size: int, asked: int) -> tuple[int, int]:
-    """(number, pages): the page asked for, clamped to 1..pages, and the pages there are."""
+def paged(total: int, size: int, asked: int, read: Callable[..., list[Row]]) -> Page[Row]:
+    """Page ``asked`` of ``size`` rows of a list of ``total``, clamped to 1..pages (an empty list
+    has one page): ``read(limit=, skip=)`` reads its rows, in the transaction that counted them."""
     pages = max(1, -(-total // size))
-    return min(max(asked, 1), pages), pages
+    number = min(max(asked, 1), pages)
+    return Page(read(limit=size, skip=(number - 1) * size), total, number, pages)
 
 
 class Stores:
@@ -63,9 +67,7 @@ class Stores:
         (clamped) of ``size`` rows. Counted and read in one transaction."""
         with self.db.read() as conn:
             total = cred_sql.count_matching_stores(conn, contains=contains)
-            number, pages = _pages(total, size, number)
-            rows = cred_sql.search_stores(conn, contains=contains, limit=size, skip=(number - 1) * size)
-        return Page(rows, total, number, pages)
+            return paged(total, size, number, partial(cred_sql.search_stores, conn, contains=contains))
 
     def groups(
         self,
@@ -82,17 +84,15 @@ class Stores:
         transaction."""
         with self.db.read() as conn:
             total = group_sql.count_matching(conn, store_id=store_id, name_contains=name_contains)
-            number, pages = _pages(total, size, number)
-            rows = group_sql.search_groups(
+            read = partial(
+                group_sql.search_groups,
                 conn,
                 store_id=store_id,
                 name_contains=name_contains,
                 sort=sort,
                 descending=descending,
-                limit=size,
-                skip=(number - 1) * size,
             )
-        return Page(rows, total, number, pages)
+            return paged(total, size, number, read)
 
     def tokens(self, store_id: int) -> tuple[list[TokenRow], list[str]]:
         """Every token of the store, live and revoked, by application then id; and the names of
