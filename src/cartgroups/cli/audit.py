@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import cast
 
@@ -17,6 +16,7 @@ from cartgroups.cli.common import (
     JSON_OPTION,
     OutputFormat,
     fail,
+    iso_time,
     iso_utc,
     load_settings,
     open_database,
@@ -36,17 +36,6 @@ audit_app = typer.Typer(
 LIMIT_MAX = 100_000
 # Each resource's id field in its wire JSON: left out of the table's change column.
 _ID_FIELDS = {GROUP: "CustomerGroupID", CUSTOMER: "CustomerID"}
-
-
-def _time(raw: str | None, option: str) -> datetime | None:
-    """ISO 8601 (a date, or a date and time); no offset means UTC."""
-    if raw is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        fail(f"{option} must be an ISO 8601 time such as 2026-11-28 or 2026-11-28T14:30:00Z (got {raw!r})")
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _resource(raw: str | None) -> str | None:
@@ -152,8 +141,8 @@ def audit_list(
         item_id=item_id,
         application=app,
         action=cast(Action | None, action),
-        since=_time(since, "--since"),
-        until=_time(until, "--until"),
+        since=iso_time(since, "--since"),
+        until=iso_time(until, "--until"),
         limit=limit,
     )
     with open_database(database) as db:

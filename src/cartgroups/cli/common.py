@@ -1,4 +1,5 @@
-"""What the subcommands share: settings, opening the database, and one-line errors."""
+"""What the subcommands share: settings, opening the database, one-line errors, printing rows and
+items, progress bars, and the parts of export/import that groups and customers have in common."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import csv
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -17,13 +18,16 @@ from typing import Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from cartgroups.cli.groups_io import guard
+from cartgroups.cli.tabular import guard
 from cartgroups.client import CartgroupsAPIError, CartgroupsConnectionError, ClientError, Unauthorized
 from cartgroups.config import Settings
-from cartgroups.errors import CartgroupsError, DatabaseUnavailable
+from cartgroups.errors import CartgroupsError, DatabaseUnavailable, Invalid
+from cartgroups.model import FieldSpec
+from cartgroups.service.validation import as_integer
 from cartgroups.storage import dialect, migrate
 from cartgroups.storage.database import Database
 
@@ -51,6 +55,18 @@ def output_format(
     if as_json and fmt not in (None, OutputFormat.json):
         fail(f"--json and --format {fmt} contradict each other; give one")
     return OutputFormat.json if as_json else fmt or default
+
+
+def iso_time(raw: str | None, option: str) -> datetime | None:
+    """An option's ISO 8601 time (a date, or a date and time; no offset means UTC), in UTC;
+    anything else is a one-line error naming ``option``."""
+    if raw is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        fail(f"{option} must be an ISO 8601 time such as 2026-11-28 or 2026-11-28T14:30:00Z (got {raw!r})")
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def iso_utc(value: datetime) -> str:
@@ -123,6 +139,33 @@ def print_rows(rows: Sequence[Mapping[str, object]], fmt: OutputFormat, title: s
     for row in rows:
         table.add_row(*(_table_cell(v) for v in row.values()))
     print_table(table)
+
+
+def print_wire_table(
+    items: Sequence[Mapping[str, object]],
+    columns: Sequence[str],
+    *,
+    title: str,
+    right: Callable[[str], bool],
+    text: Callable[[object], str],
+) -> None:
+    """Wire objects as a table of some of their fields (``columns``; those ``right`` says are
+    right-aligned), each value as ``text`` writes it; none is "No <title, lower case>."."""
+    if not items:
+        typer.echo(f"No {title.lower()}.")
+        return
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="right" if right(column) else "left")
+    for item in items:
+        table.add_row(*(shown(text(item[c])) for c in columns))
+    print_table(table)
+
+
+def print_fields(fields: Iterable[tuple[str, str]], width: int) -> None:
+    """One item as ``Name:   value`` lines (the names padded to ``width``), values printable."""
+    for name, value in fields:
+        typer.echo(f"{name + ':':<{width}}{printable(value)}")
 
 
 # Control characters (C0, DEL, C1) written as \xNN: a terminal acts on them (an escape sequence can
@@ -244,3 +287,81 @@ def open_database(database: str | None, *, upgrade: bool = True, create: bool = 
             yield db
     finally:
         db.dispose()
+
+
+# --- export and import (groups, customers) --------------------------------------------------------
+
+OUTPUT = typer.Option(None, "--output", "-o", help="File to write (default: stdout).")
+NO_GUARD_OUT = typer.Option(
+    False,
+    "--no-formula-guard",
+    help="CSV: write every text cell as it is, even one a spreadsheet would run as a formula.",
+)
+NO_GUARD_IN = typer.Option(
+    False, "--no-formula-guard", help="CSV: read every cell as it is (keep a formula guard's ')."
+)
+PROGRESS_MIN = 200  # show a progress bar from this many rows on
+ROW_ERRORS_SHOWN = 50  # an import prints this many of its row errors
+
+
+def progress_bar(total: int) -> Progress:
+    """The progress bar of export and import, on stderr; none below PROGRESS_MIN rows."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=total < PROGRESS_MIN,
+    )
+
+
+def advancer(progress: Progress, description: str, total: int) -> Callable[[int], None]:
+    """A new task of ``progress``, and the function that moves it on by n rows."""
+    task = progress.add_task(description, total=total, rate="")
+
+    def advance(n: int) -> None:
+        progress.advance(task, n)
+        speed = progress.tasks[0].speed
+        progress.update(task, rate=f"{speed:,.0f} rows/s" if speed else "")
+
+    return advance
+
+
+def row_id(folded: Mapping[str, object], spec: FieldSpec) -> int | None:
+    """An import row's id (``spec``, looked up in the row's case-folded names): None when it has
+    none; Invalid when it is not an integer in the field's range."""
+    raw = folded.get(spec.key)
+    if raw is None or raw == "":
+        return None
+    number = as_integer(raw)
+    if number is None or not (spec.minimum or 1) <= number <= (spec.maximum or 0):
+        raise Invalid(f"{spec.wire} must be an integer from {spec.minimum} to {spec.maximum}")
+    return number
+
+
+def echo_row_errors(lines: Sequence[str]) -> None:
+    """An import's row errors on stderr: the first ROW_ERRORS_SHOWN, then how many more."""
+    for line in lines[:ROW_ERRORS_SHOWN]:
+        typer.echo(line, err=True)
+    if len(lines) > ROW_ERRORS_SHOWN:
+        typer.echo(f"... and {len(lines) - ROW_ERRORS_SHOWN} more", err=True)
+
+
+def fail_invalid_rows(problems: Sequence[str], rows: int) -> NoReturn:
+    """An import that found invalid rows (and so wrote nothing): they, then the error."""
+    echo_row_errors(problems)
+    fail(f"{len(problems)} of {rows} rows are invalid; nothing was written")
+
+
+def echo_dry_run(creates: int, updates: int, unchanged: int, rows: int) -> None:
+    typer.echo(
+        f"Dry run: would create {creates}, update {updates}, "
+        f"leave {unchanged} unchanged ({rows} rows); nothing was written."
+    )
+
+
+def echo_written(created: int, updated: int, unchanged: int, failed: int) -> None:
+    typer.echo(f"Created {created}, updated {updated}, unchanged {unchanged}, failed {failed}.")

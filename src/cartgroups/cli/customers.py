@@ -25,7 +25,6 @@ import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -34,24 +33,32 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import typer
-from rich.table import Table
 
 from cartgroups.cli.common import (
     DATABASE_OPTION,
     FORMAT_OPTION,
     JSON_OPTION,
+    NO_GUARD_IN,
+    NO_GUARD_OUT,
+    OUTPUT,
     OutputFormat,
+    advancer,
+    echo_dry_run,
+    echo_row_errors,
+    echo_written,
     fail,
+    fail_invalid_rows,
+    iso_time,
     load_settings,
     open_database,
     output_format,
-    print_table,
-    printable,
-    shown,
+    print_fields,
+    print_wire_table,
+    progress_bar,
+    row_id,
 )
 from cartgroups.cli.customers_io import WIRE_NAMES, CsvWriter, JsonWriter, Row, read_rows
-from cartgroups.cli.groups import ROW_ERRORS_SHOWN, _advancer, _progress
-from cartgroups.cli.groups_io import FileProblem, detect_format
+from cartgroups.cli.tabular import FileProblem, detect_format
 from cartgroups.customer_model import (
     CUSTOMER_FIELDS,
     CUSTOMER_GROUP_ID,
@@ -156,13 +163,8 @@ def _run(database: str | None, store: str, work: Callable[[Session], Awaitable[T
 
 def _when(raw: str | None, option: str) -> float | None:
     """An ISO 8601 time (a date, or a date and time; UTC when it has no offset), as epoch seconds."""
-    if raw is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        fail(f"{option} must be an ISO 8601 time such as 2026-11-28 or 2026-11-28T14:30:00Z (got {raw!r})")
-    return (parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed).timestamp()
+    when = iso_time(raw, option)
+    return None if when is None else when.timestamp()
 
 
 def _query(
@@ -252,16 +254,13 @@ def _print_customers(customers: Sequence[Customer], fmt: OutputFormat) -> None:
     if fmt is OutputFormat.csv:
         CsvWriter(sys.stdout).write(customers)  # as `customers export` writes it
         return
-    if not customers:
-        typer.echo("No customers.")
-        return
-    table = Table(title="Customers")
-    for column in _TABLE_COLUMNS:
-        table.add_column(column, justify="right" if column.endswith("ID") else "left")
-    for customer in customers:
-        wire = dict(zip(WIRE_NAMES, customer, strict=True))
-        table.add_row(*(shown(_text(wire[c])) for c in _TABLE_COLUMNS))
-    print_table(table)
+    print_wire_table(
+        [dict(zip(WIRE_NAMES, customer, strict=True)) for customer in customers],
+        _TABLE_COLUMNS,
+        title="Customers",
+        right=lambda column: column.endswith("ID"),
+        text=_text,
+    )
 
 
 # --- list, get, create, update, delete --------------------------------------------------------
@@ -347,8 +346,9 @@ def customers_get(
     if as_json:
         typer.echo(_json(customer_object(customer)))
         return
-    for spec, value in zip(CUSTOMER_FIELDS, customer, strict=True):
-        typer.echo(f"{spec.wire + ':':<30}{printable(_text(value))}")
+    print_fields(
+        [(spec.wire, _text(value)) for spec, value in zip(CUSTOMER_FIELDS, customer, strict=True)], 30
+    )
 
 
 JSON_FILE = typer.Option(
@@ -505,15 +505,6 @@ def customers_delete(
 
 # --- export -------------------------------------------------------------------------------------
 
-NO_GUARD_OUT = typer.Option(
-    False,
-    "--no-formula-guard",
-    help="CSV: write every text cell as it is, even one a spreadsheet would run as a formula.",
-)
-NO_GUARD_IN = typer.Option(
-    False, "--no-formula-guard", help="CSV: read every cell as it is (keep a formula guard's ')."
-)
-OUTPUT = typer.Option(None, "--output", "-o", help="File to write (default: stdout).")
 EXPORT_FORMAT = typer.Option(
     Format.auto, "--format", help="auto (from the --output name; stdout: csv), csv or json."
 )
@@ -579,9 +570,9 @@ def customers_export(
         query = CustomerQuery()
         total = await _count(s, query, group)
         written = 0
-        with _target(output) as out, _progress(total) as progress:
+        with _target(output) as out, progress_bar(total) as progress:
             writer = writer_type(out, formula_guard=not no_formula_guard)
-            advance = _advancer(progress, "Exporting", total)
+            advance = advancer(progress, "Exporting", total)
             async for page in _pages(s, query, group):
                 writer.write(page)
                 written += len(page)
@@ -625,18 +616,6 @@ async def _known(s: Session) -> tuple[set[int], dict[str, int]]:
     return groups, emails
 
 
-def _row_id(folded: dict[str, Any]) -> int | None:
-    raw = folded.get(CUSTOMER_ID.key)
-    if raw is None or raw == "":
-        return None
-    number = validation.as_integer(raw)
-    if number is None or not (CUSTOMER_ID.minimum or 1) <= number <= (CUSTOMER_ID.maximum or 0):
-        raise Invalid(
-            f"{CUSTOMER_ID.wire} must be an integer from {CUSTOMER_ID.minimum} to {CUSTOMER_ID.maximum}"
-        )
-    return number
-
-
 async def _check(
     s: Session, row: Row, update: bool, groups: set[int], emails: dict[str, int]
 ) -> tuple[Plan[Any] | None, int | None]:
@@ -645,7 +624,7 @@ async def _check(
     if not isinstance(row.data, dict):
         raise Invalid("expected a Customer object")
     folded = validation.fold(row.data)
-    customer_id = _row_id(folded) if update else None
+    customer_id = row_id(folded, CUSTOMER_ID) if update else None
     before: Customer | None = None
     plan: Plan[Any]
     if customer_id is not None:
@@ -677,8 +656,8 @@ async def _plan_import(s: Session, rows: Sequence[Row], update: bool) -> ImportP
     groups, emails = await _known(s)
     in_file: dict[str, Row] = {}
     ids_in_file: dict[int, Row] = {}
-    with _progress(len(rows)) as progress:
-        advance = _advancer(progress, "Checking", len(rows))
+    with progress_bar(len(rows)) as progress:
+        advance = advancer(progress, "Checking", len(rows))
         for start in range(0, len(rows), CHECKS_AT_ONCE):
             batch = rows[start : start + CHECKS_AT_ONCE]
             checked = await asyncio.gather(
@@ -728,8 +707,8 @@ async def _write(s: Session, writes: Sequence[Planned]) -> tuple[int, int, list[
     row by row, so only the refused rows fail. Returns (created, updated, failures)."""
     created = updated = 0
     failures: list[str] = []
-    with _progress(len(writes)) as progress:
-        advance = _advancer(progress, "Importing", len(writes))
+    with progress_bar(len(writes)) as progress:
+        advance = advancer(progress, "Importing", len(writes))
         for start in range(0, len(writes), CHUNK):
             chunk = writes[start : start + CHUNK]
 
@@ -757,13 +736,6 @@ async def _write(s: Session, writes: Sequence[Planned]) -> tuple[int, int, list[
             created += sum(1 for item in done if item.customer_id is None)
             advance(len(chunk))
     return created, updated, failures
-
-
-def _report(lines: Sequence[str]) -> None:
-    for line in lines[:ROW_ERRORS_SHOWN]:
-        typer.echo(line, err=True)
-    if len(lines) > ROW_ERRORS_SHOWN:
-        typer.echo(f"... and {len(lines) - ROW_ERRORS_SHOWN} more", err=True)
 
 
 @customers_app.command("import")
@@ -804,18 +776,14 @@ def customers_import(
 
     plan, written = _run(database, store, work)
     if plan.problems:
-        _report(plan.problems)
-        fail(f"{len(plan.problems)} of {len(rows)} rows are invalid; nothing was written")
+        fail_invalid_rows(plan.problems, len(rows))
     creates = sum(1 for p in plan.writes if p.customer_id is None)
     if written is None:
-        typer.echo(
-            f"Dry run: would create {creates}, update {len(plan.writes) - creates}, "
-            f"leave {plan.unchanged} unchanged ({len(rows)} rows); nothing was written."
-        )
+        echo_dry_run(creates, len(plan.writes) - creates, plan.unchanged, len(rows))
         return
     created, updated, failures = written
-    _report(failures)
-    typer.echo(f"Created {created}, updated {updated}, unchanged {plan.unchanged}, failed {len(failures)}.")
+    echo_row_errors(failures)
+    echo_written(created, updated, plan.unchanged, len(failures))
     if failures:
         fail(f"{len(failures)} rows failed; the others were written")
 

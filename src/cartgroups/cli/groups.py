@@ -11,14 +11,14 @@ creates a group (whose id the server assigns), so only rows carrying the store's
 matched again on a second run. Every row is checked with the server's own rules before anything
 is written; a file with any invalid row writes nothing.
 
-CSV files carry the formula guard (groups_io): export writes ``'`` before a text cell a spreadsheet
+CSV files carry the formula guard (cli.tabular): export writes ``'`` before a text cell a spreadsheet
 would run as a formula, and import takes it off, so a file round-trips exactly either way.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,20 +28,26 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from cartgroups.cli.common import (
     FORMAT_OPTION,
     JSON_OPTION,
+    NO_GUARD_IN,
+    NO_GUARD_OUT,
+    OUTPUT,
+    ROW_ERRORS_SHOWN,
     OutputFormat,
+    advancer,
     client_errors,
+    echo_dry_run,
+    echo_written,
     fail,
+    fail_invalid_rows,
     output_format,
-    print_table,
-    printable,
-    shown,
+    print_fields,
+    print_wire_table,
+    progress_bar,
+    row_id,
 )
 from cartgroups.cli.groups_io import FileProblem, detect_format, dumps, read_rows, write_csv, write_json
 from cartgroups.client import (
@@ -53,7 +59,7 @@ from cartgroups.client import (
 )
 from cartgroups.errors import Invalid
 from cartgroups.model import EDITABLE, ID, NAME
-from cartgroups.service.validation import as_integer, fold, group_values
+from cartgroups.service.validation import fold, group_values
 
 groups_app = typer.Typer(
     help="Customer groups of one store, on any cartgroups or 3dcart server.", no_args_is_help=True
@@ -61,8 +67,6 @@ groups_app = typer.Typer(
 
 CHUNK = 100  # items per bulk PUT (the server accepts up to 1000 by default)
 PAGE = 500  # the API's largest page
-PROGRESS_MIN = 200  # show a progress bar from this many writes on
-ROW_ERRORS_SHOWN = 50
 T = TypeVar("T")
 
 URL = typer.Option(
@@ -129,17 +133,13 @@ def _print_groups(groups: Sequence[CustomerGroup], fmt: OutputFormat) -> None:
     if fmt is OutputFormat.csv:
         write_csv(groups, sys.stdout)  # as `groups export` writes it, formula guard included
         return
-    if not groups:
-        typer.echo("No customer groups.")
-        return
-    columns = ["CustomerGroupID", "Name", "MinimumOrder", "PriceLevel", "NonTaxable", "AllowRegistration"]
-    table = Table(title="Customer groups")
-    for column in columns:
-        table.add_column(column, justify="right" if column in ("CustomerGroupID", "MinimumOrder") else "left")
-    for group in groups:
-        wire = _row(group)
-        table.add_row(*(shown(_text(wire[c])) for c in columns))
-    print_table(table)
+    print_wire_table(
+        [_row(g) for g in groups],
+        ["CustomerGroupID", "Name", "MinimumOrder", "PriceLevel", "NonTaxable", "AllowRegistration"],
+        title="Customer groups",
+        right=lambda column: column in ("CustomerGroupID", "MinimumOrder"),
+        text=_text,
+    )
 
 
 def _text(value: object) -> str:
@@ -149,17 +149,8 @@ def _text(value: object) -> str:
 
 
 EXPORT_FORMAT = typer.Option(Format.csv, "--format", help="csv (header: the wire names) or json.")
-OUTPUT = typer.Option(None, "--output", "-o", help="File to write (default: stdout).")
 FILE = typer.Argument(..., help="CSV or JSON file, as written by `groups export`.")
 IMPORT_FORMAT = typer.Option(InFormat.auto, "--format", help="auto (from the file name), csv or json.")
-NO_GUARD_OUT = typer.Option(
-    False,
-    "--no-formula-guard",
-    help="CSV: write every text cell as it is, even one a spreadsheet would run as a formula.",
-)
-NO_GUARD_IN = typer.Option(
-    False, "--no-formula-guard", help="CSV: read every cell as it is (keep a formula guard's ')."
-)
 MATCH = typer.Option(
     Match.name,
     "--match",
@@ -204,8 +195,7 @@ def groups_get(
     if as_json:
         typer.echo(dumps(_row(group)))
         return
-    for key, value in _row(group).items():
-        typer.echo(f"{key + ':':<21}{printable(_text(value))}")
+    print_fields(((key, _text(value)) for key, value in _row(group).items()), 21)
 
 
 def _or_missing(group_id: int, call: Callable[[], T]) -> T:
@@ -340,16 +330,6 @@ def _same(old: object, new: object) -> bool:
     return old == new
 
 
-def _row_id(folded: Mapping[str, object]) -> int | None:
-    raw = folded.get(ID.key)
-    if raw is None or raw == "":
-        return None
-    number = as_integer(raw)
-    if number is None or not (ID.minimum or 1) <= number <= (ID.maximum or 0):
-        raise Invalid(f"{ID.wire} must be an integer from {ID.minimum} to {ID.maximum}")
-    return number
-
-
 def plan_import(rows: Sequence[object], existing: Sequence[CustomerGroup], match: Match) -> Plan:
     """What to do with each row; every invalid row is a problem and nothing may then be written."""
     plan = Plan()
@@ -363,8 +343,7 @@ def plan_import(rows: Sequence[object], existing: Sequence[CustomerGroup], match
             if not isinstance(obj, dict):
                 raise Invalid("expected a CustomerGroup object")
             folded = fold(obj)
-            row_id = _row_id(folded)
-            key: object = row_id if match is Match.id else folded.get(NAME.key)
+            key: object = row_id(folded, ID) if match is Match.id else folded.get(NAME.key)
             target = _target(key, match, by_id, by_name)
             if key is not None and key != "":
                 if key in seen:
@@ -401,37 +380,12 @@ def _target(
     return found[0] if found else None
 
 
-def _progress(total: int) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=total < PROGRESS_MIN,
-    )
-
-
-def _advancer(progress: Progress, description: str, total: int) -> Callable[[int], None]:
-    """A new task of ``progress``, and the function that moves it on by n rows."""
-    task = progress.add_task(description, total=total, rate="")
-
-    def advance(n: int) -> None:
-        progress.advance(task, n)
-        speed = progress.tasks[0].speed
-        progress.update(task, rate=f"{speed:,.0f} rows/s" if speed else "")
-
-    return advance
-
-
 def _read_all(client: Client) -> list[CustomerGroup]:
     """Every group of the store, page by page, with the same progress bar as import."""
     total = client.count()
     groups: list[CustomerGroup] = []
-    with _progress(total) as progress:
-        advance = _advancer(progress, "Exporting", total)
+    with progress_bar(total) as progress:
+        advance = advancer(progress, "Exporting", total)
         for group in client.iter_all(PAGE):
             groups.append(group)
             if len(groups) % PAGE == 0:
@@ -445,8 +399,8 @@ def _apply(client: Client, plan: Plan, jobs: int) -> tuple[int, int, list[str]]:
     created = updated = 0
     failures: list[tuple[int, str]] = []
     total = len(plan.creates) + len(plan.updates)
-    with _progress(total) as progress:
-        advance = _advancer(progress, "Importing", total)
+    with progress_bar(total) as progress:
+        advance = advancer(progress, "Importing", total)
 
         for start in range(0, len(plan.updates), CHUNK):
             chunk = plan.updates[start : start + CHUNK]
@@ -514,20 +468,13 @@ def groups_import(
     with connect(url, secure_url, private_key, token) as client:
         plan = plan_import(rows, list(client.iter_all(PAGE)), match)
         if plan.problems:
-            for problem in plan.problems[:ROW_ERRORS_SHOWN]:
-                typer.echo(problem, err=True)
-            if len(plan.problems) > ROW_ERRORS_SHOWN:
-                typer.echo(f"... and {len(plan.problems) - ROW_ERRORS_SHOWN} more", err=True)
-            fail(f"{len(plan.problems)} of {len(rows)} rows are invalid; nothing was written")
+            fail_invalid_rows(plan.problems, len(rows))
         if dry_run:
-            typer.echo(
-                f"Dry run: would create {len(plan.creates)}, update {len(plan.updates)}, "
-                f"leave {plan.unchanged} unchanged ({len(rows)} rows); nothing was written."
-            )
+            echo_dry_run(len(plan.creates), len(plan.updates), plan.unchanged, len(rows))
             return
         created, updated, failures = _apply(client, plan, jobs)
     for failure in failures[:ROW_ERRORS_SHOWN]:
         typer.echo(failure, err=True)
-    typer.echo(f"Created {created}, updated {updated}, unchanged {plan.unchanged}, failed {len(failures)}.")
+    echo_written(created, updated, plan.unchanged, len(failures))
     if failures:
         fail(f"{len(failures)} rows failed; the others were written (re-running the file is safe)")

@@ -24,7 +24,7 @@ import email.utils
 import json
 import logging
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -213,15 +213,49 @@ def _ok_body(response: httpx.Response) -> Any:
         raise _unexpected(response, "the body is not JSON") from None
 
 
-def _groups(body: Any, response: httpx.Response, model: type[G]) -> list[G]:
+def from_wire_array(
+    body: Any, response: httpx.Response, from_wire: Callable[[object], T], entity: str
+) -> list[T]:
+    """The ``entity`` objects of a body (an array of them, or a bare object), each read by
+    ``from_wire``; anything else is an unexpected response."""
     if isinstance(body, dict):  # tolerate a bare object where an array is documented
         body = [body]
     if not isinstance(body, list):
-        raise _unexpected(response, "expected an array of CustomerGroup objects")
+        raise _unexpected(response, f"expected an array of {entity} objects")
     try:
-        return [model.from_wire(obj) for obj in body]
+        return [from_wire(obj) for obj in body]
     except (TypeError, ValueError) as exc:
         raise _unexpected(response, str(exc)) from None
+
+
+def _groups(body: Any, response: httpx.Response, model: type[G]) -> list[G]:
+    return from_wire_array(body, response, model.from_wire, "CustomerGroup")
+
+
+Read = Callable[[Any, httpx.Response], list[T]]  # the objects of a (successful) body
+
+
+def one_parser(read: Read[T], not_found: str, item_id: int) -> Callable[[httpx.Response], T]:
+    """The reader of a GET by id: its one object; an empty array is NotFound (``not_found``)."""
+
+    def parse(response: httpx.Response) -> T:
+        found = read(_ok_body(response), response)
+        if not found:
+            raise error_for(404, not_found, str(item_id))
+        return found[0]
+
+    return parse
+
+
+def page_parser(read: Read[T]) -> Callable[[httpx.Response], list[T]]:
+    """The reader of a page of a list: its objects; 3dcart's "no records" answer is []."""
+
+    def parse(response: httpx.Response) -> list[T]:
+        if _is_empty_answer(response):
+            return []
+        return read(_ok_body(response), response)
+
+    return parse
 
 
 def _done(response: httpx.Response) -> None:
@@ -243,13 +277,52 @@ def is_end_of_records(exc: BadRequest) -> bool:
     return exc.message.strip() == OFFSET_EXCEEDED
 
 
+def iter_pages(fetch: Callable[[int], list[T]], page_size: int) -> Iterator[T]:
+    """Every item, page by page (``fetch(offset)``, 1-based), until a short page or the
+    "Offset amount exceeds" answer."""
+    offset = 1
+    while True:
+        try:
+            page = fetch(offset)
+        except BadRequest as exc:
+            if is_end_of_records(exc):
+                return
+            raise
+        yield from page
+        if len(page) < page_size:
+            return
+        offset += len(page)
+
+
+async def aiter_pages(fetch: Callable[[int], Awaitable[list[T]]], page_size: int) -> AsyncIterator[T]:
+    """iter_pages, awaited."""
+    offset = 1
+    while True:
+        try:
+            page = await fetch(offset)
+        except BadRequest as exc:
+            if is_end_of_records(exc):
+                return
+            raise
+        for item in page:
+            yield item
+        if len(page) < page_size:
+            return
+        offset += len(page)
+
+
 # --- the operations ----------------------------------------------------------------------------
 
 
+def checked_id(value: int, what: str) -> int:
+    """An id given to an operation: an int (not a bool), or a TypeError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"a {what} id is an int, not {type(value).__name__}")
+    return value
+
+
 def _item_path(group_id: int) -> str:
-    if isinstance(group_id, bool) or not isinstance(group_id, int):
-        raise TypeError(f"a group id is an int, not {type(group_id).__name__}")
-    return f"{COLLECTION}/{group_id}"
+    return f"{COLLECTION}/{checked_id(group_id, 'group')}"
 
 
 def create_op(group: CustomerGroup | None, fields: Mapping[str, object]) -> Operation[int]:
@@ -301,12 +374,10 @@ def get_selected_op(
 
 
 def _get_op(group_id: int, model: type[G], params: dict[str, str]) -> Operation[G]:
-    def parse(response: httpx.Response) -> G:
-        groups = _groups(_ok_body(response), response, model)
-        if not groups:
-            raise error_for(404, f"CustomerGroup {group_id} not found", str(group_id))
-        return groups[0]
+    def read(body: Any, response: httpx.Response) -> list[G]:
+        return _groups(body, response, model)
 
+    parse = one_parser(read, f"CustomerGroup {group_id} not found", group_id)
     return Operation("GET", _item_path(group_id), parse, params=params or None)
 
 
@@ -327,12 +398,11 @@ def list_selected_op(
 
 
 def _list_op(limit: int, offset: int, model: type[G], odata: dict[str, str]) -> Operation[list[G]]:
-    def parse(response: httpx.Response) -> list[G]:
-        if _is_empty_answer(response):
-            return []
-        return _groups(_ok_body(response), response, model)
+    def read(body: Any, response: httpx.Response) -> list[G]:
+        return _groups(body, response, model)
 
-    return Operation("GET", COLLECTION, parse, params={"limit": str(limit), "offset": str(offset), **odata})
+    params = {"limit": str(limit), "offset": str(offset), **odata}
+    return Operation("GET", COLLECTION, page_parser(read), params=params)
 
 
 def _count(response: httpx.Response) -> int:

@@ -13,7 +13,6 @@ import httpx
 from cartgroups.client import _core, customers
 from cartgroups.client._core import OrderBy, Select
 from cartgroups.client.customers import AsyncCustomers, Customer
-from cartgroups.client.errors import BadRequest
 from cartgroups.client.models import CustomerGroup, ItemResult, PartialCustomerGroup
 
 T = TypeVar("T")
@@ -131,19 +130,10 @@ class AsyncClient:
         return await self._run(_core.list_selected_op(limit, offset, select, order_by))
 
     async def iter_all(self, page_size: int = 100) -> AsyncIterator[CustomerGroup]:
-        offset = 1
-        while True:
-            try:
-                page = await self.list(limit=page_size, offset=offset)
-            except BadRequest as exc:
-                if _core.is_end_of_records(exc):
-                    return
-                raise
-            for group in page:
-                yield group
-            if len(page) < page_size:
-                return
-            offset += len(page)
+        async for group in _core.aiter_pages(
+            lambda offset: self.list(limit=page_size, offset=offset), page_size
+        ):
+            yield group
 
     async def count(self) -> int:
         return await self._run(_core.count_op())

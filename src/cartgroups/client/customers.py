@@ -26,8 +26,7 @@ from typing import Any
 import httpx
 
 from cartgroups.client import _core
-from cartgroups.client.errors import BadRequest, error_for
-from cartgroups.client.models import ItemResult, to_decimal
+from cartgroups.client.models import ItemResult, to_decimal, wire_values
 from cartgroups.customer_model import CUSTOMER_FIELDS, CUSTOMER_ID, TOTAL_STORE_CREDIT
 from cartgroups.model import FieldSpec
 
@@ -94,13 +93,7 @@ class Customer:
     def from_wire(cls, obj: object) -> Customer:
         """A customer from one decoded JSON object (names in any case; unknown ones ignored,
         absent or null ones take their defaults)."""
-        if not isinstance(obj, Mapping):
-            raise ValueError(f"expected a Customer JSON object, got {type(obj).__name__}")
-        values: dict[str, Any] = {}
-        for key, raw in obj.items():
-            spec = _BY_KEY.get(str(key).lower())
-            if spec is not None and raw is not None:
-                values[spec.column] = _from_json(spec, raw)
+        values = wire_values(obj, _BY_KEY, "Customer")
         values.setdefault("email", "")
         return cls(**values)
 
@@ -112,18 +105,6 @@ class Customer:
 
 
 assert [f.name for f in fields(Customer)] == [f.column for f in CUSTOMER_FIELDS]
-
-
-def _from_json(spec: FieldSpec, raw: object) -> object:
-    if spec.kind == "decimal":
-        return to_decimal(raw)
-    if spec.kind in ("id", "integer"):
-        if isinstance(raw, Decimal):
-            return int(raw)
-        return int(raw) if isinstance(raw, int | str) else raw
-    if spec.kind == "boolean" and isinstance(raw, str):
-        return raw.lower() == "true"
-    return raw
 
 
 def customer_fields(values: Mapping[str, object], *, allow_id: bool) -> dict[str, Any]:
@@ -165,21 +146,11 @@ def filter_params(filters: Mapping[str, object]) -> dict[str, str]:
 # --- the operations ----------------------------------------------------------------------------
 
 
-def _id(value: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"a {what} id is an int, not {type(value).__name__}")
-    return value
+_id = _core.checked_id
 
 
 def _customers(body: Any, response: httpx.Response) -> list[Customer]:
-    if isinstance(body, dict):
-        body = [body]
-    if not isinstance(body, list):
-        raise _core._unexpected(response, "expected an array of Customer objects")
-    try:
-        return [Customer.from_wire(obj) for obj in body]
-    except (TypeError, ValueError) as exc:
-        raise _core._unexpected(response, str(exc)) from None
+    return _core.from_wire_array(body, response, Customer.from_wire, "Customer")
 
 
 def create_op(customer: Customer | None, values: Mapping[str, object]) -> _core.Operation[int]:
@@ -189,25 +160,15 @@ def create_op(customer: Customer | None, values: Mapping[str, object]) -> _core.
 
 
 def get_op(customer_id: int) -> _core.Operation[Customer]:
-    def parse(response: httpx.Response) -> Customer:
-        found = _customers(_core._ok_body(response), response)
-        if not found:
-            raise error_for(404, f"Customer {customer_id} not found", str(customer_id))
-        return found[0]
-
+    parse = _core.one_parser(_customers, f"Customer {customer_id} not found", customer_id)
     return _core.Operation("GET", f"{COLLECTION}/{_id(customer_id, 'customer')}", parse)
 
 
 def _list(
     path: str, limit: int, offset: int, filters: Mapping[str, object]
 ) -> _core.Operation[list[Customer]]:
-    def parse(response: httpx.Response) -> list[Customer]:
-        if _core._is_empty_answer(response):
-            return []
-        return _customers(_core._ok_body(response), response)
-
     params = {"limit": str(limit), "offset": str(offset), **filter_params(filters)}
-    return _core.Operation("GET", path, parse, params=params)
+    return _core.Operation("GET", path, _core.page_parser(_customers), params=params)
 
 
 def list_op(limit: int, offset: int, filters: Mapping[str, object]) -> _core.Operation[list[Customer]]:
@@ -300,18 +261,7 @@ class Customers:
 
     def iter_all(self, page_size: int = 100, **filters: str | datetime | None) -> Iterator[Customer]:
         """Every matching customer, page by page."""
-        offset = 1
-        while True:
-            try:
-                page = self.list(page_size, offset, **filters)
-            except BadRequest as exc:
-                if _core.is_end_of_records(exc):
-                    return
-                raise
-            yield from page
-            if len(page) < page_size:
-                return
-            offset += len(page)
+        return _core.iter_pages(lambda offset: self.list(page_size, offset, **filters), page_size)
 
     def count(self, **filters: str | datetime | None) -> int:
         """How many customers match the filters (``countonly=1``)."""
@@ -355,19 +305,10 @@ class AsyncCustomers:
     async def iter_all(
         self, page_size: int = 100, **filters: str | datetime | None
     ) -> AsyncIterator[Customer]:
-        offset = 1
-        while True:
-            try:
-                page = await self.list(page_size, offset, **filters)
-            except BadRequest as exc:
-                if _core.is_end_of_records(exc):
-                    return
-                raise
-            for customer in page:
-                yield customer
-            if len(page) < page_size:
-                return
-            offset += len(page)
+        async for customer in _core.aiter_pages(
+            lambda offset: self.list(page_size, offset, **filters), page_size
+        ):
+            yield customer
 
     async def count(self, **filters: str | datetime | None) -> int:
         result: int = await self._run(count_op(filters))

@@ -158,12 +158,17 @@ def wire_name(name: str) -> str:
 
 
 def _wire_values(obj: object) -> dict[str, Any]:
-    """The known, non-null properties of one decoded JSON object, by attribute name."""
+    return wire_values(obj, _BY_KEY, "CustomerGroup")
+
+
+def wire_values(obj: object, by_key: Mapping[str, FieldSpec], entity: str) -> dict[str, Any]:
+    """The known, non-null properties of one decoded JSON object of ``entity`` (its fields by
+    case-folded name: ``by_key``), by attribute name; unknown properties are ignored."""
     if not isinstance(obj, Mapping):
-        raise ValueError(f"expected a CustomerGroup JSON object, got {type(obj).__name__}")
+        raise ValueError(f"expected a {entity} JSON object, got {type(obj).__name__}")
     values: dict[str, Any] = {}
     for key, raw in obj.items():
-        spec = _BY_KEY.get(str(key).lower())
+        spec = by_key.get(str(key).lower())
         if spec is not None and raw is not None:
             values[spec.column] = _from_json(spec, raw)
     return values

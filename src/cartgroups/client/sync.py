@@ -13,7 +13,6 @@ import httpx
 from cartgroups.client import _core, customers
 from cartgroups.client._core import OrderBy, Select
 from cartgroups.client.customers import Customer, Customers
-from cartgroups.client.errors import BadRequest
 from cartgroups.client.models import CustomerGroup, ItemResult, PartialCustomerGroup
 
 T = TypeVar("T")
@@ -142,18 +141,7 @@ class Client:
 
     def iter_all(self, page_size: int = 100) -> Iterator[CustomerGroup]:
         """Every group, page by page, until an empty page or the "Offset amount exceeds" answer."""
-        offset = 1
-        while True:
-            try:
-                page = self.list(limit=page_size, offset=offset)
-            except BadRequest as exc:
-                if _core.is_end_of_records(exc):
-                    return
-                raise
-            yield from page
-            if len(page) < page_size:
-                return
-            offset += len(page)
+        return _core.iter_pages(lambda offset: self.list(limit=page_size, offset=offset), page_size)
 
     def count(self) -> int:
         return self._run(_core.count_op())
