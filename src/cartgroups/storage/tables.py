@@ -126,8 +126,10 @@ customers = sa.Table(
     # A group's members in id order: GET /CustomerGroups/{id}/Customers, and a group's delete.
     sa.Index("ix_customers_members", "store_id", "customer_group_id", "customer_id"),
     sa.Index("ix_customers_updated_at", "store_id", "updated_at"),
+    # A filter's matches in id order, so a page of a common value (country=US) stops after its
+    # rows instead of sorting every match.
     *(
-        sa.Index(f"ix_customers_{key}", "store_id", key)
+        sa.Index(f"ix_customers_{key}", "store_id", key, "customer_id")
         for name, key in CUSTOMER_KEYS.items()
         if name != "email"
     ),

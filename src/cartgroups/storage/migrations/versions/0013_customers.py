@@ -79,7 +79,7 @@ def upgrade() -> None:
     op.create_index("ix_customers_members", "customers", ["store_id", "customer_group_id", "customer_id"])
     op.create_index("ix_customers_updated_at", "customers", ["store_id", "updated_at"])
     for key in _KEYS[1:]:
-        op.create_index(f"ix_customers_{key}_key", "customers", ["store_id", f"{key}_key"])
+        op.create_index(f"ix_customers_{key}_key", "customers", ["store_id", f"{key}_key", "customer_id"])
 
 
 def downgrade() -> None:
