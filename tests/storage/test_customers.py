@@ -355,8 +355,8 @@ AWKWARD = 'tab\t cr\r nl\n \x01\x1f quote" back\\ slash/ \u0085\u2028\u2029 Ã© ä
 
 
 def test_a_page_written_by_the_store_is_the_apis_bytes(db: Database, store: Store) -> None:
-    """page_json (on SQLite written by SQLite itself) is byte for byte what api/wire writes from
-    the same customers: awkward text, nulls, "", flags, a credit with its scale."""
+    """page_json and get_json (on SQLite written by SQLite itself) are byte for byte what
+    api/wire writes from the same customers: awkward text, nulls, "", flags."""
     from cartgroups.api import wire
     from cartgroups.storage.customers import CustomerReads
 
@@ -380,11 +380,15 @@ def test_a_page_written_by_the_store_is_the_apis_bytes(db: Database, store: Stor
             store_id=store_id, query=CustomerQuery(group_id=4), limit=10, skip=0
         )
         assert members[1] == 1
-        return (
-            written,
-            from_rows,
-            await store.customers.page(store_id=store_id, query=query, limit=10, skip=0),
-        )
+        found = await store.customers.page(store_id=store_id, query=query, limit=10, skip=0)
+        for customer in found:  # one customer, as GET by id writes it
+            one = await store.customers.get_json(store_id=store_id, customer_id=customer.customer_id)
+            assert one == wire.customers_body([customer])
+            assert one == await CustomerReads.get_json(
+                store.customers, store_id=store_id, customer_id=customer.customer_id
+            )
+        assert await store.customers.get_json(store_id=store_id, customer_id=99) is None
+        return written, from_rows, found
 
     written, from_rows, customers = run_on_store(store, scenario)
     assert written == from_rows == (wire.customers_body(customers), 2)
@@ -408,10 +412,15 @@ def test_a_credit_keeps_its_scale_in_a_written_page(db: Database, store: Store) 
             .values(total_store_credit=Decimal("12.50"))
         )
 
-    async def read() -> tuple[bytes, list[Customer]]:
+    async def read() -> tuple[bytes, bytes | None, list[Customer]]:
         body, _ = await store.customers.page_json(store_id=store_id, query=CustomerQuery(), limit=10, skip=0)
-        return body, await store.customers.page(store_id=store_id, query=CustomerQuery(), limit=10, skip=0)
+        one = await store.customers.get_json(store_id=store_id, customer_id=customer_id)
+        return (
+            body,
+            one,
+            await store.customers.page(store_id=store_id, query=CustomerQuery(), limit=10, skip=0),
+        )
 
-    body, customers = run_on_store(store, read)
-    assert body == wire.customers_body(customers)
+    body, one, customers = run_on_store(store, read)
+    assert body == one == wire.customers_body(customers)
     assert b'"TotalStoreCredit":12.50,' in body

@@ -215,6 +215,13 @@ class CustomerReads:
         row = await self.run.one(GET, {"store_id": store_id, "customer_id": customer_id})
         return None if row is None else customer_from_row(row)
 
+    async def get_json(self, *, store_id: int, customer_id: int) -> bytes | None:
+        """get(), already written as the API's one-element JSON array (api/wire.customers_body's
+        bytes); None when there is no such customer. Here from the row; SQLite's store has
+        SQLite write it."""
+        found = await self.get(store_id=store_id, customer_id=customer_id)
+        return None if found is None else escaped(orjson.dumps([customer_object(found)]))
+
     async def count(self, *, store_id: int, query: CustomerQuery) -> int:
         params = query.params()
         row = await self.run.one(_count_statement(frozenset(params)), {**params, "store_id": store_id})

@@ -36,6 +36,12 @@ def _object_sql() -> str:
 
 _OBJECT = _object_sql()
 _PAGES: dict[frozenset[str], Prepared] = {}
+_ONE = Prepared(
+    sa.text(
+        f"SELECT CAST(json_array({_OBJECT}) AS BLOB) FROM customers "
+        "WHERE store_id = :store_id AND customer_id = :customer_id"
+    )
+)
 _NAMED = sqlite_dialect(paramstyle="named")  # ":name" parameters, which sa.text() reads
 assert TOTAL_STORE_CREDIT.kind == "decimal"
 
@@ -52,6 +58,10 @@ def _page_statement(names: frozenset[str]) -> Prepared:
 
 class SqliteCustomerReads(CustomerReads):
     __slots__ = ()
+
+    async def get_json(self, *, store_id: int, customer_id: int) -> bytes | None:
+        row = await self.run.one(_ONE, {"store_id": store_id, "customer_id": customer_id})
+        return None if row is None else escaped(bytes(row[0]))
 
     async def page_json(
         self, *, store_id: int, query: CustomerQuery, limit: int, skip: int
