@@ -198,6 +198,12 @@ def with_customer_values(customer: Customer, values: Mapping[str, object]) -> Cu
     return Customer._make(changed)
 
 
+def created_customer(customer_id: int, values: Mapping[str, object]) -> Customer:
+    """The customer a create with these stored column values (every field of STORED) made."""
+    stored = [values[f.column] for f in STORED]
+    return Customer._make((customer_id, stored[0], "", *stored[1:-1], TOTAL_STORE_CREDIT.default, stored[-1]))
+
+
 def filter_key(text: str | None) -> str | None:
     """What a filtered text field is matched by (D2, D7): trimmed and case-folded, so that
     ``Jane@Example.com `` and ``jane@example.com`` are one e-mail, and the filter ``email``

@@ -11,8 +11,7 @@ from typing import TypeVar
 import pytest
 import sqlalchemy as sa
 
-from cartgroups.customer_model import STORED, Customer
-from cartgroups.service.customers import created_customer
+from cartgroups.customer_model import STORED, Customer, created_customer
 from cartgroups.storage import tables
 from cartgroups.storage.audit import Actor
 from cartgroups.storage.customers import CustomerQuery, EmailTaken

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from cartgroups.customer_model import Customer, customer_json
 from cartgroups.storage import audit as audit_sql
 
-RESOURCE = "Customer"
+RESOURCE = audit_sql.CUSTOMER
 
 
 def entry(

@@ -32,9 +32,7 @@ from cartgroups.customer_model import (
     CUSTOMER_ID,
     EMAIL,
     PASSWORD,
-    STORED,
     TEXT_FILTERS,
-    TOTAL_STORE_CREDIT,
     WRITABLE,
     Customer,
     filter_key,
@@ -52,7 +50,7 @@ from cartgroups.service.customer_groups import (
     shown_id,
 )
 from cartgroups.service.operators import hash_password
-from cartgroups.service.writes import Plan, Store, Transaction
+from cartgroups.service.writes import Alone, Plan, Store, Transaction
 from cartgroups.storage import audit as audit_sql
 from cartgroups.storage.customers import CustomerQuery, EmailTaken
 
@@ -240,24 +238,22 @@ class Customers:
         store_id, actor = principal.store_id, _actor(principal)
 
         async def write(tx: Transaction) -> int:
-            customers = tx.customers
-            await _check_links(tx, store_id, checked.values, customer_id=None, check_email=False)
             try:
-                customer_id = await customers.create(
+                customer_id = await tx.customers.create_recorded(
                     store_id=store_id,
+                    actor=actor,
                     values=checked.values,
                     password_hash=checked.password_hash,
                     now=time.time(),
                 )
             except EmailTaken:
                 raise _email_taken() from None
-            after = created_customer(customer_id, checked.values)
-            await tx.record_entries(
-                [customer_audit.entry(store_id, actor, "create", customer_id, None, after)]
-            )
+            if customer_id is None:
+                raise _no_such_group(checked.values[CUSTOMER_GROUP_ID.column])
             return customer_id
 
-        return write
+        # One Tx call: PostgreSQL's store makes it one statement, in autocommit.
+        return Alone(write)
 
     async def plan_update(self, *, principal: Principal, customer_id: int, body: object) -> Plan[None]:
         """Partial update: the properties present are changed; a CustomerID in the body is ignored."""
@@ -395,18 +391,16 @@ async def _check_links(
         and group_id != 0
         and not await tx.customers.hold_group(store_id=store_id, group_id=group_id)
     ):
-        message = NO_SUCH_GROUP.format(group_id)
-        raise Invalid(message, fields={CUSTOMER_GROUP_ID.wire: message})
+        raise _no_such_group(group_id)
+
+
+def _no_such_group(group_id: object) -> Invalid:
+    message = NO_SUCH_GROUP.format(group_id)
+    return Invalid(message, fields={CUSTOMER_GROUP_ID.wire: message})
 
 
 def _email_taken() -> Invalid:
     return Invalid(EMAIL_TAKEN, fields={EMAIL.wire: EMAIL_TAKEN})
-
-
-def created_customer(customer_id: int, values: Mapping[str, object]) -> Customer:
-    """The customer a create with these stored column values made."""
-    stored = [values[f.column] for f in STORED]
-    return Customer._make((customer_id, stored[0], "", *stored[1:-1], TOTAL_STORE_CREDIT.default, stored[-1]))
 
 
 async def _change(

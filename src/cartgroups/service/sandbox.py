@@ -42,13 +42,14 @@ from cartgroups.customer_model import (
     TOTAL_STORE_CREDIT,
     WRITABLE,
     Customer,
+    created_customer,
     filter_key,
 )
 from cartgroups.errors import CartgroupsError, DatabaseUnavailable, Invalid, NotFound, Unauthorized
 from cartgroups.model import DECIMAL_MAX, DECIMAL_MAX_PLACES, ID, CustomerGroup
 from cartgroups.service import credentials, customer_audit, validation
 from cartgroups.service.customer_groups import created_group
-from cartgroups.service.customers import EMAIL_TAKEN, NO_SUCH_GROUP, created_customer
+from cartgroups.service.customers import EMAIL_TAKEN, NO_SUCH_GROUP
 from cartgroups.service.operators import hash_password
 from cartgroups.storage import audit as audit_sql
 from cartgroups.storage import credentials as cred_sql

@@ -19,8 +19,19 @@ from typing import Any, Protocol
 import orjson
 import sqlalchemy as sa
 
-from cartgroups.customer_model import STORED, TEXT_FILTERS, Customer, customer_object, filter_key
+from cartgroups.customer_model import (
+    CUSTOMER_GROUP_ID,
+    STORED,
+    TEXT_FILTERS,
+    Customer,
+    created_customer,
+    customer_json,
+    customer_object,
+    filter_key,
+)
 from cartgroups.json_net import escaped
+from cartgroups.storage import audit
+from cartgroups.storage.audit import Actor
 from cartgroups.storage.fastpath import Prepared, to_decimal
 from cartgroups.storage.tables import CUSTOMER_KEYS, stores
 from cartgroups.storage.tables import customer_groups as g
@@ -38,7 +49,8 @@ class EmailTaken(Exception):
 
 
 class Executor(Protocol):
-    """How one database runs a Prepared statement (each store has its own)."""
+    """How one database runs a Prepared statement (each store has its own). A unique
+    violation raises Duplicate, whatever the driver."""
 
     async def one(self, statement: Prepared, params: Mapping[str, Any]) -> Row | None:
         """The first row, or None."""
@@ -46,8 +58,16 @@ class Executor(Protocol):
 
     async def all(self, statement: Prepared, params: Mapping[str, Any]) -> list[Row]: ...
 
+
+class WriteExecutor(Executor, Protocol):
+    """An Executor inside a write transaction (a Tx), which also writes audit entries."""
+
     async def change(self, statement: Prepared, params: Mapping[str, Any]) -> int:
-        """Run a write; how many rows it changed. A unique violation raises Duplicate."""
+        """Run a write; how many rows it changed."""
+        ...
+
+    async def record_entries(self, entries: Sequence[Mapping[str, object]]) -> None:
+        """Tx.record_entries: entries made by audit.entry_for, all with the time now."""
         ...
 
 
@@ -133,7 +153,8 @@ NEXT_ID = Prepared(
     .values(last_customer_id=stores.c.last_customer_id + 1)
     .returning(stores.c.last_customer_id)
 )
-_WRITTEN = (
+# The columns a create writes beside the key (each bound under its own name).
+WRITTEN = (
     *(f.column for f in STORED),
     "password_hash",
     "updated_at",
@@ -141,7 +162,7 @@ _WRITTEN = (
 )
 INSERT = Prepared(
     sa.insert(t).values(
-        {c: sa.bindparam(c) for c in ("store_id", "customer_id", *_WRITTEN)},
+        {c: sa.bindparam(c) for c in ("store_id", "customer_id", *WRITTEN)},
     )
 )
 DELETE = Prepared(sa.delete(t).where(*_KEY).returning(*SELECTED))
@@ -250,8 +271,41 @@ class CustomerWrites:
 
     __slots__ = ("run",)
 
-    def __init__(self, run: Executor) -> None:
+    def __init__(self, run: WriteExecutor) -> None:
         self.run = run
+
+    async def create_recorded(
+        self,
+        *,
+        store_id: int,
+        actor: Actor,
+        values: Mapping[str, object],
+        password_hash: str | None,
+        now: float,
+    ) -> int | None:
+        """A whole create, as one operation (so a plan of it alone is storage/store.Alone): the
+        group checked and held (D3), the customer inserted with the store's next id, and its
+        audit entry. Returns the id, or None (nothing written) when CustomerGroupID is not 0 and
+        not a group of the store; EmailTaken. PostgreSQL's store makes it one statement."""
+        group_id = values[CUSTOMER_GROUP_ID.column]
+        assert isinstance(group_id, int)
+        if group_id and not await self.hold_group(store_id=store_id, group_id=group_id):
+            return None
+        customer_id = await self.create(
+            store_id=store_id, values=values, password_hash=password_hash, now=now
+        )
+        after = customer_json(created_customer(customer_id, values))
+        entry = audit.entry_for(
+            store_id,
+            actor,
+            resource=audit.CUSTOMER,
+            action="create",
+            item_id=customer_id,
+            before=None,
+            after=after,
+        )
+        await self.run.record_entries([entry])
+        return customer_id
 
     async def create(
         self, *, store_id: int, values: Mapping[str, object], password_hash: str | None, now: float

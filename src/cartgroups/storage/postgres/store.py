@@ -56,6 +56,7 @@ from cartgroups.storage.customers import CustomerReads, CustomerWrites, Duplicat
 from cartgroups.storage.database import UNAVAILABLE, Database
 from cartgroups.storage.fastpath import Prepared
 from cartgroups.storage.postgres import statements
+from cartgroups.storage.postgres.customers import PostgresCustomerWrites
 from cartgroups.storage.postgres.gathered import Gathered
 from cartgroups.storage.postgres.statements import Many
 from cartgroups.storage.store import Alone, Plan
@@ -135,20 +136,23 @@ class PostgresTx:
 
     @property
     def customers(self) -> CustomerWrites:
-        return CustomerWrites(self)
+        return PostgresCustomerWrites(self)
 
-    # storage/customers.Executor, on the transaction's connection
+    # storage/customers.WriteExecutor, on the transaction's connection (and record_entries below)
     async def one(self, statement: Prepared, params: Mapping[str, Any]) -> Row | None:
-        row: Row | None = await _one(self.conn, statement, params)
+        row: Row | None = await (await self._run(statement, params)).fetchone()
         return row
 
     async def all(self, statement: Prepared, params: Mapping[str, Any]) -> list[Row]:
-        rows: list[Row] = await (await _execute(self.conn, statement, params)).fetchall()
+        rows: list[Row] = await (await self._run(statement, params)).fetchall()
         return rows
 
     async def change(self, statement: Prepared, params: Mapping[str, Any]) -> int:
+        return int((await self._run(statement, params)).rowcount)
+
+    async def _run(self, statement: Prepared, params: Mapping[str, Any]) -> Any:
         try:
-            return int((await _execute(self.conn, statement, params)).rowcount)
+            return await _execute(self.conn, statement, params)
         except psycopg.errors.UniqueViolation as exc:
             raise Duplicate(str(exc)) from None
 
@@ -476,8 +480,8 @@ class _GatheringTx:
 
     @property
     def customers(self) -> CustomerWrites:
-        # A customer's write reads, checks and writes: several statements, never an Alone plan.
-        raise TypeError("customers are written in a transaction (not an Alone plan)")
+        # An Alone plan makes one call: each of its statements commits by itself.
+        return PostgresCustomerWrites(_Autocommit(self.store))
 
     async def create_group(self, *, store_id: int, actor: Actor, values: Mapping[str, object]) -> int:
         group_id = await self.store._gathered.ask(statements.CREATE, _create_row(store_id, actor, values))
@@ -760,5 +764,24 @@ class _Reads:
     async def all(self, statement: Prepared, params: Mapping[str, Any]) -> list[Row]:
         return await self.store._read_all(statement, params)
 
+
+class _Autocommit:
+    """storage/customers.WriteExecutor for an Alone plan: each call one statement (or one batch
+    of entries) on a pooled connection in autocommit, run again when it loses a conflict."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    async def one(self, statement: Prepared, params: Mapping[str, Any]) -> Row | None:
+        return await self.store._alone(lambda tx: tx.one(statement, params))
+
+    async def all(self, statement: Prepared, params: Mapping[str, Any]) -> list[Row]:
+        return await self.store._alone(lambda tx: tx.all(statement, params))
+
     async def change(self, statement: Prepared, params: Mapping[str, Any]) -> int:
-        raise TypeError("reads change nothing")
+        return await self.store._alone(lambda tx: tx.change(statement, params))
+
+    async def record_entries(self, entries: Sequence[Mapping[str, object]]) -> None:
+        await self.store._alone(lambda tx: tx.record_entries(entries))

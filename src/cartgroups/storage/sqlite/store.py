@@ -18,7 +18,7 @@ from the row, in C."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Coroutine, Hashable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
@@ -56,6 +56,18 @@ def _drive(coroutine: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError(NOT_SYNCHRONOUS)
 
 
+def _unique(
+    run: Callable[[Connection, Mapping[str, Any]], Any], conn: Connection, params: Mapping[str, Any]
+) -> Any:
+    """``run(conn, params)``, a unique violation raised as storage/customers.Duplicate."""
+    try:
+        return run(conn, params)
+    except sqlite3.IntegrityError as exc:
+        if "UNIQUE" not in str(exc):
+            raise
+        raise Duplicate(str(exc)) from None
+
+
 class SqliteTx:
     """A plan's view of a SQLite write transaction (storage/store.Tx): the batch's connection."""
 
@@ -68,20 +80,17 @@ class SqliteTx:
     def customers(self) -> CustomerWrites:
         return CustomerWrites(self)
 
-    # storage/customers.Executor, on the transaction's connection
+    # storage/customers.WriteExecutor, on the transaction's connection (and record_entries below)
     async def one(self, statement: Prepared, params: Mapping[str, Any]) -> Row | None:
-        row: Row | None = statement.run(self.conn, params).fetchone()
+        row: Row | None = _unique(statement.run, self.conn, params).fetchone()
         return row
 
     async def all(self, statement: Prepared, params: Mapping[str, Any]) -> list[Row]:
-        rows: list[Row] = statement.run(self.conn, params).fetchall()
+        rows: list[Row] = _unique(statement.run, self.conn, params).fetchall()
         return rows
 
     async def change(self, statement: Prepared, params: Mapping[str, Any]) -> int:
-        try:
-            return int(statement.run(self.conn, params).rowcount)
-        except sqlite3.IntegrityError as exc:
-            raise Duplicate(str(exc)) from None
+        return int(_unique(statement.run, self.conn, params).rowcount)
 
     async def create_group(self, *, store_id: int, actor: Actor, values: Mapping[str, object]) -> int:
         group_id = groups_sql.insert_group(self.conn, store_id=store_id, values=values)
@@ -290,6 +299,3 @@ class _Reads:
         with self.db.read() as conn:
             rows: list[Row] = statement.run(conn, params).fetchall()
             return rows
-
-    async def change(self, statement: Prepared, params: Mapping[str, Any]) -> int:
-        raise TypeError("reads change nothing")
