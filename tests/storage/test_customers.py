@@ -423,3 +423,35 @@ def test_a_credit_keeps_its_scale_in_a_written_page(db: Database, store: Store) 
     body, one, customers = run_on_store(store, read)
     assert body == one == wire.customers_body(customers)
     assert b'"TotalStoreCredit":12.50,' in body
+
+
+def test_postgresql_reads_customers_by_id_asked_together_in_one_statement(
+    pg_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As groups' GETs by id are (storage/postgres/store._Coalesced): five reads, four keys, two
+    stores, one statement, each read its own answer (or None)."""
+    import asyncio
+
+    from cartgroups.storage.postgres import store as pg_store
+
+    store = open_store(pg_db)
+    assert isinstance(store, pg_store.PostgresStore)
+    mine, theirs = new_store(pg_db, "mine.example"), new_store(pg_db, "theirs.example")
+    statements: list[object] = []
+    real_read_all = pg_store.PostgresStore._read_all
+
+    async def counted(self: pg_store.PostgresStore, statement: object, params: object) -> list[object]:
+        statements.append(statement)
+        return await real_read_all(self, statement, params)  # type: ignore[arg-type]
+
+    async def scenario() -> list[Customer | None]:
+        await store.write(create(mine, "m@example.com"))
+        await store.write(create(theirs, "t@example.com"))
+        monkeypatch.setattr(pg_store.PostgresStore, "_read_all", counted)
+        keys = [(mine, 1), (theirs, 1), (mine, 2), (mine, 1), (theirs, 9)]
+        return list(await asyncio.gather(*(store.customers.get(store_id=s, customer_id=c) for s, c in keys)))
+
+    found = run_on_store(store, scenario)
+    emails = [None if c is None else c.email for c in found]
+    assert emails == ["m@example.com", "t@example.com", None, "m@example.com", None]
+    assert len(statements) == 1

@@ -334,6 +334,15 @@ def test_a_dropped_postgresql_connection_is_replaced(pg_db: Database) -> None:
             pid = conn.info.backend_pid
         with pg_db.write() as conn:
             conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+        # pg_terminate_backend only signals: wait until the backend has gone (and so closed its
+        # socket), as after a restart, or the next read may meet it still running (a rare flake).
+        for _ in range(500):
+            with pg_db.read() as conn:
+                alive = conn.exec_driver_sql(f"SELECT count(*) FROM pg_stat_activity WHERE pid = {int(pid)}")
+                if not alive.scalar_one():
+                    return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"backend {pid} still runs 5 s after pg_terminate_backend")
 
     async def scenario() -> tuple[int, int]:
         assert await store.count_groups(store_id=store_id) == 0

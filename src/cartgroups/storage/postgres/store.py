@@ -35,18 +35,20 @@ import asyncio
 import select
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import psycopg
 import sqlalchemy as sa
 from psycopg_pool import AsyncConnectionPool
 
+from cartgroups.customer_model import Customer
 from cartgroups.errors import DatabaseUnavailable
 from cartgroups.json_net import escaped
 from cartgroups.model import FIELDS, CustomerGroup
 from cartgroups.storage import audit as audit_sql
 from cartgroups.storage import credentials as cred_sql
 from cartgroups.storage import customer_groups as groups_sql
+from cartgroups.storage import customers as customers_sql
 from cartgroups.storage import dialect
 from cartgroups.storage import idempotency as key_sql
 from cartgroups.storage import rate_limits as bucket_sql
@@ -296,9 +298,9 @@ class PostgresStore:
         self.pool_size = pool_size or POOL_SIZE
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._by_id = _Coalesced(self)
+        self._by_id = _Coalesced(self, _GET_GROUPS, _group)
         self._gathered = Gathered(self._run_many)
-        self.customers = CustomerReads(_Reads(self))
+        self.customers = _CoalescedCustomers(_Reads(self), _Coalesced(self, _GET_CUSTOMERS, _customer))
         # Set when the pool gave up opening a connection, cleared when it opens one: while it is
         # set, a request waits DOWN_WAIT_SECONDS for a connection rather than the full
         # DATABASE_WAIT_SECONDS, so that requests do not queue for seconds each behind an outage.
@@ -587,21 +589,55 @@ def _runs_again(exc: BaseException) -> bool:
     return dialect.is_conflict(cause) or isinstance(cause, psycopg.errors.AdminShutdown)
 
 
-# Groups by (store, id), any number in one statement: a join to the keys, each found through the
-# primary key.
-_GET_MANY = Prepared(
-    sa.text(
-        "SELECT " + ", ".join(f"c.{f.column}" for f in FIELDS) + ", c.store_id "
-        "FROM unnest(CAST(:stores AS INTEGER[]), CAST(:groups AS INTEGER[])) AS k(store_id, group_id) "
-        "JOIN customer_groups AS c ON c.store_id = k.store_id AND c.group_id = k.group_id"
+def _get_many(table: str, id_column: str, columns: Sequence[str]) -> Prepared:
+    """Rows of ``table`` by (store, id), any number in one statement: a join to the keys, each
+    found through the primary key; the store last."""
+    return Prepared(
+        sa.text(
+            "SELECT " + ", ".join(f"c.{column}" for column in columns) + ", c.store_id "
+            "FROM unnest(CAST(:stores AS INTEGER[]), CAST(:ids AS INTEGER[])) AS k(store_id, id) "
+            f"JOIN {table} AS c ON c.store_id = k.store_id AND c.{id_column} = k.id"
+        )
     )
-)
+
+
+_GET_GROUPS = _get_many("customer_groups", "group_id", [f.column for f in FIELDS])
+_GET_CUSTOMERS = _get_many("customers", "customer_id", [c.name for c in customers_sql.SELECTED])
+
+
+def _group(row: Sequence[Any]) -> tuple[Key, CustomerGroup]:
+    return (row[-1], row[0]), groups_sql.group_from_row(row[:-1])
+
+
+def _customer(row: Sequence[Any]) -> tuple[Key, Customer]:
+    return (row[-1], row[0]), customers_sql.customer_from_row(row[:-1])
+
+
+class _CoalescedCustomers(CustomerReads):
+    """CustomerReads whose get (and so get_json) goes through the store's coalesced reads."""
+
+    __slots__ = ("by_id",)
+
+    def __init__(self, run: _Reads, by_id: _Coalesced[Customer]) -> None:
+        super().__init__(run)
+        self.by_id = by_id
+
+    async def get(self, *, store_id: int, customer_id: int) -> Customer | None:
+        return await self.by_id.get((store_id, customer_id))
+
+
 MAX_COALESCED = 500  # keys per statement
 READS_IN_FLIGHT = 2  # coalesced reads a process has at the database at once
 
 
-class _Coalesced:
-    """GETs by id that a process's requests ask at one moment, read in one statement.
+V = TypeVar("V")
+Key = tuple[int, int]  # (store, id)
+
+
+class _Coalesced(Generic[V]):
+    """GETs by id that a process's requests ask at one moment, read in one statement: groups,
+    and customers (one coalescer each). ``statement`` takes the arrays ``stores`` and ``ids``;
+    ``decode`` turns one of its rows into its key and its object.
 
     Every read by id costs a round trip, and each round trip costs the event loop a wait on the
     socket and psycopg its machinery (~60 µs of CPU, measured), more than the row. So reads go to
@@ -614,18 +650,20 @@ class _Coalesced:
     A batch that fails because the database is unavailable fails the reads gathered behind it
     too, at once, rather than each waiting for the database again in turn."""
 
-    __slots__ = ("_in_flight", "_pending", "_scheduled", "_tasks", "store")
+    __slots__ = ("_in_flight", "_pending", "_scheduled", "_tasks", "decode", "statement", "store")
 
-    def __init__(self, store: PostgresStore) -> None:
-        self.store = store
-        self._pending: dict[tuple[int, int], list[asyncio.Future[CustomerGroup | None]]] = {}
+    def __init__(
+        self, store: PostgresStore, statement: Prepared, decode: Callable[[Sequence[Any]], tuple[Key, V]]
+    ) -> None:
+        self.store, self.statement, self.decode = store, statement, decode
+        self._pending: dict[Key, list[asyncio.Future[V | None]]] = {}
         self._scheduled = False
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()  # the event loop keeps only weak references
 
-    async def get(self, key: tuple[int, int]) -> CustomerGroup | None:
+    async def get(self, key: Key) -> V | None:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[CustomerGroup | None] = loop.create_future()
+        future: asyncio.Future[V | None] = loop.create_future()
         self._pending.setdefault(key, []).append(future)
         if not self._scheduled and self._in_flight < READS_IN_FLIGHT:
             self._scheduled = True
@@ -645,11 +683,11 @@ class _Coalesced:
     async def _read(
         self,
         loop: asyncio.AbstractEventLoop,
-        batch: dict[tuple[int, int], list[asyncio.Future[CustomerGroup | None]]],
+        batch: dict[Key, list[asyncio.Future[V | None]]],
     ) -> None:
         try:
-            params = {"stores": [key[0] for key in batch], "groups": [key[1] for key in batch]}
-            rows = await self.store._read_all(_GET_MANY, params)
+            params = {"stores": [key[0] for key in batch], "ids": [key[1] for key in batch]}
+            rows = await self.store._read_all(self.statement, params)
         except BaseException as exc:  # every read of the batch fails with it (503, or cancelled)
             if isinstance(exc, DatabaseUnavailable):  # and those gathered meanwhile: the same outage
                 gathered, self._pending = self._pending, {}
@@ -664,17 +702,15 @@ class _Coalesced:
             if self._pending and not self._scheduled:
                 self._scheduled = True
                 loop.call_soon(self._flush, loop)
-        found = {(row[-1], row[0]): groups_sql.group_from_row(row[:-1]) for row in rows}
+        found = dict(self.decode(row) for row in rows)
         for key, futures in batch.items():
-            group = found.get(key)
+            value = found.get(key)
             for future in futures:
                 if not future.done():
-                    future.set_result(group)
+                    future.set_result(value)
 
 
-def _settle(
-    batch: dict[tuple[int, int], list[asyncio.Future[CustomerGroup | None]]], exc: BaseException
-) -> None:
+def _settle(batch: Mapping[Key, list[asyncio.Future[Any]]], exc: BaseException) -> None:
     for futures in batch.values():
         for future in futures:
             if not future.done():
