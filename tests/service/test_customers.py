@@ -9,13 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cartgroups.errors import Invalid
-from cartgroups.service.customers import (
-    BAD_DATE,
-    LIMIT_DEFAULT,
-    LIMIT_MAX,
-    CustomerPage,
-    parse_customer_page,
-)
+from cartgroups.service.customer_groups import LIMIT_DEFAULT, LIMIT_MAX
+from cartgroups.service.customers import BAD_DATE, CustomerPage, parse_customer_page
 from cartgroups.storage.customers import CustomerQuery
 
 UTC = ZoneInfo("UTC")
