@@ -474,7 +474,7 @@ def test_reads_asked_while_a_batch_is_out_gather_into_the_next_one(
     real_read_all = pg_store.PostgresStore._read_all
 
     async def counted(self: pg_store.PostgresStore, statement: Any, params: Any) -> list[Any]:
-        batches.append(list(params["groups"]))
+        batches.append(list(params["ids"]))
         return await real_read_all(self, statement, params)
 
     async def create(tx: Tx) -> int:
