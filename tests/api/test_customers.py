@@ -974,3 +974,54 @@ def _put_at_once(
 ) -> None:
     barrier.wait()
     responses.append(client.put(f"{CUSTOMERS}/{customer_id}", json={"Email": email}))
+
+
+def test_an_idempotency_keys_fingerprint_cannot_be_guessed_back_to_the_password(
+    api: httpx.Client, server: LiveServer
+) -> None:
+    """The key's stored fingerprint is an unsalted hash of the request: it is taken of the body
+    with its passwords redacted (D5). So a retry with the same key and another password counts
+    as the same request: the first reply is replayed, and the first password kept."""
+    import hashlib
+
+    body = b'{"Email":"jane@example.com","Password":"sunshine7"}'
+    headers = {"Idempotency-Key": "create-jane", "Content-Type": "application/json"}
+    first = api.post(CUSTOMERS, content=body, headers=headers)
+    assert first.status_code == 201
+    with server.db.read() as conn:
+        (stored,) = conn.execute(sa.select(tables.idempotency_keys.c.fingerprint)).scalars().all()
+    assert stored != hashlib.sha256(b"POST\n" + body).hexdigest()
+    redacted = b'{"Email":"jane@example.com","Password":"[redacted]"}'
+    assert stored == hashlib.sha256(b"POST\n" + redacted).hexdigest()
+    again = api.post(CUSTOMERS, content=body.replace(b"sunshine7", b"moonlight8"), headers=headers)
+    assert (again.status_code, again.content) == (201, first.content)
+    assert again.headers["idempotent-replayed"] == "true"
+    with server.db.read() as conn:
+        (hashed,) = conn.execute(sa.select(tables.customers.c.password_hash)).scalars().all()
+    assert verify_password("sunshine7", hashed)
+
+
+def test_a_put_that_keeps_the_customers_group_does_not_lock_the_group_again(
+    api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GET-modify-PUT sends the group unchanged. Holding it again (after the customer's row)
+    would take the two locks in the other order than the group's delete, which deadlocked on
+    PostgreSQL; a group that changes is held."""
+    from cartgroups.storage.customers import CustomerWrites
+
+    group, other = create_group(api, Name="Wholesale"), create_group(api, Name="Retail")
+    assert api.post(CUSTOMERS, json={"Email": "a@example.com", "CustomerGroupID": group}).status_code == 201
+    held: list[int] = []
+    real = CustomerWrites.hold_group
+
+    async def counted(self: CustomerWrites, *, store_id: int, group_id: int) -> bool:
+        held.append(group_id)
+        return await real(self, store_id=store_id, group_id=group_id)
+
+    monkeypatch.setattr(CustomerWrites, "hold_group", counted)
+    whole = api.get(f"{CUSTOMERS}/1").json()[0]
+    assert api.put(f"{CUSTOMERS}/1", json={**whole, "BillingCity": "Paris"}).status_code == 200
+    assert api.put(CUSTOMERS, json=[{**whole, "BillingCity": "Rome"}]).status_code == 200
+    assert held == []
+    assert api.put(f"{CUSTOMERS}/1", json={"CustomerGroupID": other}).status_code == 200
+    assert held == [other]

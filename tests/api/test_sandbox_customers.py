@@ -232,3 +232,12 @@ def test_the_journal_keeps_a_customer_body_without_a_password_as_sent(
     [entry] = control.get(f"/stores/{STORE}/journal").json()
     assert entry["request_body"] == sent.decode()
     assert entry["response_body"] == created.text
+
+
+def test_a_seeded_credit_of_minus_zero_is_zero_on_both_databases(
+    sandbox: LiveServer, control: httpx.Client, sandbox_api: httpx.Client, sandbox_creds: Issued
+) -> None:
+    """SQLite would keep "-0.00" as it was given and write -0.00; PostgreSQL's numeric 0.00."""
+    body = {"customers": [{"Email": "a@example.com", "TotalStoreCredit": "-0.00"}]}
+    assert _seed(control, body).status_code == 201
+    assert b'"TotalStoreCredit":0.00,' in sandbox_api.get(f"{CUSTOMERS}/1").content

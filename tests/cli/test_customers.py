@@ -386,3 +386,28 @@ def test_export_and_import_page_through_many_customers(
     assert len(listed(database_url, "--all", "--city", "city 3")) == len(
         [n for n in range(1201) if n % 7 == 3]
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("get", "99999999999"),
+        ("get", "100000000000000000000"),
+        ("delete", "0"),
+        ("update", "2147483648", "--city", "Paris"),
+        ("list", "--group", "99999999999"),
+        ("create", "--email", "a@example.com", "--group", "-1"),
+    ],
+)
+def test_ids_out_of_32_bits_are_refused_by_the_command_line(
+    server: LiveServer, database_url: str, args: tuple[str, ...]
+) -> None:
+    """A usage error (exit 2) naming the range, never a driver's traceback."""
+    before = db_state(server.db)
+    result = cli(database_url, *args)
+    assert result.code == 2, result
+    assert "Invalid value for" in result.err
+    assert "Input should be less than or equal to 2147483647" in result.err or (
+        "Input should be greater than or equal to" in result.err
+    )
+    assert db_state(server.db) == before

@@ -16,6 +16,7 @@ from cartgroups.api.calls import Reply as ReadReply
 from cartgroups.api.deadlines import Deadlines
 from cartgroups.api.errors import MethodNotAllowed, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from cartgroups.api.media import JSON, Media
+from cartgroups.api.redaction import without_passwords
 from cartgroups.asgi import Receive, Scope
 from cartgroups.errors import RateLimited
 from cartgroups.service import idempotency
@@ -281,7 +282,10 @@ async def handle(services: Services, scope: Scope, receive: Receive, found: rout
         result = await services.groups.run(write.apply)
         status, body = write.answer(result)
         return Reply(status, body, call.reply_headers, call.media)
-    digest = idempotency.fingerprint(method, raw, call.media.name)
+    # A password is never kept in clear (D5), not even under a hash that could be guessed back.
+    digest = idempotency.fingerprint(
+        method, without_passwords(raw, headers.get("content-type")), call.media.name
+    )
     status, body, replayed = await services.groups.run(
         _keyed(services.idempotency, principal, checked, digest, write)
     )

@@ -72,7 +72,7 @@ from cartgroups.customer_model import (
     with_customer_values,
 )
 from cartgroups.errors import Invalid, NotFound
-from cartgroups.model import decimal_text
+from cartgroups.model import INT32_MAX, decimal_text
 from cartgroups.service import validation
 from cartgroups.service.credentials import Principal, normalise_secure_url, store_id_of
 from cartgroups.service.customers import EMAIL_TAKEN, NO_SUCH_GROUP, CustomerPage, Customers
@@ -265,7 +265,9 @@ def _print_customers(customers: Sequence[Customer], fmt: OutputFormat) -> None:
 
 # --- list, get, create, update, delete --------------------------------------------------------
 
-GROUP_FILTER = typer.Option(None, "--group", help="Only the members of this CustomerGroupID.")
+GROUP_FILTER = typer.Option(
+    None, "--group", min=1, max=INT32_MAX, help="Only the members of this CustomerGroupID."
+)
 
 
 @customers_app.command("list")
@@ -323,13 +325,17 @@ def customers_list(
     _print_customers(customers, chosen)
 
 
+# Ids are 32-bit (a larger one is no customer's, and neither database's integer takes it).
+CUSTOMER_ID_ARGUMENT = typer.Argument(..., min=1, max=INT32_MAX, help="CustomerID.")
+
+
 def _missing(customer_id: int) -> str:
     return f"no customer {customer_id} in this store"
 
 
 @customers_app.command("get")
 def customers_get(
-    customer_id: int = typer.Argument(..., help="CustomerID."),
+    customer_id: int = CUSTOMER_ID_ARGUMENT,
     store: str = STORE,
     database: str = DATABASE_OPTION,
     as_json: bool = JSON_OPTION,
@@ -383,7 +389,9 @@ PHONE = typer.Option(None, "--phone", help="BillingPhoneNumber.")
 CITY = typer.Option(None, "--city", help="BillingCity.")
 STATE = typer.Option(None, "--state", help="BillingState.")
 COUNTRY = typer.Option(None, "--country", help="BillingCountry.")
-GROUP = typer.Option(None, "--group", help="CustomerGroupID: 0 (none) or a group of the store.")
+GROUP = typer.Option(
+    None, "--group", min=0, max=INT32_MAX, help="CustomerGroupID: 0 (none) or a group of the store."
+)
 ENABLED = typer.Option(None, "--enabled/--disabled", help="The account is enabled.")
 MAIL_LIST = typer.Option(None, "--mail-list/--no-mail-list", help="On the mailing list.")
 NON_TAXABLE = typer.Option(None, "--non-taxable/--taxable", help="Orders are tax exempt.")
@@ -450,7 +458,7 @@ def customers_create(
 
 @customers_app.command("update")
 def customers_update(
-    customer_id: int = typer.Argument(..., help="CustomerID."),
+    customer_id: int = CUSTOMER_ID_ARGUMENT,
     store: str = STORE,
     email: str = typer.Option(None, "--email", help="Email."),
     json_file: str = JSON_FILE,
@@ -487,7 +495,7 @@ def customers_update(
 
 @customers_app.command("delete")
 def customers_delete(
-    customer_id: int = typer.Argument(..., help="CustomerID."),
+    customer_id: int = CUSTOMER_ID_ARGUMENT,
     store: str = STORE,
     database: str = DATABASE_OPTION,
 ) -> None:

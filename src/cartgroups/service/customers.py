@@ -373,13 +373,19 @@ async def _check_links(
     *,
     customer_id: int | None,
     check_email: bool,
+    current_group: int = 0,
 ) -> None:
     """CustomerGroupID 0 or a group of the store, held until the transaction ends (D3), and
     with ``check_email``, Email free in the store but for this customer (D2). Invalid otherwise.
 
     A write of one customer leaves the e-mail to the store's unique index (EmailTaken, one
     statement less); a bulk update asks first, so that one item's taken e-mail fails that item
-    only (on PostgreSQL a failed statement ends the whole transaction)."""
+    only (on PostgreSQL a failed statement ends the whole transaction).
+
+    The customer's ``current_group`` is not held again: the customer's row, locked by this
+    transaction, already orders it against that group's delete, which updates the row (D3).
+    Holding the group too would take the two locks in the other order than the delete and
+    deadlock with it on PostgreSQL (a GET-modify-PUT sends the group unchanged)."""
     email = values.get(EMAIL.column)
     if check_email and isinstance(email, str):
         owner = await tx.customers.email_owner(store_id=store_id, email=email)
@@ -388,7 +394,7 @@ async def _check_links(
     group_id = values.get(CUSTOMER_GROUP_ID.column)
     if (
         isinstance(group_id, int)
-        and group_id != 0
+        and group_id not in (0, current_group)
         and not await tx.customers.hold_group(store_id=store_id, group_id=group_id)
     ):
         raise _no_such_group(group_id)
@@ -410,7 +416,14 @@ async def _change(
     Invalid when it breaks D2 or D3 (checked first, nothing written); EmailTaken when another
     transaction took the e-mail at the same moment (then the transaction cannot go on)."""
     values = checked.values
-    await _check_links(tx, store_id, values, customer_id=before.customer_id, check_email=bulk)
+    await _check_links(
+        tx,
+        store_id,
+        values,
+        customer_id=before.customer_id,
+        check_email=bulk,
+        current_group=before.customer_group_id,
+    )
     await tx.customers.update(
         store_id=store_id,
         customer_id=before.customer_id,

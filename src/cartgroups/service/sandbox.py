@@ -33,6 +33,7 @@ from http import HTTPStatus
 from typing import Any
 
 import regex as bounded_re
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cartgroups.customer_model import (
@@ -167,7 +168,7 @@ def _credit(raw: object) -> tuple[Decimal, str | None]:
         return Decimal(0), "TotalStoreCredit must be a number from 0 to 79228162514264337593543950335"
     if -value.as_tuple().exponent > DECIMAL_MAX_PLACES:  # type: ignore[operator]
         return Decimal(0), f"TotalStoreCredit must have at most {DECIMAL_MAX_PLACES} decimal places"
-    return value, None
+    return value.copy_abs(), None  # -0 is 0 (SQLite would keep and write "-0.0"), as the API's _check
 
 
 def validated_customers(bodies: object, labels: Mapping[int, int]) -> list[_SeedCustomer]:
@@ -420,7 +421,10 @@ class Sandbox:
                 if label:
                     label_ids[next(iter(label))] = group_id
             rows = self._customer_rows(conn, store_id, people, hashes, label_ids)
-            customer_ids = customers_sandbox.insert_customers(conn, store_id=store_id, rows=rows)
+            try:
+                customer_ids = customers_sandbox.insert_customers(conn, store_id=store_id, rows=rows)
+            except sa.exc.IntegrityError:  # an e-mail taken since _customer_rows looked
+                raise SeedRejected([("customers", EMAIL_TAKEN)]) from None
             entries = [
                 customer_audit.entry(
                     store_id,

@@ -80,13 +80,15 @@ def taken_emails(conn: Connection, *, store_id: int, keys: Collection[str]) -> s
 
 
 def existing_groups(conn: Connection, *, store_id: int, group_ids: Collection[int]) -> set[int]:
-    """Which of these ids are groups of the store."""
+    """Which of these ids are groups of the store, each held until the transaction ends."""
     if not group_ids:
         return set()
     found = conn.execute(
-        sa.select(customer_groups.c.group_id).where(
-            customer_groups.c.store_id == store_id, customer_groups.c.group_id.in_(sorted(group_ids))
-        )
+        sa.select(customer_groups.c.group_id)
+        .where(customer_groups.c.store_id == store_id, customer_groups.c.group_id.in_(sorted(group_ids)))
+        # held to the end of the seed's transaction, so none can be deleted before its customers
+        # are in (D3); SQLite's one writer needs no lock
+        .with_for_update(key_share=True, read=True)
     )
     return {int(group_id) for (group_id,) in found}
 
