@@ -16,7 +16,14 @@ from sqlalchemy.engine import Connection
 
 from cartgroups.json_net import escaped
 from cartgroups.model import FIELDS, CustomerGroup, FieldSpec
-from cartgroups.storage.fastpath import Prepared, bind_decimal, exact_text, to_decimal
+from cartgroups.storage.fastpath import (
+    Prepared,
+    bind_decimal,
+    exact_text,
+    id_chunks,
+    locked_by_ids,
+    to_decimal,
+)
 from cartgroups.storage.tables import customer_groups as t
 from cartgroups.storage.tables import stores
 
@@ -27,7 +34,6 @@ GET = Prepared(sa.select(*_COLUMNS).where(*_KEY))
 # FOR UPDATE on PostgreSQL; SQLite has no row locks and needs none (a write transaction there
 # holds the database's write lock from its BEGIN IMMEDIATE).
 LOCK = Prepared(sa.select(*_COLUMNS).where(*_KEY).with_for_update())
-LOCK_CHUNK = 500  # ids per SELECT of a bulk update, well inside both databases' parameter limits
 LIST = Prepared(
     sa.select(*_COLUMNS)
     .where(t.c.store_id == sa.bindparam("store_id"))
@@ -166,32 +172,17 @@ def lock_group(conn: Connection, *, store_id: int, group_id: int) -> CustomerGro
 def lock_groups(conn: Connection, *, store_id: int, group_ids: Sequence[int]) -> dict[int, CustomerGroup]:
     """Read and lock the groups of ``group_ids`` that exist, in ascending id order (the order every
     writer locks in, so two bulk updates cannot deadlock). Call inside a write transaction."""
-    ordered = sorted(set(group_ids))
     found: dict[int, CustomerGroup] = {}
-    for start in range(0, len(ordered), LOCK_CHUNK):
-        chunk = ordered[start : start + LOCK_CHUNK]
-        params: dict[str, object] = {f"g{i}": group_id for i, group_id in enumerate(chunk)}
-        params["store_id"] = store_id
-        for row in lock_many(len(chunk)).run(conn, params).fetchall():
+    for count, params in id_chunks(store_id, group_ids):
+        for row in lock_many(count).run(conn, params).fetchall():
             group = group_from_row(row)
             found[group.group_id] = group
     return found
 
 
-_LOCK_MANY_BY_COUNT: dict[int, Prepared] = {}  # by number of ids: at most LOCK_CHUNK small statements
-
-
 def lock_many(count: int) -> Prepared:
-    statement = _LOCK_MANY_BY_COUNT.get(count)
-    if statement is None:
-        ids = [sa.bindparam(f"g{i}", type_=sa.Integer) for i in range(count)]
-        statement = _LOCK_MANY_BY_COUNT[count] = Prepared(
-            sa.select(*_COLUMNS)
-            .where(t.c.store_id == sa.bindparam("store_id"), t.c.group_id.in_(ids))
-            .order_by(t.c.group_id)
-            .with_for_update()
-        )
-    return statement
+    """fastpath.locked_by_ids for groups: their columns, ``count`` ids of an id_chunks chunk."""
+    return locked_by_ids(_COLUMNS, t.c.group_id, count)
 
 
 def list_groups(conn: Connection, *, store_id: int, limit: int, skip: int) -> list[CustomerGroup]:

@@ -32,7 +32,7 @@ from cartgroups.customer_model import (
 from cartgroups.json_net import escaped
 from cartgroups.storage import audit
 from cartgroups.storage.audit import Actor
-from cartgroups.storage.fastpath import Prepared, to_decimal
+from cartgroups.storage.fastpath import Prepared, id_chunks, locked_by_ids, to_decimal
 from cartgroups.storage.tables import CUSTOMER_KEYS, stores
 from cartgroups.storage.tables import customer_groups as g
 from cartgroups.storage.tables import customers as t
@@ -145,8 +145,6 @@ def _count_statement(names: frozenset[str]) -> Prepared:
 
 GET = Prepared(sa.select(*SELECTED).where(*_KEY))
 LOCK = Prepared(sa.select(*SELECTED).where(*_KEY).with_for_update())
-LOCK_CHUNK = 500
-_LOCK_MANY: dict[int, Prepared] = {}
 NEXT_ID = Prepared(
     sa.update(stores)
     .where(stores.c.id == sa.bindparam("store_id"))
@@ -197,19 +195,6 @@ def _update_statement(columns: frozenset[str]) -> Prepared:
     if statement is None:
         statement = _UPDATES[columns] = Prepared(
             sa.update(t).where(*_KEY).values({c: sa.bindparam(f"v_{c}") for c in sorted(columns)})
-        )
-    return statement
-
-
-def _lock_many(count: int) -> Prepared:
-    statement = _LOCK_MANY.get(count)
-    if statement is None:
-        ids = [sa.bindparam(f"c{i}", type_=sa.Integer) for i in range(count)]
-        statement = _LOCK_MANY[count] = Prepared(
-            sa.select(*SELECTED)
-            .where(t.c.store_id == sa.bindparam("store_id"), t.c.customer_id.in_(ids))
-            .order_by(t.c.customer_id)
-            .with_for_update()
         )
     return statement
 
@@ -333,13 +318,9 @@ class CustomerWrites:
 
     async def get_many_for_update(self, *, store_id: int, customer_ids: Sequence[int]) -> dict[int, Customer]:
         """Read and lock the customers of ``customer_ids`` that exist, in ascending id order."""
-        ordered = sorted(set(customer_ids))
         found: dict[int, Customer] = {}
-        for start in range(0, len(ordered), LOCK_CHUNK):
-            chunk = ordered[start : start + LOCK_CHUNK]
-            params: dict[str, object] = {f"c{i}": cid for i, cid in enumerate(chunk)}
-            params["store_id"] = store_id
-            for row in await self.run.all(_lock_many(len(chunk)), params):
+        for count, params in id_chunks(store_id, customer_ids):
+            for row in await self.run.all(locked_by_ids(SELECTED, t.c.customer_id, count), params):
                 customer = customer_from_row(row)
                 found[customer.customer_id] = customer
         return found

@@ -16,6 +16,7 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -130,3 +131,44 @@ def bind_time(conn: Connection, value: datetime) -> Any:
     if conn.dialect.name == "postgresql":
         return value
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+# Locking many rows of one store by id (a bulk update's first read), for any table keyed by
+# (store_id, <id>): the ids in ascending order (the order every writer locks in, so two bulk
+# updates cannot deadlock), LOCK_CHUNK to a statement, well inside both databases' parameter
+# limits, one statement per chunk size.
+LOCK_CHUNK = 500
+_LOCKS_BY_IDS: dict[tuple[str, int], Prepared] = {}
+
+
+def id_chunks(store_id: int, ids: Sequence[int]) -> list[tuple[int, dict[str, object]]]:
+    """The distinct ``ids`` ascending, LOCK_CHUNK at a time: each chunk's size and the
+    parameters of locked_by_ids (``store_id`` and ``i0``, ``i1``, ...)."""
+    ordered = sorted(set(ids))
+    chunks = []
+    for start in range(0, len(ordered), LOCK_CHUNK):
+        chunk = ordered[start : start + LOCK_CHUNK]
+        params: dict[str, object] = {f"i{i}": item_id for i, item_id in enumerate(chunk)}
+        params["store_id"] = store_id
+        chunks.append((len(chunk), params))
+    return chunks
+
+
+def locked_by_ids(
+    columns: Sequence[sa.ColumnElement[Any]], id_column: sa.Column[Any], count: int
+) -> Prepared:
+    """SELECT ``columns`` of the store's rows whose ``id_column`` is one of ``count`` ids (an
+    id_chunks chunk), ascending, FOR UPDATE (PostgreSQL; SQLite's write transaction holds the
+    database's one write lock)."""
+    key = (id_column.table.name, count)
+    statement = _LOCKS_BY_IDS.get(key)
+    if statement is None:
+        table = id_column.table
+        ids = [sa.bindparam(f"i{i}", type_=sa.Integer) for i in range(count)]
+        statement = _LOCKS_BY_IDS[key] = Prepared(
+            sa.select(*columns)
+            .where(table.c.store_id == sa.bindparam("store_id"), id_column.in_(ids))
+            .order_by(id_column)
+            .with_for_update()
+        )
+    return statement

@@ -56,7 +56,7 @@ from cartgroups.storage.audit import Actor, Change
 from cartgroups.storage.credentials import CredentialsState, TokenGrant
 from cartgroups.storage.customers import CustomerReads, CustomerWrites, Duplicate, Row
 from cartgroups.storage.database import UNAVAILABLE, Database
-from cartgroups.storage.fastpath import Prepared
+from cartgroups.storage.fastpath import Prepared, id_chunks
 from cartgroups.storage.postgres import statements
 from cartgroups.storage.postgres.customers import PostgresCustomerWrites
 from cartgroups.storage.postgres.gathered import Gathered
@@ -170,13 +170,9 @@ class PostgresTx:
     async def get_many_for_update(
         self, *, store_id: int, group_ids: Sequence[int]
     ) -> dict[int, CustomerGroup]:
-        ordered = sorted(set(group_ids))
         found: dict[int, CustomerGroup] = {}
-        for start in range(0, len(ordered), groups_sql.LOCK_CHUNK):
-            chunk = ordered[start : start + groups_sql.LOCK_CHUNK]
-            params: dict[str, object] = {f"g{i}": group_id for i, group_id in enumerate(chunk)}
-            params["store_id"] = store_id
-            cursor = await _execute(self.conn, groups_sql.lock_many(len(chunk)), params)
+        for count, params in id_chunks(store_id, group_ids):
+            cursor = await _execute(self.conn, groups_sql.lock_many(count), params)
             for row in await cursor.fetchall():
                 group = groups_sql.group_from_row(row)
                 found[group.group_id] = group
