@@ -104,7 +104,8 @@ def created_group(group_id: int, values: Mapping[str, object]) -> CustomerGroup:
     return CustomerGroup._make((group_id, *(values[f.column] for f in EDITABLE)))
 
 
-def _actor(principal: Principal) -> audit_sql.Actor:
+def actor_of(principal: Principal) -> audit_sql.Actor:
+    """Who a request's change is recorded as in the audit log: its token and application."""
     return audit_sql.Actor(principal.token_id, principal.application)
 
 
@@ -150,7 +151,7 @@ class CustomerGroups:
         """Check the body now (Invalid); the plan returned writes the group and its audit entry in
         the transaction it is given and returns its id."""
         values = self.values(body, creating=True)
-        store_id, actor = principal.store_id, _actor(principal)
+        store_id, actor = principal.store_id, actor_of(principal)
 
         async def write(tx: Transaction) -> int:
             return await tx.create_group(store_id=store_id, actor=actor, values=values)
@@ -218,7 +219,7 @@ class CustomerGroups:
         An update that names no property (or sets every one to its current value) still is an
         accepted write and is recorded, with equal before and after."""
         values = self.values(body, creating=False)
-        store_id, actor = principal.store_id, _actor(principal)
+        store_id, actor = principal.store_id, actor_of(principal)
 
         async def write_locked(tx: Transaction) -> None:
             before = await tx.get_for_update(store_id=store_id, group_id=group_id)
@@ -282,7 +283,7 @@ class CustomerGroups:
                 continue
             planned.append((group_id, position, values))
         planned.sort(key=lambda plan: plan[0])  # stable: an id named twice is updated in request order
-        store_id, actor = principal.store_id, _actor(principal)
+        store_id, actor = principal.store_id, actor_of(principal)
 
         async def write(tx: Transaction) -> list[ItemResult]:
             outcome = list(results)  # a plan may run more than once (a batch run again)
@@ -318,7 +319,7 @@ class CustomerGroups:
         or PreconditionFailed when If-Match does not hold for the group as stored), and puts its
         customers in no group (CustomerGroupID 0), each recorded in the audit log (D3). With
         safe_delete, a group that has customers is kept: Invalid, naming how many."""
-        store_id, actor, safe = principal.store_id, _actor(principal), self.safe_delete
+        store_id, actor, safe = principal.store_id, actor_of(principal), self.safe_delete
 
         async def write(tx: Transaction) -> None:
             if precondition is not None or safe:

@@ -46,12 +46,12 @@ from cartgroups.service.customer_groups import (
     OFFSET_PAST_END,
     ItemResult,
     Outcome,
+    actor_of,
     parse_page,
     shown_id,
 )
 from cartgroups.service.operators import hash_password
 from cartgroups.service.writes import Alone, Plan, Store, Transaction
-from cartgroups.storage import audit as audit_sql
 from cartgroups.storage.customers import CustomerQuery, EmailTaken
 
 T = TypeVar("T")
@@ -108,10 +108,6 @@ def _when(text: str, name: str, zone: ZoneInfo) -> float | None:
         except ValueError:
             continue
     raise Invalid(BAD_DATE.format(name), value=text[:100])
-
-
-def _actor(principal: Principal) -> audit_sql.Actor:
-    return audit_sql.Actor(principal.token_id, principal.application)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +231,7 @@ class Customers:
 
     async def plan_create(self, *, principal: Principal, body: object) -> Plan[int]:
         checked = await self._checked(body, creating=True)
-        store_id, actor = principal.store_id, _actor(principal)
+        store_id, actor = principal.store_id, actor_of(principal)
 
         async def write(tx: Transaction) -> int:
             try:
@@ -258,7 +254,7 @@ class Customers:
     async def plan_update(self, *, principal: Principal, customer_id: int, body: object) -> Plan[None]:
         """Partial update: the properties present are changed; a CustomerID in the body is ignored."""
         checked = await self._checked(body, creating=False)
-        store_id, actor = principal.store_id, _actor(principal)
+        store_id, actor = principal.store_id, actor_of(principal)
 
         async def write(tx: Transaction) -> None:
             before = await tx.customers.get_for_update(store_id=store_id, customer_id=customer_id)
@@ -302,7 +298,7 @@ class Customers:
                 continue
             planned.append((customer_id, position, checked))
         planned.sort(key=lambda p: p[0])
-        store_id, actor = principal.store_id, _actor(principal)
+        store_id, actor = principal.store_id, actor_of(principal)
 
         async def write(tx: Transaction) -> list[ItemResult]:
             outcome = list(results)
@@ -335,7 +331,7 @@ class Customers:
 
     def plan_delete(self, *, principal: Principal, customer_id: int) -> Plan[None]:
         """Deleting a customer never touches groups (D3)."""
-        store_id, actor = principal.store_id, _actor(principal)
+        store_id, actor = principal.store_id, actor_of(principal)
 
         async def write(tx: Transaction) -> None:
             before = await tx.customers.delete(store_id=store_id, customer_id=customer_id)
